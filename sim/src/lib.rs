@@ -1,0 +1,2 @@
+//! Stand-ins for the outside services FasterClaw talks to.
+#![deny(missing_docs)]

@@ -1,0 +1,171 @@
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::Timestamp;
+
+/// A paid plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Plan {
+    /// Starter: 2 instances.
+    Starter,
+    /// Pro: 10 instances.
+    Pro,
+    /// Enterprise: unlimited instances.
+    Enterprise,
+}
+
+impl Plan {
+    /// Every plan, cheapest first.
+    pub const ALL: [Plan; 3] = [Plan::Starter, Plan::Pro, Plan::Enterprise];
+
+    /// The lowercase name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Starter => "starter",
+            Plan::Pro => "pro",
+            Plan::Enterprise => "enterprise",
+        }
+    }
+}
+
+/// The plan to subscribe to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CheckoutRequest {
+    /// Plan to subscribe to.
+    pub plan: Plan,
+}
+
+/// A page to send the browser to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UrlResponse {
+    /// Stripe Checkout or Billing Portal address.
+    #[schemars(url)]
+    pub url: String,
+}
+
+/// An invoice of the signed-in user.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = super::require_every_property)]
+pub struct Invoice {
+    /// Stripe invoice id.
+    pub id: String,
+    /// Amount paid, in dollars.
+    pub amount: f64,
+    /// Stripe's invoice status, or `unknown`.
+    pub status: String,
+    /// When the invoice was created.
+    pub created_at: Timestamp,
+    /// When the invoice was paid.
+    pub paid_at: Option<Timestamp>,
+    /// Hosted invoice page.
+    #[schemars(url)]
+    pub invoice_url: Option<String>,
+    /// Invoice PDF.
+    #[schemars(url)]
+    pub invoice_pdf: Option<String>,
+}
+
+/// A subscription of the signed-in user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = super::require_every_property)]
+pub struct Subscription {
+    /// Subscription id.
+    pub id: Uuid,
+    /// Id of the subscribing user.
+    pub user_id: Uuid,
+    /// Stripe customer id.
+    pub stripe_customer_id: String,
+    /// Stripe subscription id.
+    pub stripe_subscription_id: String,
+    /// Stripe's status, upper-cased: ACTIVE, PAST_DUE, CANCELED, ...
+    pub status: String,
+    /// The plan, when known.
+    pub plan: Option<Plan>,
+    /// How many instances the plan allows; -1 means unlimited.
+    pub instance_limit: i32,
+    /// Start of the current billing period.
+    pub current_period_start: Option<Timestamp>,
+    /// End of the current billing period.
+    pub current_period_end: Timestamp,
+    /// Whether the subscription ends with the current period.
+    pub cancel_at_period_end: bool,
+    /// When the subscription was recorded.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// A plan as the pricing page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanConfig {
+    /// Display name.
+    pub name: String,
+    /// Stripe price id.
+    pub price_id: String,
+    /// Monthly price in dollars.
+    pub price: f64,
+    /// How many instances the plan allows; -1 means unlimited.
+    pub instance_limit: i32,
+    /// Feature lines.
+    pub features: Vec<String>,
+}
+
+/// The configured plans; a plan without a Stripe price is absent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Plans {
+    /// The Starter plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starter: Option<PlanConfig>,
+    /// The Pro plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pro: Option<PlanConfig>,
+    /// The Enterprise plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enterprise: Option<PlanConfig>,
+}
+
+/// The signed-in user's active subscription and the plans on offer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = super::require_every_property)]
+pub struct SubscriptionResponse {
+    /// The active subscription, or null.
+    pub subscription: Option<Subscription>,
+    /// The plans on offer.
+    pub plans: Plans,
+}
+
+/// Acknowledgement of a Stripe webhook event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WebhookReceived {
+    /// Always `true` once the signature is verified.
+    pub received: bool,
+}
+
+/// A Stripe event as Stripe delivers it to the webhook. The fields listed are the
+/// ones the facade reads; Stripe's others are accepted and ignored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StripeEvent {
+    /// Event id (`evt_...`); each is processed once.
+    pub id: String,
+    /// Event type, such as `checkout.session.completed`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// When Stripe created the event, in seconds since the Unix epoch.
+    pub created: i64,
+    /// Whether the event comes from live mode.
+    pub livemode: bool,
+    /// The object the event is about.
+    pub data: StripeEventData,
+}
+
+/// The payload of a Stripe event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StripeEventData {
+    /// The Stripe object (a checkout session, a subscription, an invoice...).
+    pub object: serde_json::Map<String, serde_json::Value>,
+}

@@ -1,0 +1,208 @@
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+use crate::crd::{Phase, ProvisioningStep};
+use crate::domain::{
+    AiModel, AiProvider, DisplayName, InvalidValue, Region, TelegramBotToken, Timestamp,
+};
+
+/// A new assistant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateInstanceRequest {
+    /// Name of the assistant: 1 to 50 characters.
+    pub name: DisplayName,
+    /// The bot's token from BotFather: 40 to 100 characters, `<digits>:<token>`.
+    pub telegram_bot_token: TelegramBotToken,
+    /// Fly.io region code; `lax` when absent.
+    #[serde(default)]
+    pub region: Region,
+    /// AI model, starting with `gpt-`, `claude-`, `gemini-` or `o1-`; `claude-sonnet-4`
+    /// when absent.
+    #[serde(default)]
+    pub ai_model: AiModel,
+}
+
+/// Changes to an assistant; absent fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateInstanceRequest {
+    /// New name: 1 to 50 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<DisplayName>,
+    /// New bot token: 40 to 100 characters, `<digits>:<token>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram_bot_token: Option<TelegramBotToken>,
+    /// The region. It cannot change after creation, so only the current value is
+    /// accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<Region>,
+    /// New AI model, starting with `gpt-`, `claude-`, `gemini-` or `o1-`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_model: Option<AiModel>,
+}
+
+impl UpdateInstanceRequest {
+    /// Whether the request changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.telegram_bot_token.is_none()
+            && self.region.is_none()
+            && self.ai_model.is_none()
+    }
+}
+
+/// An assistant as the web app shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "Instance")]
+#[schemars(transform = super::require_every_property)]
+pub struct InstanceResponse {
+    /// Instance id.
+    pub id: Uuid,
+    /// Id of the owning user.
+    pub user_id: Uuid,
+    /// Name of the assistant.
+    pub name: String,
+    /// Where the assistant runs; always `fly`.
+    pub provider: String,
+    /// Name of the Fly.io app, once created.
+    pub fly_app_name: Option<String>,
+    /// Id of the Fly.io machine, once created.
+    pub fly_machine_id: Option<String>,
+    /// Always null: kept for clients of the original API, which had a Docker provider.
+    #[schemars(extend("deprecated" = true))]
+    pub docker_container_id: Option<String>,
+    /// Always null: kept for clients of the original API, which had a Docker provider.
+    #[schemars(extend("deprecated" = true))]
+    pub docker_port: Option<i32>,
+    /// Lifecycle phase.
+    pub status: Phase,
+    /// Fly.io region code.
+    pub region: String,
+    /// AI model.
+    pub ai_model: String,
+    /// Provider serving the model.
+    pub ai_provider: AiProvider,
+    /// The bot token, masked: the first 10 characters, `...`, the last 4.
+    pub telegram_bot_token: Option<String>,
+    /// Private IPv6 address of the machine, once known.
+    pub ip_address: Option<String>,
+    /// When the instance was created.
+    pub created_at: Timestamp,
+    /// When the instance last changed.
+    pub updated_at: Timestamp,
+}
+
+/// How far provisioning of an instance has come.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = super::require_every_property)]
+pub struct ProvisioningStatusResponse {
+    /// Instance id.
+    pub instance_id: Uuid,
+    /// Lifecycle phase.
+    pub status: Phase,
+    /// Whether the assistant is usable: its machine is in the desired power state.
+    pub ready: bool,
+    /// The last error or notice, when there is one.
+    pub message: Option<String>,
+    /// The provisioning steps in order.
+    pub steps: Vec<ProvisioningStep>,
+}
+
+/// A token to check with Telegram.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ValidateTelegramTokenRequest {
+    /// The token to check.
+    pub token: TokenToCheck,
+}
+
+/// The outcome of checking a token with Telegram. A token Telegram refuses is not an
+/// error of the request: the answer is `valid: false` with the reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidateTelegramTokenResponse {
+    /// Whether Telegram accepted the token.
+    pub valid: bool,
+    /// The bot's username, when valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_username: Option<String>,
+    /// The bot's display name, when valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_name: Option<String>,
+    /// Why the token is not valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A token someone wants checked: any non-empty text up to 200 characters, since
+/// telling them what is wrong with it is the point. `Debug` prints nothing of it.
+#[derive(Clone)]
+pub struct TokenToCheck(SecretString);
+
+impl TokenToCheck {
+    /// The most characters accepted.
+    pub const MAX_CHARS: usize = 200;
+
+    /// Takes a token to check.
+    pub fn parse(value: impl Into<String>) -> Result<Self, InvalidValue> {
+        let value = SecretString::from(value.into());
+        match value.expose_secret().chars().count() {
+            0 => Err(InvalidValue::new("Token is required")),
+            n if n > Self::MAX_CHARS => Err(InvalidValue::new(format!(
+                "Token must be {} characters or less",
+                Self::MAX_CHARS
+            ))),
+            _ => Ok(Self(value)),
+        }
+    }
+
+    /// The token itself, to send to Telegram.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for TokenToCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenToCheck([REDACTED])")
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenToCheck {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::parse(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serializes the token itself, for the typed client's requests.
+impl Serialize for TokenToCheck {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.expose())
+    }
+}
+
+impl JsonSchema for TokenToCheck {
+    fn schema_name() -> Cow<'static, str> {
+        "TokenToCheck".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": Self::MAX_CHARS,
+            "writeOnly": true,
+        })
+    }
+}

@@ -1,0 +1,6 @@
+//! The HTTP facade's contract: request and response types, the route table, and the
+//! OpenAPI document generated from them.
+
+pub mod contract;
+pub mod openapi;
+pub mod routes;

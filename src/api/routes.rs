@@ -1,0 +1,821 @@
+//! The route table: every route of the facade, with its method, path, authentication,
+//! request body and the response body of each status code.
+//!
+//! The OpenAPI document is generated from this table, and the HTTP router is built by
+//! walking it, so a route cannot be served without being documented. Each [`Operation`]
+//! variant is constructed only here: one missing from the table is dead code, which the
+//! build rejects.
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+
+use super::contract::*;
+
+/// Every operation the facade serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// `GET /health`
+    Health,
+    /// `GET /openapi.json`
+    OpenApiDocument,
+    /// `GET /docs`
+    DocsPage,
+    /// `GET /docs/json`
+    DocsJson,
+    /// `POST /auth/register`
+    Register,
+    /// `POST /auth/login`
+    Login,
+    /// `GET /auth/me`
+    CurrentUser,
+    /// `PATCH /auth/profile`
+    UpdateProfile,
+    /// `PATCH /auth/password`
+    UpdatePassword,
+    /// `DELETE /auth/account`
+    DeleteAccount,
+    /// `POST /instances/validate-telegram-token`
+    ValidateTelegramToken,
+    /// `POST /instances`
+    CreateInstance,
+    /// `GET /instances`
+    ListInstances,
+    /// `GET /instances/{id}`
+    GetInstance,
+    /// `PATCH /instances/{id}`
+    UpdateInstance,
+    /// `DELETE /instances/{id}`
+    DeleteInstance,
+    /// `POST /instances/{id}/start`
+    StartInstance,
+    /// `POST /instances/{id}/stop`
+    StopInstance,
+    /// `POST /instances/{id}/retry`
+    RetryInstance,
+    /// `POST /instances/{id}/sync`
+    SyncInstance,
+    /// `GET /instances/{id}/provisioning-status`
+    ProvisioningStatus,
+    /// `POST /billing/checkout`
+    Checkout,
+    /// `POST /billing/portal`
+    BillingPortal,
+    /// `GET /billing/invoices`
+    ListInvoices,
+    /// `GET /billing/subscription`
+    GetSubscription,
+    /// `POST /billing/webhook`
+    StripeWebhook,
+}
+
+/// An HTTP method the facade uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `POST`
+    Post,
+    /// `PATCH`
+    Patch,
+    /// `DELETE`
+    Delete,
+}
+
+impl Method {
+    /// The lowercase name, as OpenAPI's path items key it.
+    pub fn as_lowercase(self) -> &'static str {
+        match self {
+            Method::Get => "get",
+            Method::Post => "post",
+            Method::Patch => "patch",
+            Method::Delete => "delete",
+        }
+    }
+}
+
+/// How a route authenticates its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Auth {
+    /// Anyone may call it.
+    Public,
+    /// `Authorization: Bearer <JWT>` from `/auth/login` or `/auth/register`.
+    Bearer,
+    /// Stripe's `stripe-signature` header over the raw body.
+    StripeSignature,
+}
+
+/// A group of routes in the document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tag {
+    /// Liveness and the API description.
+    Meta,
+    /// Accounts and sessions.
+    Auth,
+    /// Assistants.
+    Instances,
+    /// Subscriptions and payments.
+    Billing,
+}
+
+impl Tag {
+    /// Every tag, in document order.
+    pub const ALL: [Tag; 4] = [Tag::Meta, Tag::Auth, Tag::Instances, Tag::Billing];
+
+    /// The tag's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tag::Meta => "Meta",
+            Tag::Auth => "Auth",
+            Tag::Instances => "Instances",
+            Tag::Billing => "Billing",
+        }
+    }
+
+    /// What the tag's routes are for.
+    pub fn description(self) -> &'static str {
+        match self {
+            Tag::Meta => "Liveness and this API description",
+            Tag::Auth => "Accounts and sessions",
+            Tag::Instances => "Assistants: one Telegram bot on one Fly.io machine each",
+            Tag::Billing => "Stripe subscriptions, payments and webhooks",
+        }
+    }
+}
+
+/// Writes the schema of a body into a generator and returns a reference to it.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The schema function of `T`.
+pub fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// A request or response body.
+#[derive(Clone, Copy, Debug)]
+pub enum Body {
+    /// No body.
+    Empty,
+    /// `application/json` with this schema.
+    Json(SchemaFn),
+    /// The OpenAPI document itself (`application/json`).
+    OpenApi,
+    /// An HTML page.
+    Html,
+}
+
+/// One documented response of a route.
+#[derive(Clone, Copy, Debug)]
+pub struct Response {
+    /// HTTP status code.
+    pub status: u16,
+    /// When this response is sent.
+    pub description: &'static str,
+    /// What it carries.
+    pub body: Body,
+}
+
+/// One route of the facade.
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    /// Which operation the route performs.
+    pub operation: Operation,
+    /// HTTP method.
+    pub method: Method,
+    /// Path, with parameters in braces as both OpenAPI and axum write them.
+    pub path: &'static str,
+    /// Document group.
+    pub tag: Tag,
+    /// One line on what the route does.
+    pub summary: &'static str,
+    /// More on what it does, where there is more to say.
+    pub description: &'static str,
+    /// How callers authenticate.
+    pub auth: Auth,
+    /// The request body.
+    pub request: Body,
+    /// Every response it can send, by status.
+    pub responses: &'static [Response],
+}
+
+impl Route {
+    /// The operation id, named as the original client named its functions: the method
+    /// followed by the path's words, `{id}` read as `ById` (`postInstancesByIdStart`).
+    pub fn operation_id(&self) -> String {
+        let mut id = self.method.as_lowercase().to_owned();
+        for segment in self.path.split('/').filter(|s| !s.is_empty()) {
+            if let Some(param) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                id.push_str("By");
+                push_pascal_case(&mut id, param);
+            } else {
+                push_pascal_case(&mut id, segment);
+            }
+        }
+        id
+    }
+
+    /// The names of the path's parameters, in order.
+    pub fn path_params(&self) -> impl Iterator<Item = &'static str> {
+        self.path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+    }
+}
+
+fn push_pascal_case(out: &mut String, words: &str) {
+    for word in words.split(['-', '_', '.']).filter(|w| !w.is_empty()) {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(chars.as_str());
+        }
+    }
+}
+
+const fn ok(status: u16, description: &'static str, body: SchemaFn) -> Response {
+    Response {
+        status,
+        description,
+        body: Body::Json(body),
+    }
+}
+
+const fn error(status: u16, description: &'static str) -> Response {
+    Response {
+        status,
+        description,
+        body: Body::Json(schema_of::<ErrorBody>),
+    }
+}
+
+const INVALID: Response = error(
+    400,
+    "The body or a parameter is invalid; the message names the field and the rule",
+);
+const UNAUTHORIZED: Response = error(
+    401,
+    "Missing, invalid or expired bearer token, or the account no longer exists",
+);
+const INSTANCE_NOT_FOUND: Response = error(404, "No such instance among the caller's");
+const INTERNAL: Response = error(500, "An unexpected failure; details are in the server log");
+const UNAVAILABLE: Response = error(
+    503,
+    "A service the facade depends on (Kubernetes, Postgres, Stripe) cannot be reached",
+);
+
+/// Every route of the facade, in document order.
+pub static ROUTES: &[Route] = &[
+    Route {
+        operation: Operation::Health,
+        method: Method::Get,
+        path: "/health",
+        tag: Tag::Meta,
+        summary: "Report that the service is up",
+        description: "",
+        auth: Auth::Public,
+        request: Body::Empty,
+        responses: &[ok(200, "The service is up", schema_of::<HealthResponse>)],
+    },
+    Route {
+        operation: Operation::OpenApiDocument,
+        method: Method::Get,
+        path: "/openapi.json",
+        tag: Tag::Meta,
+        summary: "This OpenAPI document",
+        description: "",
+        auth: Auth::Public,
+        request: Body::Empty,
+        responses: &[Response {
+            status: 200,
+            description: "The OpenAPI 3.1 document",
+            body: Body::OpenApi,
+        }],
+    },
+    Route {
+        operation: Operation::DocsPage,
+        method: Method::Get,
+        path: "/docs",
+        tag: Tag::Meta,
+        summary: "Browsable documentation of this API",
+        description: "",
+        auth: Auth::Public,
+        request: Body::Empty,
+        responses: &[Response {
+            status: 200,
+            description: "An HTML page rendering this document",
+            body: Body::Html,
+        }],
+    },
+    Route {
+        operation: Operation::DocsJson,
+        method: Method::Get,
+        path: "/docs/json",
+        tag: Tag::Meta,
+        summary: "This OpenAPI document, where the original API served it",
+        description: "",
+        auth: Auth::Public,
+        request: Body::Empty,
+        responses: &[Response {
+            status: 200,
+            description: "The OpenAPI 3.1 document",
+            body: Body::OpenApi,
+        }],
+    },
+    Route {
+        operation: Operation::Register,
+        method: Method::Post,
+        path: "/auth/register",
+        tag: Tag::Auth,
+        summary: "Create an account and sign in",
+        description: "",
+        auth: Auth::Public,
+        request: Body::Json(schema_of::<RegisterRequest>),
+        responses: &[
+            ok(
+                201,
+                "Account created; the session",
+                schema_of::<TokenResponse>,
+            ),
+            INVALID,
+            error(409, "An account with this email already exists"),
+            INTERNAL,
+        ],
+    },
+    Route {
+        operation: Operation::Login,
+        method: Method::Post,
+        path: "/auth/login",
+        tag: Tag::Auth,
+        summary: "Sign in with email and password",
+        description: "",
+        auth: Auth::Public,
+        request: Body::Json(schema_of::<LoginRequest>),
+        responses: &[
+            ok(200, "The session", schema_of::<TokenResponse>),
+            INVALID,
+            error(401, "Unknown email or wrong password"),
+            INTERNAL,
+        ],
+    },
+    Route {
+        operation: Operation::CurrentUser,
+        method: Method::Get,
+        path: "/auth/me",
+        tag: Tag::Auth,
+        summary: "The signed-in user",
+        description: "",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(200, "The signed-in user", schema_of::<User>),
+            UNAUTHORIZED,
+            INTERNAL,
+        ],
+    },
+    Route {
+        operation: Operation::UpdateProfile,
+        method: Method::Patch,
+        path: "/auth/profile",
+        tag: Tag::Auth,
+        summary: "Change the signed-in user's name",
+        description: "",
+        auth: Auth::Bearer,
+        request: Body::Json(schema_of::<UpdateProfileRequest>),
+        responses: &[
+            ok(200, "The updated user", schema_of::<User>),
+            INVALID,
+            UNAUTHORIZED,
+            INTERNAL,
+        ],
+    },
+    Route {
+        operation: Operation::UpdatePassword,
+        method: Method::Patch,
+        path: "/auth/password",
+        tag: Tag::Auth,
+        summary: "Change the signed-in user's password",
+        description: "",
+        auth: Auth::Bearer,
+        request: Body::Json(schema_of::<UpdatePasswordRequest>),
+        responses: &[
+            ok(200, "Password changed", schema_of::<MessageResponse>),
+            error(
+                400,
+                "Invalid body, or the account has no password (it signs in with Google)",
+            ),
+            error(
+                401,
+                "Missing or invalid bearer token, or the current password is incorrect",
+            ),
+            INTERNAL,
+        ],
+    },
+    Route {
+        operation: Operation::DeleteAccount,
+        method: Method::Delete,
+        path: "/auth/account",
+        tag: Tag::Auth,
+        summary: "Delete the signed-in user's account",
+        description: "Cancels the Stripe subscription, deletes every instance (their Fly.io \
+                      apps and machines included) and then the account.",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(200, "Account deleted", schema_of::<MessageResponse>),
+            UNAUTHORIZED,
+            INTERNAL,
+            UNAVAILABLE,
+        ],
+    },
+    Route {
+        operation: Operation::ValidateTelegramToken,
+        method: Method::Post,
+        path: "/instances/validate-telegram-token",
+        tag: Tag::Instances,
+        summary: "Check a Telegram bot token with Telegram",
+        description: "Answers 200 whether or not Telegram accepts the token; `valid` tells.",
+        auth: Auth::Bearer,
+        request: Body::Json(schema_of::<ValidateTelegramTokenRequest>),
+        responses: &[
+            ok(
+                200,
+                "Whether Telegram accepts the token",
+                schema_of::<ValidateTelegramTokenResponse>,
+            ),
+            INVALID,
+            UNAUTHORIZED,
+            INTERNAL,
+        ],
+    },
+    Route {
+        operation: Operation::CreateInstance,
+        method: Method::Post,
+        path: "/instances",
+        tag: Tag::Instances,
+        summary: "Create an assistant",
+        description: "Stores the token encrypted and creates the Instance; provisioning on \
+                      Fly.io continues in the background (see provisioning-status).",
+        auth: Auth::Bearer,
+        request: Body::Json(schema_of::<CreateInstanceRequest>),
+        responses: &[
+            ok(
+                201,
+                "The new instance, status CREATING",
+                schema_of::<InstanceResponse>,
+            ),
+            INVALID,
+            UNAUTHORIZED,
+            error(
+                403,
+                "No active subscription, or the plan's instance limit is reached",
+            ),
+            INTERNAL,
+            UNAVAILABLE,
+        ],
+    },
+    Route {
+        operation: Operation::ListInstances,
+        method: Method::Get,
+        path: "/instances",
+        tag: Tag::Instances,
+        summary: "The caller's assistants, newest first",
+        description: "Deleted instances are left out.",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(200, "The instances", schema_of::<Vec<InstanceResponse>>),
+            UNAUTHORIZED,
+            INTERNAL,
+            UNAVAILABLE,
+        ],
+    },
+    Route {
+        operation: Operation::GetInstance,
+        method: Method::Get,
+        path: "/instances/{id}",
+        tag: Tag::Instances,
+        summary: "One of the caller's assistants",
+        description: "",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(200, "The instance", schema_of::<InstanceResponse>),
+            UNAUTHORIZED,
+            INSTANCE_NOT_FOUND,
+            INTERNAL,
+            UNAVAILABLE,
+        ],
+    },
+    Route {
+        operation: Operation::UpdateInstance,
+        method: Method::Patch,
+        path: "/instances/{id}",
+        tag: Tag::Instances,
+        summary: "Change an assistant's name, token or model",
+        description: "The controller applies the change to the running machine.",
+        auth: Auth::Bearer,
+        request: Body::Json(schema_of::<UpdateInstanceRequest>),
+        responses: &[
+            ok(200, "The updated instance", schema_of::<InstanceResponse>),
+            error(
+                400,
+                "Invalid body, or a change the instance cannot take (region)",
+            ),
+            UNAUTHORIZED,
+            INSTANCE_NOT_FOUND,
+            INTERNAL,
+            UNAVAILABLE,
+        ],
+    },
+    Route {
+        operation: Operation::DeleteInstance,
+        method: Method::Delete,
+        path: "/instances/{id}",
+        tag: Tag::Instances,
+        summary: "Delete an assistant",
+        description: "The controller destroys its Fly.io machine and app.",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(200, "Deletion started", schema_of::<SuccessResponse>),
+            UNAUTHORIZED,
+            INSTANCE_NOT_FOUND,
+            INTERNAL,
+            UNAVAILABLE,
+        ],
+    },
+    Route {
+        operation: Operation::StartInstance,
+        method: Method::Post,
+        path: "/instances/{id}/start",
+        tag: Tag::Instances,
+        summary: "Start a stopped assistant",
+        description: "",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(
+                200,
+                "The instance, status STARTING",
+                schema_of::<InstanceResponse>,
+            ),
+            error(400, "The instance is not stopped"),
+            UNAUTHORIZED,
+            INSTANCE_NOT_FOUND,
+            INTERNAL,
+            UNAVAILABLE,
+        ],
+    },
+    Route {
+        operation: Operation::StopInstance,
+        method: Method::Post,
+        path: "/instances/{id}/stop",
+        tag: Tag::Instances,
+        summary: "Stop a running assistant",
+        description: "",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(
+                200,
+                "The instance, status STOPPING",
+                schema_of::<InstanceResponse>,
+            ),
+            error(400, "The instance is not running"),
+            UNAUTHORIZED,
+            INSTANCE_NOT_FOUND,
+            INTERNAL,
+            UNAVAILABLE,
+        ],
+    },
+    Route {
+        operation: Operation::RetryInstance,
+        method: Method::Post,
+        path: "/instances/{id}/retry",
+        tag: Tag::Instances,
+        summary: "Retry provisioning a failed assistant",
+        description: "",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(
+                200,
+                "The instance, status CREATING",
+                schema_of::<InstanceResponse>,
+            ),
+            error(400, "Only failed instances can be retried"),
+            UNAUTHORIZED,
+            INSTANCE_NOT_FOUND,
+            INTERNAL,
+            UNAVAILABLE,
+        ],
+    },
+    Route {
+        operation: Operation::SyncInstance,
+        method: Method::Post,
+        path: "/instances/{id}/sync",
+        tag: Tag::Instances,
+        summary: "Refresh an assistant's status from Fly.io now",
+        description: "",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(200, "The instance", schema_of::<InstanceResponse>),
+            UNAUTHORIZED,
+            INSTANCE_NOT_FOUND,
+            INTERNAL,
+            UNAVAILABLE,
+        ],
+    },
+    Route {
+        operation: Operation::ProvisioningStatus,
+        method: Method::Get,
+        path: "/instances/{id}/provisioning-status",
+        tag: Tag::Instances,
+        summary: "How far provisioning of an assistant has come",
+        description: "",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(
+                200,
+                "The provisioning steps",
+                schema_of::<ProvisioningStatusResponse>,
+            ),
+            UNAUTHORIZED,
+            INSTANCE_NOT_FOUND,
+            INTERNAL,
+            UNAVAILABLE,
+        ],
+    },
+    Route {
+        operation: Operation::Checkout,
+        method: Method::Post,
+        path: "/billing/checkout",
+        tag: Tag::Billing,
+        summary: "Start a Stripe Checkout for a plan",
+        description: "",
+        auth: Auth::Bearer,
+        request: Body::Json(schema_of::<CheckoutRequest>),
+        responses: &[
+            ok(200, "The Checkout page", schema_of::<UrlResponse>),
+            error(
+                400,
+                "Invalid body, or the plan has no Stripe price configured",
+            ),
+            UNAUTHORIZED,
+            INTERNAL,
+            UNAVAILABLE,
+        ],
+    },
+    Route {
+        operation: Operation::BillingPortal,
+        method: Method::Post,
+        path: "/billing/portal",
+        tag: Tag::Billing,
+        summary: "Open the Stripe Billing Portal",
+        description: "",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(200, "The Billing Portal page", schema_of::<UrlResponse>),
+            error(400, "No billing account yet: subscribe first"),
+            UNAUTHORIZED,
+            INTERNAL,
+            UNAVAILABLE,
+        ],
+    },
+    Route {
+        operation: Operation::ListInvoices,
+        method: Method::Get,
+        path: "/billing/invoices",
+        tag: Tag::Billing,
+        summary: "The caller's last 10 invoices",
+        description: "",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(200, "The invoices, newest first", schema_of::<Vec<Invoice>>),
+            UNAUTHORIZED,
+            INTERNAL,
+            UNAVAILABLE,
+        ],
+    },
+    Route {
+        operation: Operation::GetSubscription,
+        method: Method::Get,
+        path: "/billing/subscription",
+        tag: Tag::Billing,
+        summary: "The caller's active subscription and the plans on offer",
+        description: "",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(
+                200,
+                "The subscription, or null, and the plans",
+                schema_of::<SubscriptionResponse>,
+            ),
+            UNAUTHORIZED,
+            INTERNAL,
+        ],
+    },
+    Route {
+        operation: Operation::StripeWebhook,
+        method: Method::Post,
+        path: "/billing/webhook",
+        tag: Tag::Billing,
+        summary: "Receive a Stripe event",
+        description: "Verified with the `stripe-signature` header over the raw body. Each \
+                      event is processed once, however often Stripe delivers it.",
+        auth: Auth::StripeSignature,
+        request: Body::Json(schema_of::<StripeEvent>),
+        responses: &[
+            ok(200, "Event received", schema_of::<WebhookReceived>),
+            error(
+                400,
+                "Missing or invalid signature, or a body that is not an event",
+            ),
+            INTERNAL,
+        ],
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn operation_ids_follow_the_original_client_names() {
+        let ids: Vec<String> = ROUTES.iter().map(Route::operation_id).collect();
+        for expected in [
+            "postAuthLogin",
+            "getInstancesById",
+            "postInstancesByIdStart",
+            "postInstancesValidateTelegramToken",
+            "getInstancesByIdProvisioningStatus",
+            "getDocsJson",
+            "getOpenapiJson",
+        ] {
+            assert!(ids.iter().any(|id| id == expected), "{expected} missing");
+        }
+    }
+
+    #[test]
+    fn every_route_and_operation_is_unique() {
+        let mut seen_ops = HashSet::new();
+        let mut seen_routes = HashSet::new();
+        let mut seen_ids = HashSet::new();
+        for route in ROUTES {
+            assert!(
+                seen_ops.insert(route.operation),
+                "{:?} twice",
+                route.operation
+            );
+            assert!(
+                seen_routes.insert((route.method, route.path)),
+                "{} twice",
+                route.path
+            );
+            assert!(
+                seen_ids.insert(route.operation_id()),
+                "{} twice",
+                route.path
+            );
+        }
+    }
+
+    #[test]
+    fn authenticated_routes_document_401_and_all_errors_use_the_error_body() {
+        for route in ROUTES {
+            let statuses: Vec<u16> = route.responses.iter().map(|r| r.status).collect();
+            if route.auth == Auth::Bearer {
+                assert!(statuses.contains(&401), "{} lacks 401", route.path);
+            }
+            assert!(
+                route.responses.iter().any(|r| r.status < 300),
+                "{} has no success response",
+                route.path
+            );
+            for response in route.responses.iter().filter(|r| r.status >= 400) {
+                let Body::Json(schema_fn) = response.body else {
+                    panic!("{} {} has no JSON body", route.path, response.status);
+                };
+                assert_eq!(
+                    schema_fn as usize, schema_of::<ErrorBody> as SchemaFn as usize,
+                    "{} {} is not an ApiError",
+                    route.path, response.status
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn path_parameters_are_read_from_the_path() {
+        let route = ROUTES
+            .iter()
+            .find(|r| r.operation == Operation::StartInstance)
+            .unwrap();
+        assert_eq!(route.path_params().collect::<Vec<_>>(), ["id"]);
+    }
+}

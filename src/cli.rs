@@ -1,0 +1,85 @@
+//! The command line: subcommands and their settings. Every setting can come from an
+//! environment variable (named in `--help`) or a flag; secrets are held in `secrecy`
+//! types from the moment they are read.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// FasterClaw control plane: the Instance controller and the HTTP facade.
+#[derive(Debug, Parser)]
+#[command(name = "fasterclaw", version, about, long_about = None)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Logging settings.
+    #[command(flatten)]
+    pub logging: LoggingArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controller that drives Fly.io apps and machines toward each Instance's spec.
+    Controller,
+    /// Serve the HTTP facade the web app calls (auth, instances, billing).
+    Api,
+    /// Print the Instance CustomResourceDefinition as YAML.
+    Crd,
+    /// Print the facade's OpenAPI 3.1 document as JSON.
+    Openapi,
+    /// Apply, list or revert the database migrations.
+    Migrate(MigrateArgs),
+}
+
+/// Where logs go and how much of them.
+#[derive(Debug, Args)]
+pub struct LoggingArgs {
+    /// Log filter, as `tracing` directives (`info`, `fasterclaw=debug,kube=warn`).
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+
+    /// Log line format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// `fasterclaw migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// What to do; `run` when absent.
+    #[command(subcommand)]
+    pub action: Option<MigrateAction>,
+
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// What `fasterclaw migrate` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every migration not yet applied.
+    Run,
+    /// List the migrations and whether each is applied.
+    Status,
+    /// Revert the most recently applied migration.
+    Revert,
+}
+
+/// How to reach Postgres.
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// Postgres connection URL, such as `postgres://user:password@host/db`.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: secrecy::SecretString,
+}

@@ -1,0 +1,159 @@
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::InstanceStatus;
+use crate::domain::{AiModel, AiProvider, DisplayName, Region};
+
+/// Desired state of an OpenClaw assistant: one Telegram bot answered by one AI model,
+/// running on its own Fly.io app and machine.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "each printcolumn(...) names its own type_"
+)]
+#[kube(
+    group = "fasterclaw.io",
+    version = "v1alpha1",
+    kind = "Instance",
+    namespaced,
+    status = "InstanceStatus",
+    shortname = "fci",
+    category = "fasterclaw",
+    derive = "PartialEq",
+    doc = "An OpenClaw assistant (a Telegram bot backed by an AI model) that FasterClaw runs on its own Fly.io app and machine.",
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        json_path = ".status.phase",
+        description = "Lifecycle phase of the instance"
+    ),
+    printcolumn(
+        name = "Region",
+        type_ = "string",
+        json_path = ".spec.region",
+        description = "Fly.io region the machine runs in"
+    ),
+    printcolumn(
+        name = "Model",
+        type_ = "string",
+        json_path = ".spec.aiModel",
+        description = "AI model answering the bot"
+    ),
+    printcolumn(
+        name = "IP",
+        type_ = "string",
+        json_path = ".status.ipAddress",
+        description = "Private IPv6 address of the machine"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(validation = Rule::new(
+    "!has(self.aiProvider) || self.aiProvider == (self.aiModel.startsWith('claude-') ? 'anthropic' : self.aiModel.startsWith('gemini-') ? 'google' : 'openai')"
+).message("aiProvider must be the provider of aiModel's family: gpt- and o1- are openai, claude- is anthropic, gemini- is google"))]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceSpec {
+    /// Name of the assistant as its owner sees it in the web app: 1 to 50 characters.
+    pub display_name: DisplayName,
+
+    /// Id of the FasterClaw user who owns this instance.
+    #[schemars(length(min = 1, max = 128))]
+    pub owner_id: String,
+
+    /// Fly.io region code the machine runs in, such as `lax`, `iad` or `lhr`. Fixed at
+    /// creation: moving an assistant means creating a new Instance.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("region cannot change after creation"))]
+    pub region: Region,
+
+    /// AI model that answers the bot. It must start with `gpt-`, `claude-`, `gemini-` or
+    /// `o1-`; the prefix also selects the provider.
+    #[serde(default)]
+    pub ai_model: AiModel,
+
+    /// Provider serving the model: `openai`, `anthropic` or `google`. When absent it is
+    /// derived from the model's prefix; when present it must agree with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::optional_enum::<AiProvider>")]
+    pub ai_provider: Option<AiProvider>,
+
+    /// Whether the machine should be running (`Running`) or stopped (`Stopped`).
+    #[serde(default)]
+    pub power_state: PowerState,
+
+    /// Where the controller reads the Telegram bot token: exactly one source.
+    pub telegram_token: TelegramTokenSource,
+
+    /// What happens to the Fly.io app and machine when this Instance is deleted:
+    /// `Delete` destroys them, `Orphan` leaves them running untouched.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// Container image of the assistant. When absent the controller's configured
+    /// OpenClaw image is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub image: Option<String>,
+}
+
+impl InstanceSpec {
+    /// The provider serving the model: the explicit one, or the one its prefix names.
+    pub fn effective_provider(&self) -> AiProvider {
+        self.ai_provider.unwrap_or_else(|| self.ai_model.provider())
+    }
+}
+
+/// The power state an Instance asks for.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub enum PowerState {
+    /// The machine runs and the bot answers.
+    #[default]
+    Running,
+    /// The machine is stopped; the app, its secrets and the machine are kept.
+    Stopped,
+}
+
+/// What deleting an Instance does to what it created on Fly.io.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub enum DeletionPolicy {
+    /// Destroy the machine and the app, and forget the stored token.
+    #[default]
+    Delete,
+    /// Leave the app and machine on Fly.io as they are; only the Instance goes.
+    Orphan,
+}
+
+/// Where the Telegram bot token comes from. Exactly one field is set.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[x_kube(validation = Rule::new("has(self.storedSecretId) != has(self.secretKeyRef)")
+    .message("exactly one of storedSecretId or secretKeyRef must be set"))]
+#[serde(rename_all = "camelCase")]
+pub struct TelegramTokenSource {
+    /// Id of the token the FasterClaw API stored, encrypted, in its database. The web
+    /// app's instances use this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_secret_id: Option<uuid::Uuid>,
+
+    /// A key of a Kubernetes Secret in the Instance's namespace that holds the token.
+    /// Operators who `kubectl apply` Instances use this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<SecretKeyRef>,
+}
+
+/// A key in a Kubernetes Secret of the same namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub struct SecretKeyRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within the Secret's data whose value is the token.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}

@@ -1,0 +1,174 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::KubeSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Timestamp;
+
+/// Observed state of an Instance, written only by the controller.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceStatus {
+    /// Lifecycle phase, one of CREATING, PROVISIONING, STARTING, RUNNING, STOPPING,
+    /// STOPPED, FAILED, DELETED or UNKNOWN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::optional_enum::<Phase>")]
+    pub phase: Option<Phase>,
+
+    /// Name of the Fly.io app that holds this instance's machine and secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fly_app_name: Option<String>,
+
+    /// Id of the Fly.io machine running the assistant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fly_machine_id: Option<String>,
+
+    /// Private (6PN) IPv6 address of the machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+
+    /// Region the machine actually runs in, as Fly.io reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+
+    /// The `metadata.generation` of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// `Ready` (the assistant is usable) and `Synced` (the last reconcile succeeded),
+    /// each with a reason and a message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+
+    /// The last error or notice for people, such as a Fly.io error or a missing secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+
+    /// The provisioning steps in order, each with its state and times.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub provisioning_steps: Vec<ProvisioningStep>,
+
+    /// The value of the `fasterclaw.io/reconcile-requested-at` annotation that the
+    /// controller last acted on; a changed annotation asks for an immediate sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+}
+
+/// The lifecycle phase of an Instance, with the same nine values the web app knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Phase {
+    /// Accepted; nothing exists on Fly.io yet.
+    Creating,
+    /// The Fly.io app, secrets and machine are being set up.
+    Provisioning,
+    /// The machine is booting.
+    Starting,
+    /// The machine runs and the bot answers.
+    Running,
+    /// The machine is shutting down.
+    Stopping,
+    /// The machine is stopped.
+    Stopped,
+    /// Provisioning or the machine failed; see `message` and the conditions.
+    Failed,
+    /// The machine and app are gone.
+    Deleted,
+    /// The state reported by Fly.io is not one FasterClaw knows.
+    Unknown,
+}
+
+impl Phase {
+    /// Every phase, in lifecycle order.
+    pub const ALL: [Phase; 9] = [
+        Phase::Creating,
+        Phase::Provisioning,
+        Phase::Starting,
+        Phase::Running,
+        Phase::Stopping,
+        Phase::Stopped,
+        Phase::Failed,
+        Phase::Deleted,
+        Phase::Unknown,
+    ];
+
+    /// The upper-case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Creating => "CREATING",
+            Phase::Provisioning => "PROVISIONING",
+            Phase::Starting => "STARTING",
+            Phase::Running => "RUNNING",
+            Phase::Stopping => "STOPPING",
+            Phase::Stopped => "STOPPED",
+            Phase::Failed => "FAILED",
+            Phase::Deleted => "DELETED",
+            Phase::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// The condition types an Instance's status carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionType {
+    /// The assistant is usable: its machine is in the desired power state.
+    Ready,
+    /// The last reconcile reached Fly.io and applied the spec without error.
+    Synced,
+}
+
+impl ConditionType {
+    /// The condition's `type` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionType::Ready => "Ready",
+            ConditionType::Synced => "Synced",
+        }
+    }
+}
+
+/// One step of provisioning an instance on Fly.io.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisioningStep {
+    /// Which step this is.
+    pub name: ProvisioningStepName,
+    /// Where the step stands.
+    pub state: StepState,
+    /// When the step was first attempted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// When the step completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Timestamp>,
+    /// Why the step failed or is waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The provisioning steps, in the order the controller takes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum ProvisioningStepName {
+    /// The Fly.io app exists.
+    AppCreated,
+    /// The app's secrets hold the Telegram token and the provider key.
+    SecretsSet,
+    /// The machine exists with the desired configuration.
+    MachineCreated,
+    /// The machine reached the desired power state.
+    MachineStarted,
+}
+
+/// Where a provisioning step stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum StepState {
+    /// Not attempted yet.
+    Pending,
+    /// Attempted, not finished.
+    InProgress,
+    /// Finished.
+    Done,
+    /// Failed; see the message.
+    Failed,
+}

@@ -1,0 +1,11 @@
+//! FasterClaw control plane: the `Instance` custom resource, the controller that runs
+//! each Instance as a Fly.io app and machine, and the HTTP facade the web app calls.
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod cli;
+pub mod commands;
+pub mod crd;
+pub mod domain;
+pub mod telemetry;
+pub mod tls;

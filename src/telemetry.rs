@@ -1,0 +1,26 @@
+//! Logging: `tracing` with a filter from `LOG_LEVEL` and text or JSON lines on stderr.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{LogFormat, LoggingArgs};
+
+/// Installs the global subscriber. A filter that does not parse falls back to `info`
+/// and says so, rather than stopping the program.
+pub fn init(args: &LoggingArgs) {
+    let (filter, bad_filter) = match EnvFilter::try_new(&args.log_level) {
+        Ok(filter) => (filter, None),
+        Err(e) => (EnvFilter::new("info"), Some(e)),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match args.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    if installed.is_ok()
+        && let Some(e) = bad_filter
+    {
+        tracing::warn!(filter = %args.log_level, error = %e, "LOG_LEVEL does not parse; using info");
+    }
+}
