@@ -3,6 +3,7 @@
 //! types from the moment they are read.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
 
 /// FasterClaw control plane: the Instance controller and the HTTP facade.
 #[derive(Debug, Parser)]
@@ -30,6 +31,8 @@ pub enum Command {
     Openapi,
     /// Apply, list or revert the database migrations.
     Migrate(MigrateArgs),
+    /// Seal stored secrets: convert legacy values, or re-seal under a new key.
+    Secrets(SecretsArgs),
 }
 
 /// Where logs go and how much of them.
@@ -81,5 +84,54 @@ pub enum MigrateAction {
 pub struct DatabaseArgs {
     /// Postgres connection URL, such as `postgres://user:password@host/db`.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: secrecy::SecretString,
+    pub database_url: Option<SecretString>,
+}
+
+/// The keys that seal and open stored secrets.
+#[derive(Debug, Args)]
+pub struct EncryptionArgs {
+    /// The key that seals secrets: 64 hex characters (`openssl rand -hex 32`).
+    #[arg(long, env = "ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<SecretString>,
+
+    /// Earlier keys, comma-separated, that still open values during a rotation.
+    #[arg(long, env = "ENCRYPTION_KEYS_PREVIOUS", hide_env_values = true)]
+    pub encryption_keys_previous: Option<SecretString>,
+}
+
+/// `fasterclaw secrets`.
+#[derive(Debug, Args)]
+pub struct SecretsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: SecretsAction,
+
+    /// Count what would change, and write nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+
+    /// Rows per transaction.
+    #[arg(long, global = true, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// The keys.
+    #[command(flatten)]
+    pub encryption: EncryptionArgs,
+}
+
+/// What `fasterclaw secrets` does.
+#[derive(Debug, Subcommand)]
+pub enum SecretsAction {
+    /// Seal values left in plaintext or in the original system's format.
+    EncryptLegacy {
+        /// The original system's ENCRYPTION_KEY string, to open values it encrypted.
+        #[arg(long, env = "LEGACY_ENCRYPTION_KEY", hide_env_values = true)]
+        legacy_encryption_key: Option<SecretString>,
+    },
+    /// Re-seal values sealed under a previous key with ENCRYPTION_KEY.
+    RotateKey,
 }

@@ -6,6 +6,8 @@ pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod crd;
+pub mod crypto;
+pub mod db;
 pub mod domain;
 pub mod telemetry;
 pub mod tls;

@@ -1,8 +1,14 @@
 //! What each subcommand does.
 
+mod migrate;
 mod print;
+mod secrets;
 
-use crate::cli::Command;
+use secrecy::SecretString;
+
+use crate::cli::{Command, DatabaseArgs, EncryptionArgs};
+use crate::crypto::{KeyError, Keyring};
+use crate::db::{Database, StoreError};
 
 /// Why a subcommand failed. Each message is one line for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -10,6 +16,21 @@ pub enum Error {
     /// The subcommand's capability is not part of this build yet.
     #[error("`fasterclaw {0}` is not available in this build yet")]
     NotYetAvailable(&'static str),
+    /// A required setting is missing.
+    #[error("{0} is not set")]
+    MissingSetting(&'static str),
+    /// An encryption key is missing or malformed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The database refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Some stored values could not be converted; they are listed above.
+    #[error("{0} stored value(s) could not be converted and were left unchanged")]
+    Unconvertible(usize),
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -25,6 +46,24 @@ pub async fn run(command: Command) -> Result<(), Error> {
         Command::Api => Err(Error::NotYetAvailable("api")),
         Command::Crd => print::crd(),
         Command::Openapi => print::openapi(),
-        Command::Migrate(_) => Err(Error::NotYetAvailable("migrate")),
+        Command::Migrate(args) => migrate::run(args).await,
+        Command::Secrets(args) => secrets::run(args).await,
     }
+}
+
+/// Connects to the database named by `DATABASE_URL`.
+async fn connect(args: &DatabaseArgs) -> Result<Database, Error> {
+    let url: &SecretString = args
+        .database_url
+        .as_ref()
+        .ok_or(Error::MissingSetting("DATABASE_URL"))?;
+    Ok(Database::connect(url).await?)
+}
+
+/// The keyring from `ENCRYPTION_KEY` and `ENCRYPTION_KEYS_PREVIOUS`.
+fn keyring(args: &EncryptionArgs) -> Result<Keyring, Error> {
+    Ok(Keyring::from_config(
+        args.encryption_key.as_ref(),
+        args.encryption_keys_previous.as_ref(),
+    )?)
 }

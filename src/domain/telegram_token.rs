@@ -37,20 +37,25 @@ impl TelegramBotToken {
                 Self::MAX_CHARS
             )));
         }
-        let well_formed = text.split_once(':').is_some_and(|(id, secret)| {
+        if !Self::has_token_shape(text) {
+            return Err(InvalidValue::new(
+                "Telegram bot token must look like <digits>:<token>, as BotFather gives it",
+            ));
+        }
+        Ok(Self(value))
+    }
+
+    /// Whether `text` has a token's shape, `<digits>:<letters, digits, _ or ->`, whatever
+    /// its length (the original system stored tokens without checking their length).
+    pub fn has_token_shape(text: &str) -> bool {
+        text.split_once(':').is_some_and(|(id, secret)| {
             !id.is_empty()
                 && id.bytes().all(|b| b.is_ascii_digit())
                 && !secret.is_empty()
                 && secret
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
-        });
-        if !well_formed {
-            return Err(InvalidValue::new(
-                "Telegram bot token must look like <digits>:<token>, as BotFather gives it",
-            ));
-        }
-        Ok(Self(value))
+        })
     }
 
     /// The token itself, for the few places that must send it (Fly app secrets, Telegram).

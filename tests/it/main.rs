@@ -2,3 +2,5 @@
 
 mod generated;
 mod openapi_document;
+mod store;
+mod support;

@@ -1,0 +1,1 @@
+drop function if exists set_updated_at();

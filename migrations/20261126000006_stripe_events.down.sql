@@ -1,0 +1,1 @@
+drop table if exists stripe_webhook_events;

@@ -1,0 +1,166 @@
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::secrets::Secrets;
+use super::{AuditLog, StoreError};
+use crate::crypto::Keyring;
+use crate::domain::{DisplayName, TelegramBotToken};
+
+/// The facade's record of an Instance custom resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceRecord {
+    /// Instance id, used in the facade's URLs.
+    pub id: Uuid,
+    /// Owning user.
+    pub owner_id: Uuid,
+    /// Kubernetes namespace of the Instance.
+    pub namespace: String,
+    /// Kubernetes name of the Instance.
+    pub name: String,
+    /// Name shown to the owner.
+    pub display_name: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it was deleted, if it was.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// What a new instance record needs.
+#[derive(Clone, Copy, Debug)]
+pub struct NewInstance<'a> {
+    /// Id to give it (the facade chooses it so the Instance can be named after it).
+    pub id: Uuid,
+    /// Owning user.
+    pub owner_id: Uuid,
+    /// Kubernetes namespace.
+    pub namespace: &'a str,
+    /// Kubernetes name.
+    pub name: &'a str,
+    /// Name shown to the owner.
+    pub display_name: &'a DisplayName,
+}
+
+/// The facade's instance records.
+#[derive(Clone, Copy, Debug)]
+pub struct Instances<'a> {
+    pool: &'a PgPool,
+    keyring: &'a Keyring,
+}
+
+impl<'a> Instances<'a> {
+    pub(super) fn new(pool: &'a PgPool, keyring: &'a Keyring) -> Self {
+        Self { pool, keyring }
+    }
+
+    /// Records a new instance and seals its Telegram token, in one transaction, and
+    /// returns the record and the token's secret id.
+    pub async fn create(
+        &self,
+        new: NewInstance<'_>,
+        token: &TelegramBotToken,
+    ) -> Result<(InstanceRecord, Uuid), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let record = sqlx::query_as!(
+            InstanceRecord,
+            "insert into instances (id, owner_id, namespace, name, display_name)
+             values ($1, $2, $3, $4, $5)
+             returning id, owner_id, namespace, name, display_name, created_at, updated_at, deleted_at",
+            new.id,
+            new.owner_id,
+            new.namespace,
+            new.name,
+            new.display_name.as_str(),
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::on_unique(
+            "instances_namespace_name_key",
+            StoreError::InstanceNameTaken,
+        ))?;
+        let secret_id =
+            Secrets::insert_telegram_token(&mut tx, self.keyring, new.owner_id, new.id, token)
+                .await?;
+        AuditLog::record_in(
+            &mut tx,
+            &format!("user:{}", new.owner_id),
+            "instance.create",
+            &format!("instance:{}", new.id),
+            serde_json::json!({ "namespace": new.namespace, "name": new.name }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((record, secret_id))
+    }
+
+    /// One of an owner's instances, deleted ones included.
+    pub async fn find_for_owner(
+        &self,
+        id: Uuid,
+        owner_id: Uuid,
+    ) -> Result<Option<InstanceRecord>, StoreError> {
+        Ok(sqlx::query_as!(
+            InstanceRecord,
+            "select id, owner_id, namespace, name, display_name, created_at, updated_at, deleted_at
+             from instances where id = $1 and owner_id = $2",
+            id,
+            owner_id,
+        )
+        .fetch_optional(self.pool)
+        .await?)
+    }
+
+    /// An owner's instances that are not deleted, newest first.
+    pub async fn list_for_owner(&self, owner_id: Uuid) -> Result<Vec<InstanceRecord>, StoreError> {
+        Ok(sqlx::query_as!(
+            InstanceRecord,
+            "select id, owner_id, namespace, name, display_name, created_at, updated_at, deleted_at
+             from instances where owner_id = $1 and deleted_at is null
+             order by created_at desc, id",
+            owner_id,
+        )
+        .fetch_all(self.pool)
+        .await?)
+    }
+
+    /// How many of an owner's instances are not deleted.
+    pub async fn count_active_for_owner(&self, owner_id: Uuid) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar!(
+            r#"select count(*) as "count!" from instances where owner_id = $1 and deleted_at is null"#,
+            owner_id,
+        )
+        .fetch_one(self.pool)
+        .await?)
+    }
+
+    /// Changes the name shown to the owner.
+    pub async fn rename(&self, id: Uuid, display_name: &DisplayName) -> Result<(), StoreError> {
+        let done = sqlx::query!(
+            "update instances set display_name = $2 where id = $1",
+            id,
+            display_name.as_str(),
+        )
+        .execute(self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("instance"));
+        }
+        Ok(())
+    }
+
+    /// Marks an instance deleted. Marking it again keeps the first time.
+    pub async fn mark_deleted(&self, id: Uuid) -> Result<(), StoreError> {
+        let done = sqlx::query!(
+            "update instances set deleted_at = coalesce(deleted_at, now()) where id = $1",
+            id,
+        )
+        .execute(self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("instance"));
+        }
+        Ok(())
+    }
+}
