@@ -9,5 +9,6 @@ pub mod crd;
 pub mod crypto;
 pub mod db;
 pub mod domain;
+pub mod fly;
 pub mod telemetry;
 pub mod tls;

@@ -1,2 +1,7 @@
-//! Stand-ins for the outside services FasterClaw talks to.
+//! Stand-ins for the outside services FasterClaw talks to, built from their public
+//! specifications and speaking their real wire protocols: the Fly.io Machines API
+//! ([`fly`]). Tests embed them in-process; `fasterclaw-sim` runs them as processes.
+//! None of this is part of the production image.
 #![deny(missing_docs)]
+
+pub mod fly;

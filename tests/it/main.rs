@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per area.
 
+mod fly;
 mod generated;
 mod openapi_document;
 mod store;

@@ -1,0 +1,117 @@
+//! The admin view, under `/_sim/`: the whole state (secret values as digests only),
+//! call counts per operation, and switches for faults, rate limits and transition time.
+//! It needs no token; it exists only in the simulator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::faults::FaultPlan;
+use super::shared::Shared;
+
+/// The admin router.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/_sim/state", get(state))
+        .route("/_sim/calls", get(calls).delete(reset_calls))
+        .route("/_sim/faults", get(faults).put(set_faults))
+        .route("/_sim/rate-limits", put(set_rate_limits))
+        .route("/_sim/transition", put(set_transition))
+        .route(
+            "/_sim/healthz",
+            post(|| async { StatusCode::OK }).get(|| async { StatusCode::OK }),
+        )
+        .with_state(shared)
+}
+
+/// The whole state as JSON: apps with their secrets (digests) and machines (as the API
+/// shows them, plus the secrets version each booted with).
+pub fn snapshot(shared: &Shared) -> Value {
+    let world = shared.world();
+    let apps: Vec<Value> = world
+        .apps
+        .values()
+        .map(|app| {
+            let secrets: Vec<Value> = app
+                .secrets
+                .iter()
+                .map(|(name, secret)| json!({ "name": name, "digest": secret.digest() }))
+                .collect();
+            let machines: Vec<Value> = app
+                .machines
+                .values()
+                .map(|m| {
+                    let mut body = m.to_json();
+                    body["booted_secrets_version"] = json!(m.booted_secrets_version);
+                    body["min_secrets_version"] = json!(m.min_secrets_version);
+                    body
+                })
+                .collect();
+            json!({
+                "name": app.name,
+                "id": app.id,
+                "org_slug": app.org_slug,
+                "secrets_version": app.secrets_version,
+                "secrets": secrets,
+                "machines": machines,
+            })
+        })
+        .collect();
+    json!({ "apps": apps })
+}
+
+async fn state(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(snapshot(&shared))
+}
+
+async fn calls(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let statuses: Vec<Value> = shared
+        .statuses()
+        .into_iter()
+        .map(|((operation, status), count)| json!({ "operation": operation, "status": status, "count": count }))
+        .collect();
+    Json(json!({ "calls": shared.calls(), "answers": statuses }))
+}
+
+async fn reset_calls(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.reset_calls();
+    StatusCode::NO_CONTENT
+}
+
+async fn faults(State(shared): State<Arc<Shared>>) -> Json<FaultPlan> {
+    Json(shared.faults())
+}
+
+async fn set_faults(State(shared): State<Arc<Shared>>, Json(plan): Json<FaultPlan>) -> StatusCode {
+    shared.set_faults(plan);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct Enabled {
+    enabled: bool,
+}
+
+async fn set_rate_limits(
+    State(shared): State<Arc<Shared>>,
+    Json(body): Json<Enabled>,
+) -> StatusCode {
+    shared.set_rate_limits(body.enabled);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct Millis {
+    millis: u64,
+}
+
+async fn set_transition(State(shared): State<Arc<Shared>>, Json(body): Json<Millis>) -> StatusCode {
+    shared.set_transition(Duration::from_millis(body.millis));
+    StatusCode::NO_CONTENT
+}

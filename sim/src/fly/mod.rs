@@ -1,0 +1,177 @@
+//! A simulator of the Fly.io Machines API (`https://api.machines.dev/v1`), built from the
+//! official OpenAPI document: apps, app secrets with versions, and machines with their
+//! state machine, `wait`, metadata filters, name uniqueness, 401s and 404s as the real
+//! API gives them, Fly's rate limits (429), and seeded fault injection.
+//!
+//! Embed it with [`FlySim::start`]; run it alone with `fasterclaw-sim fly`.
+
+mod admin;
+mod api;
+mod error;
+mod faults;
+mod ids;
+mod limits;
+mod shared;
+mod world;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use api::operation_id;
+pub use error::ApiError;
+pub use faults::{Decision, Fault, FaultPlan, FaultRule};
+pub use shared::FlySimConfig;
+pub use world::MachineState;
+
+use shared::Shared;
+
+/// A running simulator. Dropping it stops the server.
+#[derive(Debug)]
+pub struct FlySim {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: JoinHandle<()>,
+}
+
+impl FlySim {
+    /// Starts a simulator on `listen` (port 0 picks a free one).
+    pub async fn start(config: FlySimConfig, listen: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let shared = Shared::new(config);
+        let app = api::router(shared.clone()).merge(admin::router(shared.clone()));
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the Fly simulator stopped");
+            }
+        });
+        Ok(Self {
+            addr,
+            shared,
+            server,
+        })
+    }
+
+    /// Starts a simulator on a free loopback port with the default configuration.
+    pub async fn start_default() -> std::io::Result<Self> {
+        Self::start(
+            FlySimConfig::default(),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+        .await
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL to give a client (`http://127.0.0.1:<port>`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The token requests must carry.
+    pub fn token(&self) -> &str {
+        &self.shared.config.token
+    }
+
+    /// The whole state (secret values as digests only).
+    pub fn state(&self) -> Value {
+        admin::snapshot(&self.shared)
+    }
+
+    /// Calls so far, by the spec's operation id.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.shared.calls()
+    }
+
+    /// Calls so far of one operation.
+    pub fn calls_of(&self, operation: &str) -> u64 {
+        self.calls().get(operation).copied().unwrap_or(0)
+    }
+
+    /// Answers so far of one operation with one status (0 counts cut connections).
+    pub fn answers(&self, operation: &str, status: u16) -> u64 {
+        self.shared
+            .statuses()
+            .get(&(operation.to_owned(), status))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Answers so far with one status, over every operation.
+    pub fn answers_with(&self, status: u16) -> u64 {
+        self.shared
+            .statuses()
+            .iter()
+            .filter(|((_, s), _)| *s == status)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Apps and machines ever created: `(apps, machines)`.
+    pub fn created(&self) -> (u64, u64) {
+        let world = self.shared.world();
+        (world.apps_created, world.machines_created)
+    }
+
+    /// Forgets the call counts.
+    pub fn reset_calls(&self) {
+        self.shared.reset_calls();
+    }
+
+    /// Replaces the fault plan.
+    pub fn set_faults(&self, plan: FaultPlan) {
+        self.shared.set_faults(plan);
+    }
+
+    /// Turns Fly's rate limits on or off.
+    pub fn set_rate_limits(&self, enabled: bool) {
+        self.shared.set_rate_limits(enabled);
+    }
+
+    /// Sets how long state transitions take.
+    pub fn set_transition(&self, duration: Duration) {
+        self.shared.set_transition(duration);
+    }
+
+    /// Names of the apps that exist.
+    pub fn app_names(&self) -> Vec<String> {
+        self.shared.world().apps.keys().cloned().collect()
+    }
+
+    /// The state of a machine, if it exists.
+    pub fn machine_state(&self, app: &str, machine: &str) -> Option<MachineState> {
+        self.shared
+            .world()
+            .apps
+            .get(app)?
+            .machines
+            .get(machine)
+            .map(|m| m.state)
+    }
+
+    /// The value of an app's secret, for tests that check what reached Fly.
+    pub fn secret_value(&self, app: &str, name: &str) -> Option<String> {
+        self.shared
+            .world()
+            .apps
+            .get(app)?
+            .secrets
+            .get(name)
+            .map(|s| s.value.clone())
+    }
+}
+
+impl Drop for FlySim {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}

@@ -1,0 +1,174 @@
+//! The simulator's shared state: the world behind a lock, the fault plan and its
+//! generator, the rate limiters and the call counts.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::sync::Notify;
+
+use super::faults::{Decision, FaultPlan};
+use super::limits::RateLimits;
+use super::world::{Transition, World};
+
+/// How the simulator behaves.
+#[derive(Clone, Debug)]
+pub struct FlySimConfig {
+    /// The API token requests must carry (`Bearer <token>` or `FlyV1 <token>`).
+    pub token: String,
+    /// The organization apps are created in when a request names none.
+    pub org_slug: String,
+    /// How long a machine takes from `starting` to `started`, `stopping` to `stopped`,
+    /// and so on.
+    pub transition: Duration,
+    /// Seed of the generator behind ids and faults.
+    pub seed: u64,
+    /// Whether Fly's rate limits answer 429.
+    pub rate_limits: bool,
+}
+
+impl Default for FlySimConfig {
+    fn default() -> Self {
+        Self {
+            token: "fly-sim-token".to_owned(),
+            org_slug: "personal".to_owned(),
+            transition: Duration::from_millis(100),
+            seed: 42,
+            rate_limits: true,
+        }
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct Shared {
+    world: Mutex<World>,
+    faults: Mutex<(FaultPlan, StdRng)>,
+    calls: Mutex<BTreeMap<String, u64>>,
+    statuses: Mutex<BTreeMap<(String, u16), u64>>,
+    /// Woken at every state change, for `wait`.
+    pub changed: Notify,
+    /// Fly's rate limits.
+    pub limits: RateLimits,
+    rate_limits_enabled: AtomicBool,
+    transition_ms: AtomicU64,
+    /// The configuration the simulator started with.
+    pub config: FlySimConfig,
+}
+
+fn unpoisoned<'a, T>(
+    guard: Result<MutexGuard<'a, T>, PoisonError<MutexGuard<'a, T>>>,
+) -> MutexGuard<'a, T> {
+    guard.unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// Fresh state.
+    pub fn new(config: FlySimConfig) -> Arc<Self> {
+        Arc::new(Self {
+            world: Mutex::new(World::new(StdRng::seed_from_u64(config.seed))),
+            faults: Mutex::new((
+                FaultPlan::none(),
+                StdRng::seed_from_u64(config.seed ^ 0x5eed),
+            )),
+            calls: Mutex::new(BTreeMap::new()),
+            statuses: Mutex::new(BTreeMap::new()),
+            changed: Notify::new(),
+            limits: RateLimits::default(),
+            rate_limits_enabled: AtomicBool::new(config.rate_limits),
+            transition_ms: AtomicU64::new(
+                u64::try_from(config.transition.as_millis()).unwrap_or(u64::MAX),
+            ),
+            config,
+        })
+    }
+
+    /// The world, locked. Never hold it across an `.await`.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        unpoisoned(self.world.lock())
+    }
+
+    /// Counts a call of `operation`.
+    pub fn count(&self, operation: &str) {
+        *unpoisoned(self.calls.lock())
+            .entry(operation.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Calls so far, by operation.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        unpoisoned(self.calls.lock()).clone()
+    }
+
+    /// Counts an answer of `operation` with `status`.
+    pub fn count_status(&self, operation: &str, status: u16) {
+        *unpoisoned(self.statuses.lock())
+            .entry((operation.to_owned(), status))
+            .or_default() += 1;
+    }
+
+    /// Answers so far, by operation and status.
+    pub fn statuses(&self) -> BTreeMap<(String, u16), u64> {
+        unpoisoned(self.statuses.lock()).clone()
+    }
+
+    /// Forgets the call and answer counts.
+    pub fn reset_calls(&self) {
+        unpoisoned(self.calls.lock()).clear();
+        unpoisoned(self.statuses.lock()).clear();
+    }
+
+    /// Replaces the fault plan.
+    pub fn set_faults(&self, plan: FaultPlan) {
+        unpoisoned(self.faults.lock()).0 = plan;
+    }
+
+    /// The fault plan.
+    pub fn faults(&self) -> FaultPlan {
+        unpoisoned(self.faults.lock()).0.clone()
+    }
+
+    /// Draws what happens to one request.
+    pub fn draw(&self, operation: &str) -> Decision {
+        let mut faults = unpoisoned(self.faults.lock());
+        let (plan, rng) = &mut *faults;
+        plan.draw(operation, rng)
+    }
+
+    /// Turns the rate limits on or off.
+    pub fn set_rate_limits(&self, enabled: bool) {
+        self.rate_limits_enabled.store(enabled, Ordering::Relaxed);
+    }
+
+    /// Whether the rate limits are on.
+    pub fn rate_limits_enabled(&self) -> bool {
+        self.rate_limits_enabled.load(Ordering::Relaxed)
+    }
+
+    /// Sets how long state transitions take.
+    pub fn set_transition(&self, duration: Duration) {
+        self.transition_ms.store(
+            u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// How long state transitions take.
+    pub fn transition(&self) -> Duration {
+        Duration::from_millis(self.transition_ms.load(Ordering::Relaxed))
+    }
+
+    /// Completes `transition` after the configured delay, then wakes the waiters.
+    pub fn schedule(self: &Arc<Self>, transition: Transition) {
+        let shared = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(shared.transition()).await;
+            if shared.world().finish(&transition) {
+                shared.changed.notify_waiters();
+            }
+        });
+    }
+}

@@ -1,0 +1,71 @@
+//! `fasterclaw-sim` as its own process: it prints the address it bound, then serves.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(args: &[&str]) -> (Running, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fasterclaw-sim"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("fasterclaw-sim starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("it prints its address");
+    (Running(child), line.trim().to_owned())
+}
+
+/// A minimal HTTP/1.1 GET over a plain TCP socket, returning the status line and body.
+fn get(base: &str, path: &str, token: Option<&str>) -> (String, String) {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).expect("connects");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
+}
+
+#[test]
+fn fly_prints_its_address_and_answers_with_the_token() {
+    let (_sim, base) = start(&["fly", "--listen", "127.0.0.1:0", "--token", "cli-token"]);
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    let (status, _) = get(&base, "/v1/apps?org_slug=personal", Some("cli-token"));
+    assert!(status.contains("200"), "{status}");
+    let (status, body) = get(&base, "/v1/apps?org_slug=personal", None);
+    assert!(status.contains("401"), "{status}");
+    assert!(body.contains("authenticated"), "{body}");
+}
+
+#[test]
+fn fly_refuses_a_bad_fault_plan() {
+    let output = Command::new(env!("CARGO_BIN_EXE_fasterclaw-sim"))
+        .args(["fly", "--faults", "{not json"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--faults"));
+}

@@ -1,0 +1,21 @@
+//! The Fly.io Machines API: a typed client that retries what may pass, never provokes
+//! Fly's rate limits in normal operation and never duplicates an app or a machine after
+//! an ambiguous failure; and the mapping from machine states to Instance phases.
+
+mod client;
+mod config;
+mod error;
+mod limits;
+mod retry;
+mod state;
+mod types;
+
+pub use client::{CREATE_REQUEST_TAG, FlyClient};
+pub use config::{FlyArgs, FlyConfig};
+pub use error::{FlyError, FlyErrorCode};
+pub use retry::{RetryPolicy, parse_retry_after};
+pub use state::map_fly_state;
+pub use types::{
+    App, AppOrganization, AppSecret, CreateAppRequest, CreateMachine, Deleted, Guest, Machine,
+    MachineConfig, MachineFilter, RestartPolicy, UpdateMachine, WaitResponse, WaitState,
+};
