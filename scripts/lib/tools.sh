@@ -10,3 +10,17 @@ ensure_sqlx_cli() {
   cargo install --quiet --locked sqlx-cli --version "$SQLX_CLI_VERSION" \
     --no-default-features --features postgres,rustls
 }
+
+ensure_kubectl() {
+  if command -v kubectl >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "tools: installing kubectl (Debian package kubernetes-client)" >&2
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "tools: need root or sudo to install kubectl" >&2; return 1; }
+    sudo="sudo"
+  fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
+}

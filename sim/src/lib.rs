@@ -1,7 +1,9 @@
 //! Stand-ins for the outside services FasterClaw talks to, built from their public
 //! specifications and speaking their real wire protocols: the Fly.io Machines API
-//! ([`fly`]). Tests embed them in-process; `fasterclaw-sim` runs them as processes.
+//! ([`fly`]) and the Kubernetes API server ([`kube`]). Tests embed them in-process;
+//! `fasterclaw-sim` runs them as processes.
 //! None of this is part of the production image.
 #![deny(missing_docs)]
 
 pub mod fly;
+pub mod kube;

@@ -2,11 +2,13 @@
 //! address it listens on.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use fasterclaw_sim::fly::{FaultPlan, FlySim, FlySimConfig};
+use fasterclaw_sim::kube::{KubeFaults, KubeSim, KubeSimConfig};
 
 /// Stand-ins for the services FasterClaw talks to, for tests and local runs.
 #[derive(Debug, Parser)]
@@ -39,6 +41,27 @@ enum Command {
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         rate_limits: bool,
         /// Fault plan as JSON, e.g. '{"*": {"server_error": 0.1}}'.
+        #[arg(long)]
+        faults: Option<String>,
+    },
+    /// Simulate the Kubernetes API server.
+    Kube {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Write a kubeconfig for the server here.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Install the CustomResourceDefinitions in this YAML file (repeatable).
+        #[arg(long)]
+        crd: Vec<PathBuf>,
+        /// Seconds between watch bookmarks.
+        #[arg(long, default_value_t = 10)]
+        bookmark_seconds: u64,
+        /// Seed of generated names and faults.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Faults as JSON, e.g. '{"server_error": 0.05, "drop_watch_after_ms": [1000, 5000]}'.
         #[arg(long)]
         faults: Option<String>,
     },
@@ -84,6 +107,51 @@ async fn main() -> ExitCode {
                 }
             }
             println!("{}", sim.base_url());
+            let _ = tokio::signal::ctrl_c().await;
+            ExitCode::SUCCESS
+        }
+        Command::Kube {
+            listen,
+            kubeconfig,
+            crd,
+            bookmark_seconds,
+            seed,
+            faults,
+        } => {
+            let config = KubeSimConfig {
+                bookmark_interval: Duration::from_secs(bookmark_seconds.max(1)),
+                seed,
+                ..KubeSimConfig::default()
+            };
+            let sim = match KubeSim::start(config, listen).await {
+                Ok(sim) => sim,
+                Err(e) => {
+                    eprintln!("fasterclaw-sim: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            for path in &crd {
+                if let Err(e) = sim.install_crds_from_file(path) {
+                    eprintln!("fasterclaw-sim: {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            if let Some(faults) = faults {
+                match serde_json::from_str::<KubeFaults>(&faults) {
+                    Ok(faults) => sim.set_faults(faults),
+                    Err(e) => {
+                        eprintln!("fasterclaw-sim: --faults is not a fault plan: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            if let Some(path) = &kubeconfig
+                && let Err(e) = sim.write_kubeconfig(path)
+            {
+                eprintln!("fasterclaw-sim: cannot write {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+            println!("{}", sim.url());
             let _ = tokio::signal::ctrl_c().await;
             ExitCode::SUCCESS
         }

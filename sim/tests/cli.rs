@@ -69,3 +69,44 @@ fn fly_refuses_a_bad_fault_plan() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--faults"));
 }
+
+#[test]
+fn kube_writes_a_kubeconfig_installs_crds_and_serves_them() {
+    let dir = std::env::temp_dir().join(format!("fasterclaw-sim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    let crd = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/instance.yaml");
+    let (_sim, base) = start(&[
+        "kube",
+        "--listen",
+        "127.0.0.1:0",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--crd",
+        crd,
+    ]);
+    let written = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(written.contains(&format!("server: {base}")), "{written}");
+    let (status, body) = get(&base, "/apis/fasterclaw.io/v1alpha1", None);
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("\"instances\""), "{body}");
+    let (status, body) = get(&base, "/api/v1/namespaces/default", None);
+    assert!(
+        status.contains("200") && body.contains("Active"),
+        "{status} {body}"
+    );
+}
+
+#[test]
+fn kube_refuses_a_file_that_is_not_a_crd() {
+    let output = Command::new(env!("CARGO_BIN_EXE_fasterclaw-sim"))
+        .args([
+            "kube",
+            "--crd",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/instance.yaml"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("CustomResourceDefinition"));
+}

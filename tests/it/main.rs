@@ -2,6 +2,7 @@
 
 mod fly;
 mod generated;
+mod kube;
 mod openapi_document;
 mod store;
 mod support;

@@ -431,7 +431,11 @@ async fn secrets_never_reach_machine_config() {
 #[tokio::test]
 async fn a_base_url_with_or_without_v1_reaches_the_same_api() {
     let sim = sim_with(sim_config()).await;
-    for base in [sim.base_url(), format!("{}/", sim.base_url()), format!("{}/v1", sim.base_url())] {
+    for base in [
+        sim.base_url(),
+        format!("{}/", sim.base_url()),
+        format!("{}/v1", sim.base_url()),
+    ] {
         let client = fasterclaw::fly::FlyClient::new(fasterclaw::fly::FlyConfig {
             api_token: SecretString::from(sim.token().to_owned()),
             api_url: base.parse().unwrap(),
