@@ -605,8 +605,8 @@ fn finish_update(
     let namespace = meta(&new, "namespace").unwrap_or_default();
     let name = meta(&new, "name").unwrap_or_default();
     if new["metadata"].get("deletionTimestamp").is_some() && finalizers(&new).is_empty() {
-        // The last finalizer went: the object goes.
-        store.put(resource, new, Some(old.clone()));
+        // The last finalizer went: the object goes, as the real registry does it, with
+        // a single DELETED event that carries the last stored state.
         let removed = store
             .remove(resource, &namespace, &name)
             .unwrap_or(Value::Null);

@@ -2,6 +2,7 @@
 //! semantics FasterClaw's controller and facade rely on, and the Instance CRD applied to
 //! it.
 
+mod builtins;
 mod controller;
 mod crd;
 mod discovery;

@@ -2,7 +2,11 @@
 //! subresource, generation and finalizers.
 
 use fasterclaw::crd::Instance;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
+use futures::TryStreamExt;
+use kube::api::{
+    DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions, WatchEvent,
+    WatchParams,
+};
 use reqwest::Method;
 use serde_json::json;
 
@@ -287,6 +291,11 @@ async fn finalizers_hold_a_deleted_object_until_the_last_one_goes() {
         err.message
     );
 
+    let before = pending.metadata.resource_version.clone().unwrap();
+    let events = api
+        .watch(&WatchParams::default().timeout(5), &before)
+        .await
+        .unwrap();
     api.patch(
         "held",
         &PatchParams::default(),
@@ -295,6 +304,16 @@ async fn finalizers_hold_a_deleted_object_until_the_last_one_goes() {
     .await
     .unwrap();
     assert_eq!(api_error(api.get("held").await.unwrap_err()).code, 404);
+
+    let mut events = std::pin::pin!(events);
+    let first = events.try_next().await.unwrap().expect("a watch event");
+    match first {
+        WatchEvent::Deleted(object) => {
+            assert_eq!(object.metadata.name.as_deref(), Some("held"));
+            assert!(object.metadata.deletion_timestamp.is_some());
+        }
+        other => panic!("removing the last finalizer must delete the object, got {other:?}"),
+    }
 }
 
 #[tokio::test]
