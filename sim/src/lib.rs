@@ -7,3 +7,4 @@
 
 pub mod fly;
 pub mod kube;
+pub mod sync;

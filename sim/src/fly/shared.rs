@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rand::SeedableRng;
@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use super::faults::{Decision, FaultPlan};
 use super::limits::RateLimits;
 use super::world::{Transition, World};
+use crate::sync::lock;
 
 /// How the simulator behaves.
 #[derive(Clone, Debug)]
@@ -59,12 +60,6 @@ pub struct Shared {
     pub config: FlySimConfig,
 }
 
-fn unpoisoned<'a, T>(
-    guard: Result<MutexGuard<'a, T>, PoisonError<MutexGuard<'a, T>>>,
-) -> MutexGuard<'a, T> {
-    guard.unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Shared {
     /// Fresh state.
     pub fn new(config: FlySimConfig) -> Arc<Self> {
@@ -88,52 +83,50 @@ impl Shared {
 
     /// The world, locked. Never hold it across an `.await`.
     pub fn world(&self) -> MutexGuard<'_, World> {
-        unpoisoned(self.world.lock())
+        lock(&self.world)
     }
 
     /// Counts a call of `operation`.
     pub fn count(&self, operation: &str) {
-        *unpoisoned(self.calls.lock())
-            .entry(operation.to_owned())
-            .or_default() += 1;
+        *lock(&self.calls).entry(operation.to_owned()).or_default() += 1;
     }
 
     /// Calls so far, by operation.
     pub fn calls(&self) -> BTreeMap<String, u64> {
-        unpoisoned(self.calls.lock()).clone()
+        lock(&self.calls).clone()
     }
 
     /// Counts an answer of `operation` with `status`.
     pub fn count_status(&self, operation: &str, status: u16) {
-        *unpoisoned(self.statuses.lock())
+        *lock(&self.statuses)
             .entry((operation.to_owned(), status))
             .or_default() += 1;
     }
 
     /// Answers so far, by operation and status.
     pub fn statuses(&self) -> BTreeMap<(String, u16), u64> {
-        unpoisoned(self.statuses.lock()).clone()
+        lock(&self.statuses).clone()
     }
 
     /// Forgets the call and answer counts.
     pub fn reset_calls(&self) {
-        unpoisoned(self.calls.lock()).clear();
-        unpoisoned(self.statuses.lock()).clear();
+        lock(&self.calls).clear();
+        lock(&self.statuses).clear();
     }
 
     /// Replaces the fault plan.
     pub fn set_faults(&self, plan: FaultPlan) {
-        unpoisoned(self.faults.lock()).0 = plan;
+        lock(&self.faults).0 = plan;
     }
 
     /// The fault plan.
     pub fn faults(&self) -> FaultPlan {
-        unpoisoned(self.faults.lock()).0.clone()
+        lock(&self.faults).0.clone()
     }
 
     /// Draws what happens to one request.
     pub fn draw(&self, operation: &str) -> Decision {
-        let mut faults = unpoisoned(self.faults.lock());
+        let mut faults = lock(&self.faults);
         let (plan, rng) = &mut *faults;
         plan.draw(operation, rng)
     }

@@ -4,12 +4,13 @@
 //! schema checked, each failure a cause naming its field.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock};
 
 use regex::Regex;
 use serde_json::{Map, Value};
 
 use super::status::Cause;
+use crate::sync::lock;
 
 /// The fields of `metadata` the server keeps on custom resources.
 const OBJECT_META: &[&str] = &[
@@ -330,7 +331,7 @@ fn validate_array(schema: &Value, items: &[Value], path: &str, causes: &mut Vec<
 fn cached_regex(pattern: &str) -> Option<Regex> {
     static CACHE: OnceLock<Mutex<HashMap<String, Option<Regex>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut cache = lock(cache);
     cache
         .entry(pattern.to_owned())
         .or_insert_with(|| Regex::new(pattern).ok())

@@ -1,6 +1,6 @@
 //! State shared by the handlers.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rand::SeedableRng;
@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 
 use super::faults::{Injected, KubeFaults};
 use super::store::Store;
+use crate::sync::lock;
 
 /// How the server behaves.
 #[derive(Clone, Debug)]
@@ -41,12 +42,6 @@ pub struct Shared {
     pub address: String,
 }
 
-fn unpoisoned<'a, T>(
-    guard: Result<MutexGuard<'a, T>, PoisonError<MutexGuard<'a, T>>>,
-) -> MutexGuard<'a, T> {
-    guard.unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Shared {
     /// Fresh state.
     pub fn new(config: &KubeSimConfig, address: String) -> Self {
@@ -61,28 +56,28 @@ impl Shared {
 
     /// The store, locked. Never hold it across an `.await`.
     pub fn store(&self) -> MutexGuard<'_, Store> {
-        unpoisoned(self.store.lock())
+        lock(&self.store)
     }
 
     /// The seeded generator.
     pub fn rng(&self) -> MutexGuard<'_, StdRng> {
-        unpoisoned(self.rng.lock())
+        lock(&self.rng)
     }
 
     /// Replaces the faults.
     pub fn set_faults(&self, faults: KubeFaults) {
-        *unpoisoned(self.faults.lock()) = faults;
+        *lock(&self.faults) = faults;
     }
 
     /// Draws the latency and injected failure of one request.
     pub fn draw(&self, is_write: bool) -> (Duration, Option<Injected>) {
-        let faults = unpoisoned(self.faults.lock()).clone();
+        let faults = lock(&self.faults).clone();
         faults.draw(is_write, &mut self.rng())
     }
 
     /// How long a new watch lives before it is cut, if watches are cut.
     pub fn watch_lifetime(&self) -> Option<Duration> {
-        let faults = unpoisoned(self.faults.lock()).clone();
+        let faults = lock(&self.faults).clone();
         faults.watch_lifetime(&mut self.rng())
     }
 

@@ -328,6 +328,9 @@ async fn every_answer_matches_the_machines_api_document() {
     )
     .await;
 
+    // The next checks need the machine mid-transition: slow transitions down so a busy
+    // test machine cannot let it settle between two requests.
+    sim.set_transition(Duration::from_secs(2));
     let update =
         json!({"config": {"image": "ghcr.io/openclaw/openclaw:2"}, "current_version": version});
     c.expect("Machines_update", M::POST, &m, Some(update.clone()), 200)
@@ -358,6 +361,7 @@ async fn every_answer_matches_the_machines_api_document() {
         200,
     )
     .await;
+    sim.set_transition(Duration::from_millis(20));
     c.expect(
         "Machines_wait",
         M::GET,
