@@ -280,7 +280,7 @@ async fn delete_app(
     Path(app): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     shared.world().delete_app(&app)?;
-    shared.changed.notify_waiters();
+    shared.after_change(None);
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -410,10 +410,7 @@ async fn create_machine(
 ) -> Result<Json<Value>, ApiError> {
     let request = json_body(&body)?;
     let (machine, boot) = shared.world().create_machine(&app, &request)?;
-    if let Some(boot) = boot {
-        shared.schedule(boot);
-    }
-    shared.changed.notify_waiters();
+    shared.after_change(boot);
     Ok(Json(machine))
 }
 
@@ -443,10 +440,7 @@ async fn update_machine(
 ) -> Result<Json<Value>, ApiError> {
     let request = json_body(&body)?;
     let (machine, restart) = shared.world().update_machine(&app, &id, &request)?;
-    if let Some(restart) = restart {
-        shared.schedule(restart);
-    }
-    shared.changed.notify_waiters();
+    shared.after_change(restart);
     Ok(Json(machine))
 }
 
@@ -455,8 +449,7 @@ async fn start_machine(
     Path((app, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let (body, transition) = shared.world().start_machine(&app, &id)?;
-    shared.schedule(transition);
-    shared.changed.notify_waiters();
+    shared.after_change(Some(transition));
     Ok(Json(body))
 }
 
@@ -475,10 +468,7 @@ async fn stop_machine(
         }
     }
     let (body, transition) = shared.world().stop_machine(&app, &id)?;
-    if let Some(transition) = transition {
-        shared.schedule(transition);
-    }
-    shared.changed.notify_waiters();
+    shared.after_change(transition);
     Ok(Json(body))
 }
 
@@ -489,8 +479,7 @@ async fn delete_machine(
 ) -> Result<Json<Value>, ApiError> {
     let force = query_flag(&query, "force") || query_flag(&query, "kill");
     let (body, transition) = shared.world().delete_machine(&app, &id, force)?;
-    shared.schedule(transition);
-    shared.changed.notify_waiters();
+    shared.after_change(Some(transition));
     Ok(Json(body))
 }
 

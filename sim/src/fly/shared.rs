@@ -154,14 +154,18 @@ impl Shared {
         Duration::from_millis(self.transition_ms.load(Ordering::Relaxed))
     }
 
-    /// Completes `transition` after the configured delay, then wakes the waiters.
-    pub fn schedule(self: &Arc<Self>, transition: Transition) {
-        let shared = Arc::clone(self);
-        tokio::spawn(async move {
-            tokio::time::sleep(shared.transition()).await;
-            if shared.world().finish(&transition) {
-                shared.changed.notify_waiters();
-            }
-        });
+    /// After a change to the world: wakes the waiters now, and completes each of the
+    /// change's `transitions` after the configured delay, waking them again.
+    pub fn after_change(self: &Arc<Self>, transitions: impl IntoIterator<Item = Transition>) {
+        self.changed.notify_waiters();
+        for transition in transitions {
+            let shared = Arc::clone(self);
+            tokio::spawn(async move {
+                tokio::time::sleep(shared.transition()).await;
+                if shared.world().finish(&transition) {
+                    shared.changed.notify_waiters();
+                }
+            });
+        }
     }
 }

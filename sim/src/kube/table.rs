@@ -64,38 +64,23 @@ pub fn human_duration(seconds: i64) -> String {
         i64::MIN..-1 => "<invalid>".to_owned(),
         -1..=0 => "0s".to_owned(),
         1..=119 => format!("{s}s"),
-        _ if m < 10 => {
-            if s % 60 == 0 {
-                format!("{m}m")
-            } else {
-                format!("{m}m{}s", s % 60)
-            }
-        }
+        _ if m < 10 => two_units(m, "m", s % 60, "s"),
         _ if h < 3 => format!("{m}m"),
-        _ if h < 8 => {
-            if m % 60 == 0 {
-                format!("{h}h")
-            } else {
-                format!("{h}h{}m", m % 60)
-            }
-        }
+        _ if h < 8 => two_units(h, "h", m % 60, "m"),
         _ if h < 48 => format!("{h}h"),
-        _ if h < 192 => {
-            if h % 24 == 0 {
-                format!("{d}d")
-            } else {
-                format!("{d}d{}h", h % 24)
-            }
-        }
+        _ if h < 192 => two_units(d, "d", h % 24, "h"),
         _ if y < 2 => format!("{d}d"),
-        _ if y < 8 => {
-            if d % 365 == 0 {
-                format!("{y}y")
-            } else {
-                format!("{y}y{}d", d % 365)
-            }
-        }
+        _ if y < 8 => two_units(y, "y", d % 365, "d"),
         _ => format!("{y}y"),
+    }
+}
+
+/// `3m`, or `3m20s` when the minor unit is not zero.
+fn two_units(major: i64, major_unit: &str, minor: i64, minor_unit: &str) -> String {
+    if minor == 0 {
+        format!("{major}{major_unit}")
+    } else {
+        format!("{major}{major_unit}{minor}{minor_unit}")
     }
 }
 
