@@ -132,13 +132,16 @@ pub enum DeletionPolicy {
 
 /// Where the Telegram bot token comes from. Exactly one field is set.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[x_kube(validation = Rule::new("has(self.storedSecretId) != has(self.secretKeyRef)")
+// Written as a conditional rather than `has(a) != has(b)`: Kubernetes 1.25's CEL cost
+// estimator refuses the inequality of two `has()` calls as far over its budget.
+#[x_kube(validation = Rule::new("has(self.storedSecretId) ? !has(self.secretKeyRef) : has(self.secretKeyRef)")
     .message("exactly one of storedSecretId or secretKeyRef must be set"))]
 #[serde(rename_all = "camelCase")]
 pub struct TelegramTokenSource {
     /// Id of the token the FasterClaw API stored, encrypted, in its database. The web
     /// app's instances use this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 36))]
     pub stored_secret_id: Option<uuid::Uuid>,
 
     /// A key of a Kubernetes Secret in the Instance's namespace that holds the token.

@@ -1,3 +1,5 @@
 //! Shared test helpers.
 
+pub mod cluster;
+pub mod envtest;
 pub mod postgres;
