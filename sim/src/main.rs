@@ -58,6 +58,10 @@ enum Command {
         /// Seconds between watch bookmarks.
         #[arg(long, default_value_t = 10)]
         bookmark_seconds: u64,
+        /// Changes kept for watches and lists at earlier versions: an older
+        /// resourceVersion is answered 410 Expired, as after etcd compacts.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+        history: u64,
         /// Seed of generated names and faults.
         #[arg(long, default_value_t = 42)]
         seed: u64,
@@ -115,13 +119,14 @@ async fn main() -> ExitCode {
             kubeconfig,
             crd,
             bookmark_seconds,
+            history,
             seed,
             faults,
         } => {
             let config = KubeSimConfig {
                 bookmark_interval: Duration::from_secs(bookmark_seconds.max(1)),
+                change_log: usize::try_from(history).unwrap_or(usize::MAX),
                 seed,
-                ..KubeSimConfig::default()
             };
             let sim = match KubeSim::start(config, listen).await {
                 Ok(sim) => sim,

@@ -456,8 +456,49 @@ pub fn changes(old: &Value, new: &Value, schema: Schema<'_>, scope: Scope) -> (F
             add_leaf(&mut changed, &leaf);
         }
     }
+    // A map or merged list the write created is owned as a whole too, which FieldsV1
+    // writes as `.` (`metadata` itself always exists and never is).
+    for node in nodes(&new_fields) {
+        let created = node != ["f:metadata"]
+            && value_at(old, &node).is_none()
+            && value_at(new, &node).is_some_and(|v| v.is_object() || v.is_array());
+        if created {
+            add_node(&mut changed, &node);
+        }
+    }
     let removed = difference(&old_fields, &new_fields);
     (changed, removed)
+}
+
+/// The paths of a set's inner nodes (those with children), outermost first.
+fn nodes(set: &FieldSet) -> Vec<Vec<String>> {
+    fn walk(set: &FieldSet, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        for (key, child) in set {
+            if let Some(children) = child.as_object().filter(|c| !c.is_empty())
+                && key != "."
+            {
+                path.push(key.clone());
+                out.push(path.clone());
+                walk(children, path, out);
+                path.pop();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(set, &mut Vec::new(), &mut out);
+    out
+}
+
+fn add_node(set: &mut FieldSet, path: &[String]) {
+    let mut node = set;
+    for element in path {
+        let child = node.entry(element.clone()).or_insert_with(|| json!({}));
+        let Some(child) = child.as_object_mut() else {
+            return;
+        };
+        node = child;
+    }
+    node.insert(".".to_owned(), json!({}));
 }
 
 fn add_leaf(set: &mut FieldSet, path: &[String]) {

@@ -13,14 +13,18 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
+use super::builtins;
 use super::discovery;
+use super::events;
 use super::faults::Injected;
-use super::objects::{self, Deletion, FieldValidation, Preconditions, Writer, Written};
+use super::objects::{
+    self, DeleteOptions, Deletion, FieldValidation, Preconditions, Propagation, Writer, Written,
+};
 use super::resources::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::shared::Shared;
-use super::status::{self, ApiError};
-use super::store::{Snapshot, object_key};
+use super::status::{self, ApiError, Cause};
+use super::store::object_key;
 use super::table;
 use super::watch::{self, WatchRequest};
 
@@ -42,10 +46,36 @@ impl Params {
 
 /// Where a request goes.
 struct Target {
+    /// The type whose storage and rules serve the request.
     resource: Arc<ResourceType>,
+    /// The type the client asked for and sees: the same, except for `events.k8s.io`
+    /// Events, which are core Events stored and shown in another form.
+    view: Arc<ResourceType>,
     namespace: Option<String>,
     name: Option<String>,
     subresource: Option<String>,
+    /// A watch through the legacy `/watch/` path.
+    watch_path: bool,
+}
+
+impl Target {
+    /// A body from the client, in the stored form.
+    fn incoming(&self, object: Value) -> Value {
+        if self.view.is_events_v1() {
+            let mut core = events::to_core(&object);
+            if core.get("apiVersion").is_some() {
+                core["apiVersion"] = json!(self.resource.api_version());
+            }
+            core
+        } else {
+            object
+        }
+    }
+
+    /// A stored object as the client sees it.
+    fn present(&self, object: Value) -> Value {
+        self.view.present(object)
+    }
 }
 
 enum Route {
@@ -84,41 +114,53 @@ fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
         }
         ["api", "v1", rest @ ..] => ("", "v1", rest),
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
-        _ => return Err(ApiError::no_route(path)),
+        _ => return Err(ApiError::no_route()),
+    };
+    let (watch_path, rest) = match rest {
+        ["watch", rest @ ..] => (true, rest),
+        rest => (false, rest),
     };
     let lookup = |plural: &str| {
         store
             .resource(group, version, plural)
-            .ok_or_else(|| ApiError::no_route(path))
+            .ok_or_else(ApiError::no_route)
     };
     let owned = |s: &&str| (*s).to_owned();
-    let target = match rest {
+    let (view, namespace, tail) = match rest {
         ["namespaces", ns, plural, tail @ ..] if !matches!(*plural, "status" | "finalize") => {
             let resource = lookup(plural)?;
             if !resource.namespaced {
-                return Err(ApiError::no_route(path));
+                return Err(ApiError::no_route());
             }
-            Target {
-                resource,
-                namespace: Some((*ns).to_owned()),
-                name: tail.first().map(owned),
-                subresource: tail.get(1).map(owned),
-            }
+            (resource, Some((*ns).to_owned()), tail)
         }
-        [plural, tail @ ..] => Target {
-            resource: lookup(plural)?,
-            namespace: None,
-            name: tail.first().map(owned),
-            subresource: tail.get(1).map(owned),
-        },
-        [] => return Err(ApiError::no_route(path)),
+        [plural, tail @ ..] => (lookup(plural)?, None, tail),
+        [] => return Err(ApiError::no_route()),
     };
-    if target
+    let resource = if view.is_events_v1() {
+        store
+            .types()
+            .iter()
+            .find(|t| t.group.is_empty() && t.kind == "Event")
+            .cloned()
+            .unwrap_or_else(|| view.clone())
+    } else {
+        view.clone()
+    };
+    let target = Target {
+        resource,
+        view,
+        namespace,
+        name: tail.first().map(owned),
+        subresource: tail.get(1).map(owned),
+        watch_path,
+    };
+    let bad_subresource = target
         .subresource
         .as_deref()
-        .is_some_and(|s| s != "status" || !target.resource.status_subresource)
-    {
-        return Err(ApiError::no_route(path));
+        .is_some_and(|s| s != "status" || !target.resource.status_subresource);
+    if bad_subresource || tail.len() > 2 || (watch_path && target.subresource.is_some()) {
+        return Err(ApiError::no_route());
     }
     Ok(Route::Objects(target))
 }
@@ -159,11 +201,11 @@ pub async fn handle(
         Route::Groups => Ok(Json(discovery::group_list(shared.store().types())).into_response()),
         Route::Group(group) => discovery::group(shared.store().types(), &group)
             .map(|g| Json(g).into_response())
-            .ok_or_else(|| ApiError::no_route(uri.path())),
+            .ok_or_else(ApiError::no_route),
         Route::Resources(group, version) => {
             discovery::resource_list(shared.store().types(), &group, &version)
                 .map(|r| Json(r).into_response())
-                .ok_or_else(|| ApiError::no_route(uri.path()))
+                .ok_or_else(ApiError::no_route)
         }
         Route::OpenApiV3Index => {
             Ok(Json(discovery::openapi_v3_index(shared.store().types())).into_response())
@@ -171,7 +213,7 @@ pub async fn handle(
         Route::OpenApiV3(group, version) => {
             discovery::openapi_v3(shared.store().types(), &group, &version)
                 .map(|d| Json(d).into_response())
-                .ok_or_else(|| ApiError::no_route(uri.path()))
+                .ok_or_else(ApiError::no_route)
         }
         Route::OpenApiV2 => {
             let document = discovery::openapi_v2(shared.store().types());
@@ -210,101 +252,77 @@ fn objects_request(
 ) -> Result<Response, ApiError> {
     let resource = target.resource.clone();
     if resource.namespaced && target.name.is_some() && target.namespace.is_none() {
-        return Err(ApiError::no_route(&format!(
-            "/{}/{}",
-            resource.api_version(),
-            resource.plural
-        )));
+        return Err(ApiError::no_route());
     }
     let namespace = target.namespace.clone().unwrap_or_default();
+    if target.watch_path {
+        return match (method, target.name.as_deref()) {
+            (&Method::GET, name) => watch(shared, params, &target, name),
+            _ => Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({method})"
+            ))),
+        };
+    }
     match (method.clone(), target.name.clone()) {
-        (Method::GET, None) if params.flag("watch") => watch(shared, params, &target),
+        (Method::GET, None) if params.flag("watch") => watch(shared, params, &target, None),
         (Method::GET, None) => list(shared, headers, params, &target),
         (Method::GET, Some(name)) => {
             let store = shared.store();
             let object = store
                 .get(&resource, &namespace, &name)
                 .cloned()
-                .ok_or_else(|| ApiError::not_found(&resource, &name))?;
-            Ok(render(
-                headers,
-                params,
-                &resource,
-                vec![object],
-                store.revision(),
-                false,
-            ))
+                .ok_or_else(|| ApiError::not_found(&target.view, &name))?;
+            Ok(render(headers, params, &target, object, store.revision()))
         }
         (Method::POST, None) => create(shared, params, headers, &target, body),
         (Method::PUT, Some(name)) => {
-            let object = decode_json(body)?;
+            let object = decode_object(&target.view, body)?;
+            check_type(&target.view, &object, &name)?;
+            let object = target.incoming(object);
             let writer = writer(params, headers, &target)?;
             let mut store = shared.store();
             let old = store
                 .get(&resource, &namespace, &name)
                 .cloned()
-                .ok_or_else(|| ApiError::not_found(&resource, &name))?;
+                .ok_or_else(|| ApiError::not_found(&target.view, &name))?;
             let written = objects::update(&mut store, &resource, &writer, &old, object, true)?;
-            Ok(written_response(StatusCode::OK, written))
+            Ok(written_response(&target, StatusCode::OK, written))
         }
         (Method::PATCH, Some(name)) => patch(shared, params, headers, &target, &name, body),
         (Method::DELETE, Some(name)) => {
-            let options = if body.is_empty() {
-                json!({})
-            } else {
-                decode_json(body)?
-            };
-            let preconditions = Preconditions {
-                uid: options["preconditions"]["uid"].as_str().map(str::to_owned),
-                resource_version: options["preconditions"]["resourceVersion"]
-                    .as_str()
-                    .map(str::to_owned),
-            };
-            let dry_run = params.get("dryRun") == Some("All")
-                || options["dryRun"].as_array().is_some_and(|d| !d.is_empty());
+            let options = delete_options(params, body)?;
             let mut store = shared.store();
-            match objects::delete(
-                &mut store,
-                &resource,
-                &namespace,
-                &name,
-                &preconditions,
-                dry_run,
-            )? {
-                Deletion::Pending(object) => Ok((StatusCode::OK, Json(object)).into_response()),
-                Deletion::Gone(object) if resource.custom => {
-                    Ok((StatusCode::OK, Json(object)).into_response())
+            match objects::delete(&mut store, &resource, &namespace, &name, &options)? {
+                Deletion::Pending(object) => {
+                    Ok((StatusCode::OK, Json(target.present(object))).into_response())
                 }
                 Deletion::Gone(object) => {
                     let uid = object["metadata"]["uid"].as_str().unwrap_or_default();
-                    Ok(
-                        (StatusCode::OK, Json(status::success(&resource, &name, uid)))
-                            .into_response(),
+                    Ok((
+                        StatusCode::OK,
+                        Json(status::success(&target.view, &name, uid)),
                     )
+                        .into_response())
                 }
             }
         }
         (Method::DELETE, None) => {
-            let (labels, fields) = selectors(params)?;
+            let options = delete_options(params, body)?;
+            let (labels, fields) = selectors(params, &target.view)?;
             let mut store = shared.store();
             let mut gone = Vec::new();
             for object in store.list(&resource, target.namespace.as_deref()) {
                 if labels.matches(&object) && fields.matches(&object) {
                     let (ns, name) = object_key(&object);
-                    if let Ok(Deletion::Gone(o) | Deletion::Pending(o)) = objects::delete(
-                        &mut store,
-                        &resource,
-                        &ns,
-                        &name,
-                        &Preconditions::default(),
-                        false,
-                    ) {
+                    if let Ok(Deletion::Gone(o) | Deletion::Pending(o)) =
+                        objects::delete(&mut store, &resource, &ns, &name, &options)
+                    {
                         gone.push(o);
                     }
                 }
             }
             let revision = store.revision();
-            Ok(Json(list_body(&resource, gone, revision, None, None)).into_response())
+            Ok(Json(list_body(&target, gone, revision, None, None)).into_response())
         }
         _ => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({method})"
@@ -312,18 +330,113 @@ fn objects_request(
     }
 }
 
-fn selectors(params: &Params) -> Result<(LabelSelector, FieldSelector), ApiError> {
+/// `DeleteOptions` from the body and the query, as the server merges them.
+fn delete_options(params: &Params, body: &Bytes) -> Result<DeleteOptions, ApiError> {
+    let options = if body.is_empty() {
+        json!({})
+    } else {
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))
+        })?;
+        if !value.is_object() {
+            return Err(ApiError::bad_request(
+                "the body of the request could not be decoded as DeleteOptions",
+            ));
+        }
+        value
+    };
+    let policy = options["propagationPolicy"]
+        .as_str()
+        .or_else(|| params.get("propagationPolicy"));
+    let propagation = match policy {
+        None => {
+            if options["orphanDependents"] == json!(true)
+                || params.get("orphanDependents") == Some("true")
+            {
+                Propagation::Orphan
+            } else {
+                Propagation::Background
+            }
+        }
+        Some(text) => Propagation::parse(text).ok_or_else(|| {
+            ApiError::invalid_options(
+                "DeleteOptions",
+                vec![Cause::new(
+                    "FieldValueNotSupported",
+                    "propagationPolicy",
+                    format!(
+                        "Unsupported value: {text:?}: supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+                    ),
+                )],
+            )
+        })?,
+    };
+    Ok(DeleteOptions {
+        preconditions: Preconditions {
+            uid: options["preconditions"]["uid"].as_str().map(str::to_owned),
+            resource_version: options["preconditions"]["resourceVersion"]
+                .as_str()
+                .map(str::to_owned),
+        },
+        propagation,
+        dry_run: params.get("dryRun") == Some("All")
+            || options["dryRun"].as_array().is_some_and(|d| !d.is_empty()),
+    })
+}
+
+fn selectors(
+    params: &Params,
+    resource: &ResourceType,
+) -> Result<(LabelSelector, FieldSelector), ApiError> {
     let labels = LabelSelector::parse(params.get("labelSelector").unwrap_or_default())
         .map_err(ApiError::bad_request)?;
-    let fields = FieldSelector::parse(params.get("fieldSelector").unwrap_or_default())
+    let fields = FieldSelector::parse(params.get("fieldSelector").unwrap_or_default(), resource)
         .map_err(ApiError::bad_request)?;
     Ok((labels, fields))
 }
 
-fn decode_json(body: &Bytes) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))
-    })
+/// A request body that must be an object of `resource`, decoded as the real server
+/// decodes it: 400 when it is not JSON or not an object with standard metadata.
+fn decode_object(resource: &ResourceType, body: &Bytes) -> Result<Value, ApiError> {
+    let cannot = |why: String| {
+        ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {why}",
+            kind = resource.kind,
+            version = resource.version
+        ))
+    };
+    let value: Value = serde_json::from_slice(body).map_err(|e| cannot(e.to_string()))?;
+    match builtins::shape_error(&value) {
+        Some(why) => Err(cannot(why)),
+        None => Ok(value),
+    }
+}
+
+/// The body's `apiVersion` and `kind` must be the resource's own.
+fn check_type(resource: &ResourceType, object: &Value, name: &str) -> Result<(), ApiError> {
+    if let Some(api_version) = object["apiVersion"].as_str()
+        && api_version != resource.api_version()
+    {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            resource.api_version()
+        )));
+    }
+    if let Some(kind) = object["kind"].as_str()
+        && kind != resource.kind
+    {
+        return Err(ApiError::invalid_kind(
+            kind,
+            resource,
+            name,
+            vec![Cause::new(
+                "FieldValueInvalid",
+                "kind",
+                format!("Invalid value: {kind:?}: must be {}", resource.kind),
+            )],
+        ));
+    }
+    Ok(())
 }
 
 fn writer(params: &Params, headers: &HeaderMap, target: &Target) -> Result<Writer, ApiError> {
@@ -357,11 +470,12 @@ fn writer(params: &Params, headers: &HeaderMap, target: &Target) -> Result<Write
         subresource: target.subresource.clone(),
         field_validation,
         dry_run: params.get("dryRun") == Some("All"),
+        v1_events: target.view.is_events_v1(),
     })
 }
 
-fn written_response(status: StatusCode, written: Written) -> Response {
-    let mut response = (status, Json(written.object)).into_response();
+fn written_response(target: &Target, status: StatusCode, written: Written) -> Response {
+    let mut response = (status, Json(target.present(written.object))).into_response();
     for warning in written.warnings {
         if let Ok(value) =
             HeaderValue::from_str(&format!("299 - \"{}\"", warning.replace('"', "'")))
@@ -380,10 +494,20 @@ fn create(
     body: &Bytes,
 ) -> Result<Response, ApiError> {
     let resource = &target.resource;
-    let mut object = decode_json(body)?;
-    if !object.is_object() {
-        return Err(ApiError::bad_request("the body must be an object"));
+    let object = decode_object(&target.view, body)?;
+    let given_name = object["metadata"]["name"].as_str().unwrap_or_default();
+    check_type(&target.view, &object, given_name)?;
+    if object["metadata"]["resourceVersion"]
+        .as_str()
+        .is_some_and(|rv| !rv.is_empty())
+    {
+        // The real server answers this with an internal error that has no reason.
+        let mut error =
+            ApiError::internal("resourceVersion should not be set on objects to be created");
+        error.reason = "";
+        return Err(error);
     }
+    let mut object = target.incoming(object);
     if object.get("metadata").is_none_or(|m| !m.is_object()) {
         object["metadata"] = json!({});
     }
@@ -411,7 +535,7 @@ fn create(
             return Err(ApiError::invalid(
                 resource,
                 "",
-                vec![status::Cause::new(
+                vec![Cause::new(
                     "FieldValueRequired",
                     "metadata.name",
                     "Required value: name or generateName is required",
@@ -425,7 +549,7 @@ fn create(
         check_namespace(&store, &namespace)?;
     }
     let written = objects::create(&mut store, resource, &writer, object)?;
-    Ok(written_response(StatusCode::CREATED, written))
+    Ok(written_response(target, StatusCode::CREATED, written))
 }
 
 fn check_namespace(store: &super::store::Store, namespace: &str) -> Result<(), ApiError> {
@@ -446,6 +570,7 @@ fn check_namespace(store: &super::store::Store, namespace: &str) -> Result<(), A
                 "unable to create new content in namespace {namespace} because it is being terminated"
             ),
             details: None,
+            plain_text: false,
         }),
         Some(_) => Ok(()),
     }
@@ -478,7 +603,7 @@ fn patch(
             return Err(ApiError::invalid(
                 resource,
                 name,
-                vec![status::Cause::new(
+                vec![Cause::new(
                     "FieldValueRequired",
                     "fieldManager",
                     "Required value: is required for apply patch",
@@ -487,6 +612,20 @@ fn patch(
         }
         let config: Value = yaml_serde::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+        if let Some(why) = builtins::shape_error(&config) {
+            return Err(ApiError::bad_request(format!("error decoding YAML: {why}")));
+        }
+        if config["apiVersion"].as_str() != Some(&target.view.api_version())
+            || config["kind"].as_str() != Some(&target.view.kind)
+        {
+            return Err(ApiError::bad_request(format!(
+                "apply configuration must have apiVersion {:?} and kind {:?}",
+                target.view.api_version(),
+                target.view.kind
+            )));
+        }
+        let mut config = target.incoming(config);
+        config["apiVersion"] = json!(resource.api_version());
         let mut store = shared.store();
         let existed = store.get(resource, &namespace, name).is_some();
         if resource.namespaced && !existed {
@@ -506,14 +645,30 @@ fn patch(
         } else {
             StatusCode::CREATED
         };
-        return Ok(written_response(code, written));
+        return Ok(written_response(target, code, written));
     }
     let mut store = shared.store();
     let old = store
         .get(resource, &namespace, name)
         .cloned()
-        .ok_or_else(|| ApiError::not_found(resource, name))?;
-    let mut new = old.clone();
+        .ok_or_else(|| ApiError::not_found(&target.view, name))?;
+    // Patches apply to the object in the form the client sees.
+    let mut patched = if target.view.is_events_v1() {
+        events::to_v1(&old)
+    } else {
+        old.clone()
+    };
+    let decode_patch = |body: &Bytes| -> Result<Value, ApiError> {
+        let patch: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+        if !patch.is_object() {
+            return Err(ApiError::bad_request(format!(
+                "error decoding patch: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+                if patch.is_array() { "array" } else { "value" }
+            )));
+        }
+        Ok(patch)
+    };
     match content_type.as_str() {
         "application/json-patch+json" => {
             let operations: json_patch::Patch = serde_json::from_slice(body).map_err(|e| {
@@ -521,26 +676,18 @@ fn patch(
                     "the body of the request could not be decoded as a JSON patch: {e}"
                 ))
             })?;
-            apply_json_patch(&mut new, &operations).map_err(|e| {
-                ApiError::invalid(
-                    resource,
-                    name,
-                    vec![status::Cause::new(
-                        "FieldValueInvalid",
-                        "",
-                        format!("the JSON patch could not be applied: {e}"),
-                    )],
-                )
-            })?;
+            // The real server gives no reason why an operation failed (a `test` that
+            // does not hold, a path that does not exist).
+            apply_json_patch(&mut patched, &operations).map_err(|_| ApiError::rejected())?;
         }
-        "application/merge-patch+json" => json_patch::merge(&mut new, &decode_json(body)?),
+        "application/merge-patch+json" => json_patch::merge(&mut patched, &decode_patch(body)?),
         "application/strategic-merge-patch+json" if !resource.custom => {
             // The built-in types served here have no list merge keys outside metadata,
             // so a strategic merge patch merges as a JSON merge patch once its
             // directives are taken out.
-            let mut patch = decode_json(body)?;
+            let mut patch = decode_patch(body)?;
             strip_directives(&mut patch);
-            json_patch::merge(&mut new, &patch);
+            json_patch::merge(&mut patched, &patch);
         }
         "application/strategic-merge-patch+json" => {
             return Err(ApiError::unsupported_media_type(
@@ -549,8 +696,18 @@ fn patch(
         }
         other => return Err(ApiError::unsupported_media_type(other)),
     }
+    if !patched.is_object() {
+        return Err(ApiError::invalid_patch(
+            &patched.to_string(),
+            "couldn't get version/kind; json parse error: json: cannot unmarshal array into Go value of type struct { APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }",
+        ));
+    }
+    if let Some(why) = builtins::shape_error(&patched) {
+        return Err(ApiError::invalid_patch(&patched.to_string(), &why));
+    }
+    let new = target.incoming(patched);
     let written = objects::update(&mut store, resource, &writer, &old, new, false)?;
-    Ok(written_response(StatusCode::OK, written))
+    Ok(written_response(target, StatusCode::OK, written))
 }
 
 /// Applies a JSON patch as the API server does: like RFC 6902, except that a `test`
@@ -584,27 +741,26 @@ fn strip_directives(value: &mut Value) {
 }
 
 fn list_body(
-    resource: &ResourceType,
+    target: &Target,
     items: Vec<Value>,
     revision: u64,
     next: Option<String>,
     remaining: Option<usize>,
 ) -> Value {
+    let view = &target.view;
     let mut metadata = json!({ "resourceVersion": revision.to_string() });
-    if let Some(next) = next {
-        metadata["continue"] = json!(next);
+    // Custom resource lists are unstructured and always carry `continue`; built-in
+    // lists leave it out when it is empty.
+    match next {
+        Some(next) => metadata["continue"] = json!(next),
+        None if view.custom => metadata["continue"] = json!(""),
+        None => {}
     }
     if let Some(remaining) = remaining {
         metadata["remainingItemCount"] = json!(remaining);
     }
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|mut item| {
-            item["apiVersion"] = json!(resource.api_version());
-            item
-        })
-        .collect();
-    json!({ "apiVersion": resource.api_version(), "kind": resource.list_kind, "metadata": metadata, "items": items })
+    let items: Vec<Value> = items.into_iter().map(|item| target.present(item)).collect();
+    json!({ "apiVersion": view.api_version(), "kind": view.list_kind, "metadata": metadata, "items": items })
 }
 
 fn wants_table(headers: &HeaderMap) -> bool {
@@ -622,21 +778,51 @@ fn wants_table(headers: &HeaderMap) -> bool {
 fn render(
     headers: &HeaderMap,
     params: &Params,
-    resource: &ResourceType,
-    mut objects: Vec<Value>,
+    target: &Target,
+    object: Value,
     revision: u64,
-    is_list: bool,
 ) -> Response {
+    let object = target.present(object);
     if wants_table(headers) {
         let include = params.get("includeObject").unwrap_or("Metadata");
-        return Json(table::table(resource, &objects, revision, include)).into_response();
+        return Json(table::table(&target.view, &[object], revision, include)).into_response();
     }
-    if is_list {
-        return Json(list_body(resource, objects, revision, None, None)).into_response();
-    }
-    let mut object = objects.pop().unwrap_or(Value::Null);
-    object["apiVersion"] = json!(resource.api_version());
     Json(object).into_response()
+}
+
+/// A continue token as the real server writes it: the list's revision and the key the
+/// next page starts after.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ContinueToken {
+    v: String,
+    rv: u64,
+    start: String,
+}
+
+fn encode_continue(revision: u64, last_key: &str) -> String {
+    let token = ContinueToken {
+        v: "meta.k8s.io/v1".to_owned(),
+        rv: revision,
+        start: format!("{last_key}\u{0}"),
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).unwrap_or_default())
+}
+
+fn decode_continue(token: &str) -> Result<ContinueToken, ApiError> {
+    let invalid = |why: String| {
+        ApiError::bad_request(format!(
+            "invalid continue token: continue key is not valid: {why}"
+        ))
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .map_err(|e| invalid(e.to_string()))?;
+    let token: ContinueToken =
+        serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+    if token.v != "meta.k8s.io/v1" {
+        return Err(invalid(format!("got version {:?}", token.v)));
+    }
+    Ok(token)
 }
 
 fn list(
@@ -646,77 +832,142 @@ fn list(
     target: &Target,
 ) -> Result<Response, ApiError> {
     let resource = &target.resource;
-    let (labels, fields) = selectors(params)?;
+    let (labels, fields) = selectors(params, &target.view)?;
+    let resource_version = params.get("resourceVersion").filter(|rv| !rv.is_empty());
+    let exact = match params.get("resourceVersionMatch").filter(|m| !m.is_empty()) {
+        None => false,
+        Some(_) if resource_version.is_none() => {
+            return Err(ApiError::invalid_options(
+                "ListOptions",
+                vec![Cause::new(
+                    "FieldValueForbidden",
+                    "resourceVersionMatch",
+                    "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+                )],
+            ));
+        }
+        Some("Exact") => true,
+        Some("NotOlderThan") => false,
+        Some(other) => {
+            return Err(ApiError::invalid_options(
+                "ListOptions",
+                vec![Cause::new(
+                    "FieldValueNotSupported",
+                    "resourceVersionMatch",
+                    format!(
+                        "Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\", \"\""
+                    ),
+                )],
+            ));
+        }
+    };
+    let continue_token = params.get("continue").filter(|c| !c.is_empty());
+    if continue_token.is_some() && resource_version.is_some() {
+        return Err(ApiError::bad_request(
+            "specifying resource version is not allowed when using continue",
+        ));
+    }
+    // A limit of zero or less is no limit; so is any limit on a list from the cache
+    // (`resourceVersion=0`).
     let limit = params
         .get("limit")
         .map(|l| {
-            l.parse::<usize>()
+            l.parse::<i64>()
                 .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))
         })
         .transpose()?
-        .filter(|l| *l > 0);
-    let mut store = shared.store();
-    let (revision, items, offset) = match params.get("continue").filter(|c| !c.is_empty()) {
-        Some(token) => {
-            let decoded = URL_SAFE_NO_PAD
-                .decode(token)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                .ok_or_else(|| ApiError::bad_request("continue key is not valid"))?;
-            let id = decoded["id"].as_str().unwrap_or_default().to_owned();
-            let offset = decoded["offset"].as_u64().unwrap_or(0) as usize;
-            let snapshot = store.snapshot(&id).cloned().ok_or_else(|| {
-                ApiError::expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results.")
+        .filter(|l| *l > 0 && (exact || resource_version != Some("0")))
+        .map(|l| usize::try_from(l).unwrap_or(usize::MAX));
+    let store = shared.store();
+    let namespace = target.namespace.as_deref();
+    let (revision, items, start) = if let Some(token) = continue_token {
+        let token = decode_continue(token)?;
+        let items = store.list_at(resource, namespace, token.rv).ok_or_else(|| {
+            ApiError::expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results.")
+        })?;
+        (token.rv, items, Some(token.start))
+    } else if exact {
+        let rv = resource_version
+            .and_then(|rv| rv.parse::<u64>().ok())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "invalid resourceVersion {:?}",
+                    resource_version.unwrap_or_default()
+                ))
             })?;
-            (snapshot.revision, snapshot.items, offset)
+        if rv > store.revision() {
+            return Err(ApiError::timeout(format!(
+                "Too large resource version: {rv}, current: {}",
+                store.revision()
+            )));
         }
-        None => {
-            if let (Some("Exact"), Some(rv)) = (
-                params.get("resourceVersionMatch"),
-                params.get("resourceVersion"),
-            ) && rv != store.revision().to_string()
-            {
-                return Err(ApiError::expired(format!(
-                    "too old resource version: {rv} ({})",
-                    store.revision()
-                )));
-            }
-            let items: Vec<Value> = store
-                .list(resource, target.namespace.as_deref())
-                .into_iter()
-                .filter(|o| labels.matches(o) && fields.matches(o))
-                .collect();
-            (store.revision(), items, 0)
+        let items = store.list_at(resource, namespace, rv).ok_or_else(|| {
+            ApiError::expired(format!(
+                "too old resource version: {rv} ({})",
+                store.compacted()
+            ))
+        })?;
+        (rv, items, None)
+    } else {
+        (store.revision(), store.list(resource, namespace), None)
+    };
+    drop(store);
+    let key_of = |object: &Value| {
+        let (ns, name) = object_key(object);
+        if namespace.is_none() && resource.namespaced {
+            format!("{ns}/{name}")
+        } else {
+            name
         }
     };
+    let items: Vec<Value> = items
+        .into_iter()
+        .filter(|o| labels.matches(o) && fields.matches(o))
+        .filter(|o| {
+            start
+                .as_ref()
+                .is_none_or(|start| key_of(o).as_str() > start.as_str())
+        })
+        .collect();
     if wants_table(headers) {
-        let page: Vec<Value> = items.iter().skip(offset).cloned().collect();
+        let items: Vec<Value> = items.into_iter().map(|o| target.present(o)).collect();
         let include = params.get("includeObject").unwrap_or("Metadata");
-        return Ok(Json(table::table(resource, &page, revision, include)).into_response());
+        return Ok(Json(table::table(&target.view, &items, revision, include)).into_response());
     }
     let (page, next, remaining) = match limit {
-        Some(limit) if items.len() > offset + limit => {
-            let id = uuid::Uuid::new_v4().simple().to_string();
-            let page: Vec<Value> = items[offset..offset + limit].to_vec();
-            let remaining = items.len() - offset - limit;
-            store.keep_snapshot(id.clone(), Snapshot { revision, items });
-            let token = URL_SAFE_NO_PAD
-                .encode(json!({ "id": id, "offset": offset + limit, "rv": revision }).to_string());
-            (page, Some(token), Some(remaining))
+        Some(limit) if items.len() > limit => {
+            let remaining = items.len() - limit;
+            let mut page = items;
+            page.truncate(limit);
+            let next = page
+                .last()
+                .map(|last| encode_continue(revision, &key_of(last)));
+            // The count is unknown to the server when a selector filters the list.
+            let counted = labels == LabelSelector::default() && fields == FieldSelector::default();
+            (page, next, counted.then_some(remaining))
         }
-        _ => (items.into_iter().skip(offset).collect(), None, None),
+        _ => (items, None, None),
     };
-    Ok(Json(list_body(resource, page, revision, next, remaining)).into_response())
+    Ok(Json(list_body(target, page, revision, next, remaining)).into_response())
 }
 
-fn watch(shared: &Arc<Shared>, params: &Params, target: &Target) -> Result<Response, ApiError> {
-    let (labels, fields) = selectors(params)?;
+fn watch(
+    shared: &Arc<Shared>,
+    params: &Params,
+    target: &Target,
+    name: Option<&str>,
+) -> Result<Response, ApiError> {
+    let (labels, mut fields) = selectors(params, &target.view)?;
+    if let Some(name) = name {
+        fields = FieldSelector::name(name);
+    }
     let timeout = params
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
         .map_or(Duration::from_secs(1800), Duration::from_secs);
     let request = WatchRequest {
         resource: target.resource.clone(),
+        view: target.view.clone(),
         namespace: target.namespace.clone(),
         labels,
         fields,

@@ -9,7 +9,9 @@
 //!
 //! Embed it with [`KubeSim::start`]; run it alone with `fasterclaw-sim kube`.
 
+mod builtins;
 mod discovery;
+mod events;
 mod faults;
 mod fields;
 mod http;
@@ -64,6 +66,7 @@ fn system_writer() -> Writer {
         subresource: None,
         field_validation: FieldValidation::Strict,
         dry_run: false,
+        v1_events: false,
     }
 }
 

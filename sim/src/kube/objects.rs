@@ -6,12 +6,11 @@
 
 use std::collections::BTreeSet;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
 
+use super::builtins;
 use super::fields::{self, FieldSet, Schema, Scope};
 use super::resources::{self, ResourceType};
 use super::schema;
@@ -40,6 +39,9 @@ pub struct Writer {
     pub field_validation: FieldValidation,
     /// Validate only; store nothing.
     pub dry_run: bool,
+    /// The request came through `events.k8s.io/v1`, whose Events are validated by the
+    /// newer rules.
+    pub v1_events: bool,
 }
 
 impl Writer {
@@ -158,40 +160,6 @@ fn spec_changed(old: &Value, new: &Value) -> bool {
     strip(old) != strip(new)
 }
 
-/// Makes a Secret's `stringData` into `data` and checks that `data` is base64.
-fn normalize_secret(object: &mut Value) -> Vec<Cause> {
-    let mut causes = Vec::new();
-    if let Some(string_data) = object.get("stringData").and_then(Value::as_object).cloned() {
-        let data = object["data"].as_object().cloned().unwrap_or_default();
-        let mut merged = data;
-        for (key, value) in string_data {
-            merged.insert(
-                key,
-                json!(STANDARD.encode(value.as_str().unwrap_or_default())),
-            );
-        }
-        object["data"] = Value::Object(merged);
-        if let Some(map) = object.as_object_mut() {
-            map.remove("stringData");
-        }
-    }
-    if let Some(data) = object["data"].as_object() {
-        for (key, value) in data {
-            if value.as_str().is_none_or(|v| STANDARD.decode(v).is_err()) {
-                causes.push(Cause::new(
-                    "FieldValueInvalid",
-                    format!("data[{key}]"),
-                    "Invalid value: illegal base64 data",
-                ));
-            }
-        }
-    }
-    if object.get("type").is_none() {
-        object["type"] = json!("Opaque");
-    }
-    causes
-}
-
 /// Checks and completes an object about to be stored; `old` is the stored one.
 fn admit(
     store: &Store,
@@ -200,6 +168,10 @@ fn admit(
     object: &mut Value,
     old: Option<&Value>,
 ) -> Result<Vec<String>, ApiError> {
+    if let Some(error) = builtins::decode_error(resource, object) {
+        return Err(error);
+    }
+    builtins::complete(resource, object);
     let name = meta(object, "name").unwrap_or_default();
     let mut causes = name_causes(resource, &name);
     let mut warnings = Vec::new();
@@ -222,16 +194,23 @@ fn admit(
             }
             _ => {}
         }
-        causes.extend(schema::validate(schema, object));
-        // CEL rules run unless a value has the wrong type, which would make them unsafe
-        // to evaluate; the real server blocks on the same errors.
-        if !causes.iter().any(|c| c.reason == "FieldValueTypeInvalid") {
+        let schema_causes = schema::validate(schema, object);
+        if schema_causes.is_empty() {
             causes.extend(cel_causes(schema, object, old));
+        } else {
+            // CEL rules run only over an object the schema accepts, as on the real
+            // server, which says that it skipped them.
+            causes.extend(schema_causes);
+            if schema.to_string().contains("x-kubernetes-validations") {
+                causes.push(Cause::new(
+                    "FieldValueInvalid",
+                    "<nil>",
+                    "Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+                ));
+            }
         }
     }
-    if resource.kind == "Secret" && resource.group.is_empty() {
-        causes.extend(normalize_secret(object));
-    }
+    causes.extend(builtins::causes(resource, object, old, writer.v1_events));
     if resource.kind == "CustomResourceDefinition" {
         match resources::from_crd(object) {
             Err(crd_causes) => causes.extend(crd_causes),
@@ -503,6 +482,28 @@ pub fn update(
             "the name of the object ({given}) does not match the name on the URL ({name})"
         )));
     }
+    if let Some(given) = meta(&new, "uid")
+        && Some(&given) != meta(old, "uid").as_ref()
+    {
+        // The uid is a precondition of the write, as the storage layer words it.
+        let namespace = meta(old, "namespace")
+            .map(|ns| format!("{ns}/"))
+            .unwrap_or_default();
+        let group = if resource.group.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", resource.group)
+        };
+        return Err(ApiError::conflict(
+            resource,
+            &name,
+            &format!(
+                "StorageError: invalid object, Code: 4, Key: /registry/{group}{}/{namespace}{name}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: {given}, UID in object meta: {}",
+                resource.plural,
+                meta(old, "uid").unwrap_or_default()
+            ),
+        ));
+    }
     match meta(&new, "resourceVersion") {
         Some(given) if Some(&given) != meta(old, "resourceVersion").as_ref() => {
             return Err(ApiError::conflict(
@@ -581,6 +582,22 @@ pub fn update(
     finish_update(store, resource, writer, old, new, warnings)
 }
 
+/// Whether two versions of an object differ only in the times of their managed fields.
+fn same_but_times(old: &Value, new: &Value) -> bool {
+    fn without_times(object: &Value) -> Value {
+        let mut object = object.clone();
+        if let Some(entries) = object["metadata"]["managedFields"].as_array_mut() {
+            for entry in entries {
+                if let Some(entry) = entry.as_object_mut() {
+                    entry.remove("time");
+                }
+            }
+        }
+        object
+    }
+    old == new || without_times(old) == without_times(new)
+}
+
 fn finish_update(
     store: &mut Store,
     resource: &ResourceType,
@@ -595,10 +612,11 @@ fn finish_update(
             warnings,
         });
     }
-    if new == *old {
-        // Nothing changed: no new revision, no event.
+    if same_but_times(old, &new) {
+        // Nothing changed: nothing is stored, no new revision, no event, and the
+        // managed fields keep their times.
         return Ok(Written {
-            object: new,
+            object: old.clone(),
             warnings,
         });
     }
@@ -607,12 +625,12 @@ fn finish_update(
     if new["metadata"].get("deletionTimestamp").is_some() && finalizers(&new).is_empty() {
         // The last finalizer went: the object goes, as the real registry does it, with
         // a single DELETED event that carries the last stored state.
-        let removed = store
-            .remove(resource, &namespace, &name)
-            .unwrap_or(Value::Null);
-        after_removal(store, resource, &removed);
+        // The answer is the object as the write left it, without the finalizer.
+        if let Some(removed) = store.remove(resource, &namespace, &name) {
+            after_removal(store, resource, &removed);
+        }
         return Ok(Written {
-            object: removed,
+            object: new,
             warnings,
         });
     }
@@ -659,6 +677,22 @@ pub fn apply(
     let schema = Schema(resource.schema.as_ref());
     let sub = writer.subresource.as_deref();
     let existing = store.get(resource, namespace, name).cloned();
+    if let Some(given) = meta(&config, "resourceVersion")
+        && existing
+            .as_ref()
+            .and_then(|live| meta(live, "resourceVersion"))
+            != Some(given)
+    {
+        // An apply that names a resourceVersion is a precondition, like an update's.
+        if existing.is_none() {
+            return Err(ApiError::not_found(resource, name));
+        }
+        return Err(ApiError::conflict(
+            resource,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        ));
+    }
     let Some(live) = existing else {
         if sub == Some("status") {
             return Err(ApiError::not_found(resource, name));
@@ -767,6 +801,49 @@ pub struct Preconditions {
     pub resource_version: Option<String>,
 }
 
+/// `DeleteOptions.propagationPolicy`: what happens to the object's dependents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Propagation {
+    /// The object goes now; the garbage collector deletes its dependents after it.
+    #[default]
+    Background,
+    /// The object waits, with the `foregroundDeletion` finalizer, for its dependents.
+    Foreground,
+    /// The object waits, with the `orphan` finalizer, while its dependents are freed.
+    Orphan,
+}
+
+impl Propagation {
+    /// Parses a policy as the server names them.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "Background" => Some(Self::Background),
+            "Foreground" => Some(Self::Foreground),
+            "Orphan" => Some(Self::Orphan),
+            _ => None,
+        }
+    }
+
+    fn finalizer(self) -> Option<&'static str> {
+        match self {
+            Self::Background => None,
+            Self::Foreground => Some("foregroundDeletion"),
+            Self::Orphan => Some("orphan"),
+        }
+    }
+}
+
+/// How to delete.
+#[derive(Clone, Debug, Default)]
+pub struct DeleteOptions {
+    /// Conditions the object must meet.
+    pub preconditions: Preconditions,
+    /// What happens to dependents.
+    pub propagation: Propagation,
+    /// Check only; change nothing.
+    pub dry_run: bool,
+}
+
 /// What a delete did.
 #[derive(Clone, Debug)]
 pub enum Deletion {
@@ -782,9 +859,9 @@ pub fn delete(
     resource: &ResourceType,
     namespace: &str,
     name: &str,
-    preconditions: &Preconditions,
-    dry_run: bool,
+    options: &DeleteOptions,
 ) -> Result<Deletion, ApiError> {
+    let preconditions = &options.preconditions;
     let Some(live) = store.get(resource, namespace, name).cloned() else {
         return Err(ApiError::not_found(resource, name));
     };
@@ -812,7 +889,7 @@ pub fn delete(
             ),
         ));
     }
-    if dry_run {
+    if options.dry_run {
         return Ok(if finalizers(&live).is_empty() {
             Deletion::Gone(live)
         } else {
@@ -822,11 +899,17 @@ pub fn delete(
     if resource.kind == "Namespace" {
         return Ok(delete_namespace(store, resource, live));
     }
-    if !finalizers(&live).is_empty() {
+    let policy_finalizer = options.propagation.finalizer();
+    if !finalizers(&live).is_empty() || policy_finalizer.is_some() {
         if live["metadata"].get("deletionTimestamp").is_some() {
             return Ok(Deletion::Pending(live));
         }
         let mut marked = live.clone();
+        if let Some(finalizer) = policy_finalizer {
+            let mut list = finalizers(&live);
+            list.push(finalizer.to_owned());
+            marked["metadata"]["finalizers"] = json!(list);
+        }
         marked["metadata"]["deletionTimestamp"] = json!(now());
         marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         if resource.tracks_generation() {
@@ -864,14 +947,7 @@ fn delete_namespace(store: &mut Store, resource: &ResourceType, live: Value) -> 
         }
         for object in store.list(&t, Some(&name)) {
             let object_name = meta(&object, "name").unwrap_or_default();
-            let _ = delete(
-                store,
-                &t,
-                &name,
-                &object_name,
-                &Preconditions::default(),
-                false,
-            );
+            let _ = delete(store, &t, &name, &object_name, &DeleteOptions::default());
         }
     }
     if store.namespace_is_empty(&name) {
@@ -881,9 +957,13 @@ fn delete_namespace(store: &mut Store, resource: &ResourceType, live: Value) -> 
     }
 }
 
-/// What follows an object's removal: a CRD takes its custom resources with it, and a
-/// terminating namespace goes when its last object does.
+/// What follows an object's removal: a CRD takes its custom resources with it, the
+/// garbage collector deletes dependents left with no owner, and a terminating
+/// namespace goes when its last object does.
 fn after_removal(store: &mut Store, resource: &ResourceType, removed: &Value) {
+    if let Some(uid) = meta(removed, "uid") {
+        collect_garbage(store, &uid);
+    }
     if resource.kind == "CustomResourceDefinition" {
         let group = removed["spec"]["group"]
             .as_str()
@@ -919,6 +999,30 @@ fn after_removal(store: &mut Store, resource: &ResourceType, removed: &Value) {
             && store.namespace_is_empty(&ns)
         {
             store.remove(&namespaces, "", &ns);
+        }
+    }
+}
+
+/// Deletes, in the background, every object whose owners are all gone now that the
+/// object with `uid` is: what the garbage collector of a real cluster does.
+fn collect_garbage(store: &mut Store, uid: &str) {
+    for (resource, dependent) in store.dependents_of(uid) {
+        let owners_left = dependent["metadata"]["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["uid"].as_str())
+            .any(|owner| store.has_uid(owner));
+        if !owners_left {
+            let namespace = meta(&dependent, "namespace").unwrap_or_default();
+            let name = meta(&dependent, "name").unwrap_or_default();
+            let _ = delete(
+                store,
+                &resource,
+                &namespace,
+                &name,
+                &DeleteOptions::default(),
+            );
         }
     }
 }

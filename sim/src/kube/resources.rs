@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::events;
 use super::status::Cause;
 
 /// A resource type, as discovery describes it.
@@ -34,6 +35,9 @@ pub struct ResourceType {
     pub printer_columns: Vec<Value>,
     /// Whether it is served from a CustomResourceDefinition.
     pub custom: bool,
+    /// Where its objects are stored when another type's storage holds them, as the
+    /// core `v1` storage holds `events.k8s.io/v1` Events: (group, plural).
+    pub stored_as: Option<(String, String)>,
 }
 
 impl ResourceType {
@@ -55,18 +59,71 @@ impl ResourceType {
         }
     }
 
-    /// The group, or `core` for the core group (as `Invalid` messages write it).
-    pub fn group_or_core(&self) -> &str {
-        if self.group.is_empty() {
-            "core"
-        } else {
-            &self.group
-        }
-    }
-
     /// The key objects are stored under, the same for every version.
     pub fn storage_key(&self) -> (String, String) {
-        (self.group.clone(), self.plural.clone())
+        self.stored_as
+            .clone()
+            .unwrap_or_else(|| (self.group.clone(), self.plural.clone()))
+    }
+
+    /// A stored object as a client of this type sees it: its `apiVersion`, and Events
+    /// in this version's form.
+    pub fn present(&self, object: Value) -> Value {
+        let mut object = match (self.group.as_str(), self.kind.as_str()) {
+            ("events.k8s.io", "Event") => events::v1_view(&object),
+            ("", "Event") => events::core_view(&object),
+            _ => object,
+        };
+        if object.is_object() {
+            object["apiVersion"] = Value::String(self.api_version());
+            object["kind"] = Value::String(self.kind.clone());
+        }
+        object
+    }
+
+    /// Whether this is the `events.k8s.io` view of Events stored in the core form.
+    pub fn is_events_v1(&self) -> bool {
+        self.kind == "Event" && self.group == "events.k8s.io"
+    }
+
+    /// The field selector labels the server supports for this type, each with the path
+    /// of the field it selects in the stored form. Every type supports `metadata.name`
+    /// and `metadata.namespace`.
+    pub fn field_labels(&self) -> Vec<(String, String)> {
+        let mut labels = vec![
+            ("metadata.name".to_owned(), "metadata.name".to_owned()),
+            (
+                "metadata.namespace".to_owned(),
+                "metadata.namespace".to_owned(),
+            ),
+        ];
+        let same = |label: &str| (label.to_owned(), label.to_owned());
+        match (self.group.as_str(), self.kind.as_str()) {
+            ("", "Secret") => labels.push(same("type")),
+            ("", "Event") => {
+                for field in OBJECT_REFERENCE_FIELDS {
+                    labels.push(same(&format!("involvedObject.{field}")));
+                }
+                labels.extend([same("reason"), same("reportingComponent"), same("type")]);
+                labels.push(("source".to_owned(), "source.component".to_owned()));
+            }
+            ("events.k8s.io", "Event") => {
+                for field in OBJECT_REFERENCE_FIELDS {
+                    labels.push((
+                        format!("regarding.{field}"),
+                        format!("involvedObject.{field}"),
+                    ));
+                }
+                labels.extend([same("reason"), same("type")]);
+                labels.push((
+                    "reportingController".to_owned(),
+                    "reportingComponent".to_owned(),
+                ));
+                labels.push(("deprecatedSource".to_owned(), "source.component".to_owned()));
+            }
+            _ => {}
+        }
+        labels
     }
 
     /// Whether writes must carry a resourceVersion (custom resources refuse
@@ -95,6 +152,17 @@ impl ResourceType {
     }
 }
 
+/// The fields of an `ObjectReference` that Event field selectors reach.
+const OBJECT_REFERENCE_FIELDS: [&str; 7] = [
+    "kind",
+    "namespace",
+    "name",
+    "uid",
+    "apiVersion",
+    "resourceVersion",
+    "fieldPath",
+];
+
 fn builtin(
     group: &str,
     version: &str,
@@ -117,6 +185,7 @@ fn builtin(
         schema: None,
         printer_columns: Vec::new(),
         custom: false,
+        stored_as: None,
     }
 }
 
@@ -134,12 +203,15 @@ pub fn builtins() -> Vec<ResourceType> {
     );
     crds.status_subresource = true;
     crds.categories = vec!["api-extensions".to_owned()];
+    // One store, two versions: `events.k8s.io/v1` Events are the core ones, renamed.
+    let mut events_v1 = builtin("events.k8s.io", "v1", "Event", "events", true, &["ev"]);
+    events_v1.stored_as = Some((String::new(), "events".to_owned()));
     vec![
         namespaces,
         builtin("", "v1", "Secret", "secrets", true, &[]),
         builtin("", "v1", "ConfigMap", "configmaps", true, &["cm"]),
         builtin("", "v1", "Event", "events", true, &["ev"]),
-        builtin("events.k8s.io", "v1", "Event", "events", true, &["ev"]),
+        events_v1,
         builtin("coordination.k8s.io", "v1", "Lease", "leases", true, &[]),
         crds,
     ]
@@ -258,6 +330,7 @@ pub fn from_crd(crd: &Value) -> Result<Vec<ResourceType>, Vec<Cause>> {
                 .cloned()
                 .unwrap_or_default(),
             custom: true,
+            stored_as: None,
         })
         .collect())
 }

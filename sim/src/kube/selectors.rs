@@ -1,8 +1,11 @@
-//! Label selectors (`a=b`, `a!=b`, `a in (x,y)`, `a notin (x)`, `a`, `!a`) and the field
-//! selectors the API server supports on every resource (`metadata.name`,
-//! `metadata.namespace`, with `=`, `==` and `!=`).
+//! Label selectors (`a=b`, `a!=b`, `a in (x,y)`, `a notin (x)`, `a`, `!a`) and field
+//! selectors (`=`, `==`, `!=`) over the fields each type supports: `metadata.name` and
+//! `metadata.namespace` everywhere, `type` on Secrets, `involvedObject.*` (core) and
+//! `regarding.*` (`events.k8s.io`) on Events.
 
 use serde_json::Value;
+
+use super::resources::ResourceType;
 
 /// One requirement of a label selector.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,14 +107,21 @@ impl LabelSelector {
     }
 }
 
-/// A parsed field selector; empty matches everything.
+/// A parsed field selector; empty matches everything. Each term holds the path of the
+/// field in the stored form, whether it must equal the value, and the value.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FieldSelector(Vec<(String, bool, String)>);
 
 impl FieldSelector {
-    /// Parses `fieldSelector`. Only `metadata.name` and `metadata.namespace` are
-    /// supported, as on any resource of a real server.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    /// A selector of one object by name, as a watch of a single object is.
+    pub fn name(name: &str) -> Self {
+        Self(vec![("metadata.name".to_owned(), true, name.to_owned())])
+    }
+
+    /// Parses `fieldSelector` for `resource`, refusing labels it does not support as
+    /// the real server does.
+    pub fn parse(text: &str, resource: &ResourceType) -> Result<Self, String> {
+        let labels = resource.field_labels();
         let mut terms = Vec::new();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (field, equal, value) = if let Some((f, v)) = part.split_once("!=") {
@@ -122,22 +132,22 @@ impl FieldSelector {
                 return Err(format!("invalid field selector {part:?}"));
             };
             let field = field.trim();
-            if field != "metadata.name" && field != "metadata.namespace" {
+            let Some((_, path)) = labels.iter().find(|(label, _)| label == field) else {
                 return Err(format!("field label not supported: {field}"));
-            }
-            terms.push((field.to_owned(), equal, value.trim().to_owned()));
+            };
+            terms.push((path.clone(), equal, value.trim().to_owned()));
         }
         Ok(Self(terms))
     }
 
     /// Whether an object satisfies every term.
     pub fn matches(&self, object: &Value) -> bool {
-        self.0.iter().all(|(field, equal, value)| {
-            let actual = match field.as_str() {
-                "metadata.name" => object["metadata"]["name"].as_str(),
-                _ => object["metadata"]["namespace"].as_str(),
-            }
-            .unwrap_or_default();
+        self.0.iter().all(|(path, equal, value)| {
+            let actual = path
+                .split('.')
+                .try_fold(object, |node, key| node.get(key))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             (actual == value) == *equal
         })
     }
@@ -179,13 +189,48 @@ mod tests {
 
     #[test]
     fn field_selectors() {
+        let types = crate::kube::resources::builtins();
+        let of = |group: &str, kind: &str| {
+            types
+                .iter()
+                .find(|t| t.group == group && t.kind == kind)
+                .unwrap()
+        };
+        let secrets = of("", "Secret");
         let o = object(json!({}));
-        assert!(FieldSelector::parse("metadata.name=a").unwrap().matches(&o));
         assert!(
-            !FieldSelector::parse("metadata.namespace!=ns")
+            FieldSelector::parse("metadata.name=a", secrets)
                 .unwrap()
                 .matches(&o)
         );
-        assert!(FieldSelector::parse("spec.x=1").is_err());
+        assert!(
+            !FieldSelector::parse("metadata.namespace!=ns", secrets)
+                .unwrap()
+                .matches(&o)
+        );
+        assert!(FieldSelector::parse("spec.x=1", secrets).is_err());
+
+        let event = json!({"metadata": {"name": "e"}, "involvedObject": {"name": "bot"}, "source": {"component": "c"}});
+        let core = of("", "Event");
+        let v1 = of("events.k8s.io", "Event");
+        assert!(
+            FieldSelector::parse("involvedObject.name=bot", core)
+                .unwrap()
+                .matches(&event)
+        );
+        assert!(
+            FieldSelector::parse("source=c", core)
+                .unwrap()
+                .matches(&event)
+        );
+        assert!(
+            FieldSelector::parse("regarding.name=bot", v1)
+                .unwrap()
+                .matches(&event)
+        );
+        assert_eq!(
+            FieldSelector::parse("involvedObject.name=bot", v1),
+            Err("field label not supported: involvedObject.name".to_owned())
+        );
     }
 }

@@ -40,6 +40,9 @@ pub struct ApiError {
     pub message: String,
     /// `details`, when the error concerns one object.
     pub details: Option<Value>,
+    /// Answered as the plain text `404 page not found`, as the server's mux answers
+    /// paths that serve nothing, rather than as a `Status`.
+    pub plain_text: bool,
 }
 
 impl ApiError {
@@ -49,12 +52,12 @@ impl ApiError {
             reason,
             message: message.into(),
             details: None,
+            plain_text: false,
         }
     }
 
     fn details(mut self, name: &str, resource: &ResourceType) -> Self {
-        self.details =
-            Some(json!({ "name": name, "group": resource.group, "kind": resource.plural }));
+        self.details = Some(details(name, &resource.group, &resource.plural));
         self
     }
 
@@ -68,12 +71,51 @@ impl ApiError {
         .details(name, resource)
     }
 
-    /// 404 for a path that serves nothing.
-    pub fn no_route(path: &str) -> Self {
+    /// 404 for a path that serves nothing: the plain text `404 page not found`.
+    pub fn no_route() -> Self {
+        let mut error = Self::with(StatusCode::NOT_FOUND, "NotFound", "404 page not found");
+        error.plain_text = true;
+        error
+    }
+
+    /// 422 Invalid for request options (`ListOptions`, `DeleteOptions`), which name no
+    /// object.
+    pub fn invalid_options(kind: &str, causes: Vec<Cause>) -> Self {
+        let mut error = Self::invalid_object(&format!("{kind}.meta.k8s.io \"\""), &causes);
+        error.details =
+            Some(json!({ "group": "meta.k8s.io", "kind": kind, "causes": cause_values(&causes) }));
+        error
+    }
+
+    /// 422 Invalid for a patch whose result is not an object of the resource.
+    pub fn invalid_patch(patched: &str, why: &str) -> Self {
+        let causes = vec![Cause::new(
+            "FieldValueInvalid",
+            "patch",
+            format!(
+                "Invalid value: {}: {why}",
+                Value::String(patched.to_owned())
+            ),
+        )];
+        let mut error = Self::invalid_object(" \"\"", &causes);
+        error.details = Some(json!({ "causes": cause_values(&causes) }));
+        error
+    }
+
+    fn invalid_object(subject: &str, causes: &[Cause]) -> Self {
+        let summary: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        let listed = if summary.len() == 1 {
+            summary[0].clone()
+        } else {
+            format!("[{}]", summary.join(", "))
+        };
         Self::with(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            format!("the server could not find the requested resource ({path})"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            format!("{subject} is invalid: {listed}"),
         )
     }
 
@@ -130,9 +172,9 @@ impl ApiError {
                 summary.join("\n")
             ),
         );
-        error.details = Some(
-            json!({ "name": name, "group": resource.group, "kind": resource.plural, "causes": causes }),
-        );
+        let mut details = details(name, &resource.group, &resource.plural);
+        details["causes"] = json!(causes);
+        error.details = Some(details);
         error
     }
 
@@ -143,31 +185,27 @@ impl ApiError {
 
     /// 422 Invalid, with a cause per field.
     pub fn invalid(resource: &ResourceType, name: &str, causes: Vec<Cause>) -> Self {
-        let summary: Vec<String> = causes
-            .iter()
-            .map(|c| format!("{}: {}", c.field, c.message))
-            .collect();
-        let listed = if summary.len() == 1 {
-            summary[0].clone()
+        Self::invalid_kind(&resource.kind, resource, name, causes)
+    }
+
+    /// 422 Invalid for an object whose body names `kind` (which may not be the
+    /// resource's own, when that is what is wrong).
+    pub fn invalid_kind(
+        kind: &str,
+        resource: &ResourceType,
+        name: &str,
+        causes: Vec<Cause>,
+    ) -> Self {
+        // Core objects are named without their (empty) group: `Event "e" is invalid`.
+        let subject = if resource.group.is_empty() {
+            format!("{kind} \"{name}\"")
         } else {
-            format!("[{}]", summary.join(", "))
+            format!("{kind}.{} \"{name}\"", resource.group)
         };
-        let mut error = Self::with(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Invalid",
-            format!(
-                "{}.{} \"{name}\" is invalid: {listed}",
-                resource.kind,
-                resource.group_or_core()
-            ),
-        );
-        let causes: Vec<Value> = causes
-            .iter()
-            .map(|c| json!({ "reason": c.reason, "message": c.message, "field": c.field }))
-            .collect();
-        error.details = Some(
-            json!({ "name": name, "group": resource.group, "kind": resource.kind, "causes": causes }),
-        );
+        let mut error = Self::invalid_object(&subject, &causes);
+        let mut details = details(name, &resource.group, kind);
+        details["causes"] = json!(cause_values(&causes));
+        error.details = Some(details);
         error
     }
 
@@ -192,6 +230,20 @@ impl ApiError {
         )
     }
 
+    /// 422 Invalid with no detail, as a JSON patch that cannot be applied is answered.
+    pub fn rejected() -> Self {
+        Self::with(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            "the server rejected our request due to an error in our request",
+        )
+    }
+
+    /// 504 Timeout.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::with(StatusCode::GATEWAY_TIMEOUT, "Timeout", message)
+    }
+
     /// 500 InternalError.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::with(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
@@ -214,9 +266,11 @@ impl ApiError {
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code.as_u16(),
         });
+        if !self.reason.is_empty() {
+            status["reason"] = json!(self.reason);
+        }
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }
@@ -224,8 +278,39 @@ impl ApiError {
     }
 }
 
+/// `details` of a `Status`, leaving out what is empty as the real server does.
+fn details(name: &str, group: &str, kind: &str) -> Value {
+    let mut details = json!({});
+    if !name.is_empty() {
+        details["name"] = json!(name);
+    }
+    if !group.is_empty() {
+        details["group"] = json!(group);
+    }
+    details["kind"] = json!(kind);
+    details
+}
+
+fn cause_values(causes: &[Cause]) -> Vec<Value> {
+    causes
+        .iter()
+        .map(|c| json!({ "reason": c.reason, "message": c.message, "field": c.field }))
+        .collect()
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.plain_text {
+            return (
+                self.code,
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; charset=utf-8",
+                )],
+                format!("{}\n", self.message),
+            )
+                .into_response();
+        }
         let mut response = (self.code, Json(self.to_status())).into_response();
         if self.code == StatusCode::TOO_MANY_REQUESTS {
             response
@@ -236,13 +321,16 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A `Status` of success, as deletes of built-in objects answer.
+/// A `Status` of success, as deletes answer when the object is gone.
 pub fn success(resource: &ResourceType, name: &str, uid: &str) -> Value {
-    json!({
+    let mut status = json!({
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
         "status": "Success",
-        "details": { "name": name, "group": resource.group, "kind": resource.plural, "uid": uid },
-    })
+    });
+    let mut details = details(name, &resource.group, &resource.plural);
+    details["uid"] = json!(uid);
+    status["details"] = details;
+    status
 }

@@ -1,8 +1,8 @@
 //! The store: objects of every served type, one global resource version (as etcd's
-//! revision), the recent change log that watches resume from, and consistent list
-//! snapshots behind `continue` tokens.
+//! revision), and the recent change log that watches resume from and that lists at an
+//! earlier revision (`resourceVersionMatch=Exact`, `continue`) are rebuilt from.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -41,9 +41,9 @@ pub struct Change {
     pub key: (String, String),
     /// What happened.
     pub kind: EventKind,
-    /// The object after the change (before it, for deletions).
+    /// The object after the change (its last state, for deletions).
     pub object: Value,
-    /// The object before a modification.
+    /// The object as it was stored before a modification or deletion.
     pub previous: Option<Value>,
 }
 
@@ -60,15 +60,6 @@ pub fn object_key(object: &Value) -> ObjectKey {
     (text("namespace"), text("name"))
 }
 
-/// A list taken at one resource version, paged through with `continue`.
-#[derive(Clone, Debug)]
-pub struct Snapshot {
-    /// Revision of the list.
-    pub revision: u64,
-    /// The items.
-    pub items: Vec<Value>,
-}
-
 /// Everything the server stores.
 #[derive(Debug)]
 pub struct Store {
@@ -79,7 +70,6 @@ pub struct Store {
     log_capacity: usize,
     compacted: u64,
     sender: broadcast::Sender<Arc<Change>>,
-    snapshots: HashMap<String, Snapshot>,
 }
 
 impl Store {
@@ -95,7 +85,6 @@ impl Store {
             log_capacity: log_capacity.max(1),
             compacted: 1,
             sender,
-            snapshots: HashMap::new(),
         }
     }
 
@@ -113,7 +102,6 @@ impl Store {
     pub fn compact(&mut self) {
         self.log.clear();
         self.compacted = self.revision;
-        self.snapshots.clear();
     }
 
     /// Every served type.
@@ -222,18 +210,19 @@ impl Store {
         namespace: &str,
         name: &str,
     ) -> Option<Value> {
-        let mut object = self
+        let stored = self
             .objects
             .get_mut(&resource.storage_key())?
             .remove(&(namespace.to_owned(), name.to_owned()))?;
         self.revision += 1;
+        let mut object = stored.clone();
         object["metadata"]["resourceVersion"] = Value::String(self.revision.to_string());
         self.record(Change {
             revision: self.revision,
             key: resource.storage_key(),
             kind: EventKind::Deleted,
             object: object.clone(),
-            previous: None,
+            previous: Some(stored),
         });
         Some(object)
     }
@@ -257,16 +246,70 @@ impl Store {
         self.sender.subscribe()
     }
 
-    /// Keeps a list snapshot for `continue`.
-    pub fn keep_snapshot(&mut self, token: String, snapshot: Snapshot) {
-        if self.snapshots.len() > 1000 {
-            self.snapshots.clear();
+    /// The objects of a type as they were at `revision`, in one namespace or all,
+    /// ordered by namespace and name; `None` when the changes since then are no longer
+    /// kept (410 Expired on a real server).
+    pub fn list_at(
+        &self,
+        resource: &ResourceType,
+        namespace: Option<&str>,
+        revision: u64,
+    ) -> Option<Vec<Value>> {
+        if revision < self.compacted {
+            return None;
         }
-        self.snapshots.insert(token, snapshot);
+        let key = resource.storage_key();
+        let mut objects = self.objects.get(&key).cloned().unwrap_or_default();
+        for change in self.log.iter().rev() {
+            if change.revision <= revision {
+                break;
+            }
+            if change.key != key {
+                continue;
+            }
+            match (&change.kind, &change.previous) {
+                (EventKind::Added, _) => {
+                    objects.remove(&object_key(&change.object));
+                }
+                (_, Some(previous)) => {
+                    objects.insert(object_key(previous), previous.clone());
+                }
+                (_, None) => {}
+            }
+        }
+        Some(
+            objects
+                .into_iter()
+                .filter(|((ns, _), _)| namespace.is_none_or(|n| n == ns))
+                .map(|(_, o)| o)
+                .collect(),
+        )
     }
 
-    /// A kept list snapshot.
-    pub fn snapshot(&self, token: &str) -> Option<&Snapshot> {
-        self.snapshots.get(token)
+    /// Every object whose `ownerReferences` name `uid`, with its type.
+    pub fn dependents_of(&self, uid: &str) -> Vec<(Arc<ResourceType>, Value)> {
+        let mut found = Vec::new();
+        for (key, objects) in &self.objects {
+            let Some(resource) = self.types.iter().find(|t| &t.storage_key() == key) else {
+                continue;
+            };
+            for object in objects.values() {
+                let owned = object["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid));
+                if owned {
+                    found.push((resource.clone(), object.clone()));
+                }
+            }
+        }
+        found
+    }
+
+    /// Whether any stored object has `uid`.
+    pub fn has_uid(&self, uid: &str) -> bool {
+        self.objects
+            .values()
+            .flat_map(BTreeMap::values)
+            .any(|o| o["metadata"]["uid"] == uid)
     }
 }

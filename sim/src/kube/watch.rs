@@ -23,8 +23,10 @@ use super::store::{Change, EventKind};
 /// What a watch asked for.
 #[derive(Clone, Debug)]
 pub struct WatchRequest {
-    /// The type watched.
+    /// The type watched (its storage).
     pub resource: Arc<ResourceType>,
+    /// The type as the client asked for it, whose form events carry.
+    pub view: Arc<ResourceType>,
     /// The namespace, or all.
     pub namespace: Option<String>,
     /// `labelSelector`.
@@ -75,10 +77,8 @@ impl WatchRequest {
         }
     }
 
-    fn line(&self, kind: &str, mut object: Value) -> Bytes {
-        if object.get("kind").is_some() {
-            object["apiVersion"] = json!(self.resource.api_version());
-        }
+    fn line(&self, kind: &str, object: Value) -> Bytes {
+        let object = self.view.present(object);
         let mut line =
             serde_json::to_vec(&json!({ "type": kind, "object": object })).unwrap_or_default();
         line.push(b'\n');
@@ -90,7 +90,7 @@ impl WatchRequest {
         if initial_events_end {
             metadata["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
         }
-        self.line("BOOKMARK", json!({ "kind": self.resource.kind, "apiVersion": self.resource.api_version(), "metadata": metadata }))
+        self.line("BOOKMARK", json!({ "kind": self.view.kind, "apiVersion": self.view.api_version(), "metadata": metadata }))
     }
 }
 
@@ -106,7 +106,7 @@ fn expired_line(message: String) -> Bytes {
 pub fn start(shared: Arc<Shared>, request: WatchRequest) -> Response {
     if request.send_initial_events && !request.allow_bookmarks {
         return ApiError::invalid(
-            &request.resource,
+            &request.view,
             "",
             vec![super::status::Cause::new(
                 "FieldValueForbidden",

@@ -132,9 +132,25 @@ async fn the_kube_rs_recorder_writes_events_and_series() {
     )
     .await
     .unwrap();
+    // One store seen through two versions: the core API lists the recorder's event
+    // too, with the core field names.
+    let all = core.list(&ListParams::default()).await.unwrap();
+    assert_eq!(all.items.len(), 2);
+    let from_recorder = all
+        .items
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("Provisioned"))
+        .expect("the recorder's event, seen through core v1");
+    assert_eq!(from_recorder.involved_object.name.as_deref(), Some("noisy"));
+    assert_eq!(from_recorder.message.as_deref(), Some("machine started"));
     assert_eq!(
-        core.list(&ListParams::default()).await.unwrap().items.len(),
-        1
+        events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
     );
 }
 

@@ -6,6 +6,7 @@ mod builtins;
 mod controller;
 mod crd;
 mod discovery;
+mod fidelity;
 mod kubectl;
 mod patches;
 mod verbs;

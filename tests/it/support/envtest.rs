@@ -261,6 +261,10 @@ fn launch(assets: &Path, dir: &Path, owner: u32, minor: u32) {
         if ! kill -0 "$owner" 2>/dev/null; then rm -rf "$PWD" "$PWD.lock"; fi
     "#;
     use std::os::unix::process::CommandExt;
+    #[allow(
+        clippy::zombie_processes,
+        reason = "the watchdog outlives this process on purpose and is reaped by init"
+    )]
     Command::new("sh")
         .arg("-c")
         .arg(watchdog)
