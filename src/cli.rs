@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the controller that drives Fly.io apps and machines toward each Instance's spec.
-    Controller,
+    Controller(Box<crate::controller::settings::ControllerArgs>),
     /// Serve the HTTP facade the web app calls (auth, instances, billing).
     Api,
     /// Print the Instance CustomResourceDefinition as YAML.

@@ -31,6 +31,9 @@ pub enum Error {
     /// Some stored values could not be converted; they are listed above.
     #[error("{0} stored value(s) could not be converted and were left unchanged")]
     Unconvertible(usize),
+    /// The controller could not start or stopped.
+    #[error(transparent)]
+    Controller(#[from] crate::controller::StartError),
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -42,7 +45,7 @@ pub enum Error {
 /// Runs a subcommand to completion.
 pub async fn run(command: Command) -> Result<(), Error> {
     match command {
-        Command::Controller => Err(Error::NotYetAvailable("controller")),
+        Command::Controller(args) => Ok(crate::controller::run(*args).await?),
         Command::Api => Err(Error::NotYetAvailable("api")),
         Command::Crd => print::crd(),
         Command::Openapi => print::openapi(),

@@ -44,6 +44,12 @@ pub struct InstanceStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 
+    /// When the Instance last began moving toward its spec (created, changed, retried,
+    /// or found away from it) without reaching it since; unset while it is Ready. A
+    /// move that outlasts the controller's transition timeout is FAILED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progressing_since: Option<Timestamp>,
+
     /// The provisioning steps in order, each with its state and times.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
@@ -53,6 +59,22 @@ pub struct InstanceStatus {
     /// controller last acted on; a changed annotation asks for an immediate sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
+
+    /// The value of the `fasterclaw.io/retry-requested-at` annotation that the
+    /// controller last acted on; a changed annotation starts a FAILED Instance over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_retry_at: Option<String>,
+
+    /// SHA-256 digest (hex, truncated) of the app secrets last written to Fly.io, so a
+    /// changed token or key is noticed without reading them back. Never the secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub secrets_digest: Option<String>,
+
+    /// The Fly.io app secrets version those secrets were written as; the machine is
+    /// started with at least this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_version: Option<u64>,
 }
 
 /// The lifecycle phase of an Instance, with the same nine values the web app knows.
@@ -106,6 +128,13 @@ impl Phase {
             Phase::Deleted => "DELETED",
             Phase::Unknown => "UNKNOWN",
         }
+    }
+}
+
+impl InstanceStatus {
+    /// A condition by type.
+    pub fn condition(&self, kind: ConditionType) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == kind.as_str())
     }
 }
 

@@ -108,6 +108,17 @@ impl<'a> Secrets<'a> {
         .await?)
     }
 
+    /// Deletes a stored Telegram token, when its Instance is gone; whether one was there.
+    pub async fn delete_telegram_token(&self, secret_id: Uuid) -> Result<bool, StoreError> {
+        let deleted = sqlx::query!(
+            "delete from sealed_secrets where id = $1 and kind = 'telegram_bot_token'",
+            secret_id,
+        )
+        .execute(self.pool)
+        .await?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
     /// Replaces an instance's token, keeping its secret id.
     pub async fn replace_telegram_token(
         &self,

@@ -27,6 +27,41 @@ use super::types::*;
 /// after an ambiguous failure the client finds the machine instead of making another.
 pub const CREATE_REQUEST_TAG: &str = "fasterclaw_create_request";
 
+/// Told of every answer (operation, HTTP status; 0 when none came), for metrics.
+#[derive(Clone)]
+pub struct CallObserver(Arc<dyn Fn(&'static str, u16) + Send + Sync>);
+
+impl CallObserver {
+    /// An observer calling `f`.
+    pub fn new(f: impl Fn(&'static str, u16) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for CallObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallObserver")
+    }
+}
+
+/// What creating an app found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppCreation {
+    /// The app was created now (or by an earlier attempt of this same request).
+    Created(App),
+    /// An app of our organization already had the name.
+    Existing(App),
+}
+
+impl AppCreation {
+    /// The app.
+    pub fn app(&self) -> &App {
+        match self {
+            AppCreation::Created(app) | AppCreation::Existing(app) => app,
+        }
+    }
+}
+
 /// A client of the Fly.io Machines API.
 #[derive(Clone, Debug)]
 pub struct FlyClient {
@@ -37,6 +72,7 @@ pub struct FlyClient {
     policy: RetryPolicy,
     limits: Arc<ClientLimits>,
     rng: Arc<Mutex<StdRng>>,
+    observer: Option<CallObserver>,
 }
 
 /// One request, before it is sent.
@@ -146,7 +182,20 @@ impl FlyClient {
             policy: RetryPolicy::default(),
             limits: Arc::new(ClientLimits::new(32)),
             rng: Arc::new(Mutex::new(StdRng::from_os_rng())),
+            observer: None,
         })
+    }
+
+    /// The same client, telling `observer` of every answer.
+    pub fn with_observer(mut self, observer: CallObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn observe(&self, operation: &'static str, status: u16) {
+        if let Some(observer) = &self.observer {
+            (observer.0)(operation, status);
+        }
     }
 
     /// The same client with another retry policy.
@@ -199,8 +248,12 @@ impl FlyClient {
         if let Some(timeout) = call.timeout {
             request = request.timeout(timeout);
         }
-        let response = request.send().await.map_err(|e| transport(describe(&e)))?;
+        let response = request.send().await.map_err(|e| {
+            self.observe(call.operation, 0);
+            transport(describe(&e))
+        })?;
         let status = response.status();
+        self.observe(call.operation, status.as_u16());
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
@@ -311,6 +364,12 @@ impl FlyClient {
     /// carries an idempotency key, and `name_taken` on an app of our organization counts
     /// as success, so a retried or repeated create never fails nor duplicates.
     pub async fn create_app(&self, name: &str) -> Result<App, FlyError> {
+        Ok(self.create_app_checked(name).await?.app().clone())
+    }
+
+    /// Creates an app, and says whether it was made now or already existed in our
+    /// organization (a name taken in another organization is an error).
+    pub async fn create_app_checked(&self, name: &str) -> Result<AppCreation, FlyError> {
         let request = CreateAppRequest {
             name,
             org_slug: &self.org_slug,
@@ -321,7 +380,7 @@ impl FlyClient {
         match self.run(call).await.result {
             Ok(body) => {
                 let created: Value = decode("Apps_create", &body)?;
-                Ok(App {
+                Ok(AppCreation::Created(App {
                     id: created
                         .get("id")
                         .and_then(Value::as_str)
@@ -333,11 +392,13 @@ impl FlyClient {
                         name: self.org_slug.clone(),
                         slug: self.org_slug.clone(),
                     },
-                })
+                }))
             }
             Err(e) if e.code() == Some(&FlyErrorCode::NameTaken) => {
                 match self.get_app(name).await {
-                    Ok(app) if app.organization.slug == self.org_slug => Ok(app),
+                    Ok(app) if app.organization.slug == self.org_slug => {
+                        Ok(AppCreation::Existing(app))
+                    }
                     // Taken by another organization, or not visible to us: a real conflict.
                     _ => Err(e),
                 }
@@ -377,6 +438,22 @@ impl FlyClient {
             .iter()
             .map(|(k, v)| (k.as_str(), v.expose_secret()))
             .collect();
+        self.update_secrets(app, json!({ "values": values })).await
+    }
+
+    /// Sets some app secrets and removes others in one request, and returns the new
+    /// secrets version. Removing one that is not set is not an error.
+    pub async fn replace_secrets(
+        &self,
+        app: &str,
+        set: &BTreeMap<String, SecretString>,
+        unset: &[&str],
+    ) -> Result<u64, FlyError> {
+        let mut values: BTreeMap<&str, Value> = unset.iter().map(|n| (*n, Value::Null)).collect();
+        values.extend(
+            set.iter()
+                .map(|(k, v)| (k.as_str(), Value::String(v.expose_secret().to_owned()))),
+        );
         self.update_secrets(app, json!({ "values": values })).await
     }
 

@@ -10,7 +10,7 @@ mod retry;
 mod state;
 mod types;
 
-pub use client::{CREATE_REQUEST_TAG, FlyClient};
+pub use client::{AppCreation, CREATE_REQUEST_TAG, CallObserver, FlyClient};
 pub use config::{FlyArgs, FlyConfig};
 pub use error::{FlyError, FlyErrorCode};
 pub use retry::{RetryPolicy, parse_retry_after};

@@ -43,7 +43,7 @@ fn committed_openapi_document_is_what_fasterclaw_openapi_prints() {
 
 #[test]
 fn subcommands_not_yet_built_fail_with_one_line() {
-    for subcommand in ["controller", "api"] {
+    for subcommand in ["api"] {
         let output = Command::new(env!("CARGO_BIN_EXE_fasterclaw"))
             .arg(subcommand)
             .env("LOG_LEVEL", "off")

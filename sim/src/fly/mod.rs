@@ -142,6 +142,11 @@ impl FlySim {
         self.shared.set_transition(duration);
     }
 
+    /// Makes `image` one that cannot be pulled: machines of it are refused with 422.
+    pub fn mark_image_missing(&self, image: &str) {
+        self.shared.world().missing_images.insert(image.to_owned());
+    }
+
     /// Names of the apps that exist.
     pub fn app_names(&self) -> Vec<String> {
         self.shared.world().apps.keys().cloned().collect()

@@ -245,6 +245,9 @@ pub struct World {
     pub apps_created: u64,
     /// Machines ever created.
     pub machines_created: u64,
+    /// Images that cannot be pulled: a machine of one is refused (422), as Fly refuses
+    /// an image whose manifest it cannot get.
+    pub missing_images: std::collections::BTreeSet<String>,
 }
 
 /// A timed transition the caller must schedule after the world's lock is released.
@@ -279,7 +282,22 @@ impl World {
             rng,
             apps_created: 0,
             machines_created: 0,
+            missing_images: std::collections::BTreeSet::new(),
         }
+    }
+
+    /// Refuses a machine request whose image cannot be pulled.
+    fn check_image(&self, request: &Value) -> Result<(), ApiError> {
+        let image = request["config"]["image"].as_str().unwrap_or_default();
+        if self.missing_images.contains(image) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "failed to launch VM: failed to get manifest for {image}: manifest unknown"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The app with this name.
@@ -423,6 +441,7 @@ impl World {
         app_name: &str,
         request: &Value,
     ) -> Result<(Value, Option<Transition>), ApiError> {
+        self.check_image(request)?;
         let config = request.get("config").cloned().unwrap_or_else(|| json!({}));
         if config
             .get("image")
@@ -503,6 +522,7 @@ impl World {
         id: &str,
         request: &Value,
     ) -> Result<(Value, Option<Transition>), ApiError> {
+        self.check_image(request)?;
         let millis = now_ms();
         let version = ids::ulid(&mut self.rng, millis);
         let event_id = ids::ulid(&mut self.rng, millis);

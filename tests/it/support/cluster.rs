@@ -21,10 +21,7 @@ use super::envtest::{self, Version};
 /// Which server answers.
 pub enum Backend {
     /// A real kube-apiserver, shared by the test run.
-    Real {
-        /// Its minor version.
-        minor: u32,
-    },
+    Real,
     /// The simulator, this test's own.
     Simulator(KubeSim),
 }
@@ -67,15 +64,7 @@ impl TestCluster {
         let kubeconfig = files.path().join("kubeconfig");
         std::fs::copy(&server.kubeconfig, &kubeconfig).expect("the kubeconfig is copied");
         let client = server.client().await;
-        Self::with_namespace(
-            client,
-            kubeconfig,
-            Backend::Real {
-                minor: server.minor,
-            },
-            files,
-        )
-        .await
+        Self::with_namespace(client, kubeconfig, Backend::Real, files).await
     }
 
     /// The Kubernetes API simulator, with the Instance CRD installed.
@@ -133,7 +122,7 @@ impl TestCluster {
     pub fn sim(&self) -> Option<&KubeSim> {
         match &self.backend {
             Backend::Simulator(sim) => Some(sim),
-            Backend::Real { .. } => None,
+            Backend::Real => None,
         }
     }
 }

@@ -59,8 +59,6 @@ impl Version {
 pub struct ApiServer {
     /// A kubeconfig for it (an admin token, TLS verification off).
     pub kubeconfig: PathBuf,
-    /// The minor version it reports, such as 35.
-    pub minor: u32,
 }
 
 impl ApiServer {
@@ -142,7 +140,7 @@ async fn start_or_join(version: Version) -> ApiServer {
     lock.lock().expect("the lock is taken");
     let kubeconfig = dir.join("kubeconfig");
     let minor = apiserver_minor(&assets.join("kube-apiserver"));
-    let server = ApiServer { kubeconfig, minor };
+    let server = ApiServer { kubeconfig };
     if !dir.join("ready").exists() {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("the run directory can be made");

@@ -3,3 +3,4 @@
 pub mod cluster;
 pub mod envtest;
 pub mod postgres;
+pub mod stack;

@@ -1,0 +1,130 @@
+//! Deletion of an Instance: with `deletionPolicy: Delete`, its machine, app and stored
+//! token go, each verified gone before the finalizer is removed; with `Orphan`, Fly.io
+//! is left as it is. A half-provisioned Instance cleans up whatever exists.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use kube::ResourceExt;
+use kube::api::Api;
+
+use super::context::Context;
+use super::error::Error;
+use super::naming;
+use super::reconcile::write_status;
+use super::report;
+use crate::crd::{ConditionType, DeletionPolicy, Instance, InstanceStatus, Phase};
+
+/// Where the cleanup stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cleanup {
+    /// Everything is gone: the finalizer may go.
+    Done,
+    /// Not yet: look again after this.
+    Pending(Duration),
+}
+
+/// Cleans up after a deleted Instance.
+pub async fn cleanup(
+    instance: &Instance,
+    api: &Api<Instance>,
+    ctx: &Context,
+) -> Result<Cleanup, Error> {
+    let status = instance.status.clone().unwrap_or_default();
+    if naming::is_paused(instance) {
+        let mut waiting = status.clone();
+        waiting.message = Some(
+            "deletion waits: the instance is paused (fasterclaw.io/paused); remove the annotation to let it finish".to_owned(),
+        );
+        write_status(api, instance, &waiting).await?;
+        return Ok(Cleanup::Pending(ctx.timing.resync));
+    }
+    match instance.spec.deletion_policy {
+        DeletionPolicy::Orphan => {
+            ctx.publish(
+                instance,
+                false,
+                "Orphaned",
+                "Delete",
+                format!(
+                    "deletionPolicy Orphan: Fly.io app {} and its machine are left as they are",
+                    status.fly_app_name.as_deref().unwrap_or("(none)")
+                ),
+            )
+            .await;
+            // The stored token stays too, for whoever takes the app over.
+            Ok(Cleanup::Done)
+        }
+        DeletionPolicy::Delete => delete_everything(instance, api, ctx, &status).await,
+    }
+}
+
+async fn delete_everything(
+    instance: &Instance,
+    api: &Api<Instance>,
+    ctx: &Context,
+    status: &InstanceStatus,
+) -> Result<Cleanup, Error> {
+    let fly = &ctx.fly;
+    // Only an app the controller recorded as its own is deleted: an Instance that never
+    // got that far made nothing on Fly.io.
+    if let Some(app) = status.fly_app_name.as_deref() {
+        if status.phase != Some(Phase::Deleted) {
+            let mut deleting = status.clone();
+            deleting.message = Some("deleting the machine and the app on Fly.io".to_owned());
+            write_status(api, instance, &deleting).await?;
+        }
+        if let Some(machine) = status.fly_machine_id.as_deref() {
+            fly.delete_machine(app, machine, true).await?;
+        }
+        fly.delete_app(app).await?;
+        match fly.get_app(app).await {
+            Err(e) if e.is_not_found() => {}
+            Ok(_) => return Ok(Cleanup::Pending(Duration::from_secs(2))),
+            Err(e) => return Err(e.into()),
+        }
+        ctx.publish(
+            instance,
+            false,
+            "Deleted",
+            "Delete",
+            format!("deleted Fly.io app {app} and its machine"),
+        )
+        .await;
+    }
+    forget_token(instance, ctx).await?;
+    let mut gone = status.clone();
+    gone.phase = Some(Phase::Deleted);
+    gone.fly_machine_id = None;
+    gone.ip_address = None;
+    gone.message = None;
+    gone.progressing_since = None;
+    let now = Utc::now();
+    gone.conditions
+        .retain(|c| c.type_ != ConditionType::Ready.as_str());
+    gone.conditions
+        .push(k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+            type_: ConditionType::Ready.as_str().to_owned(),
+            status: "False".to_owned(),
+            reason: "Deleted".to_owned(),
+            message: "the machine and the app are gone".to_owned(),
+            observed_generation: instance.metadata.generation,
+            last_transition_time: report::time(now),
+        });
+    // The object may already be going; a failure here does not hold the deletion.
+    if let Err(e) = write_status(api, instance, &gone).await {
+        tracing::debug!(instance = %instance.name_any(), error = %e, "cannot record DELETED");
+    }
+    Ok(Cleanup::Done)
+}
+
+/// Deletes the sealed token the facade stored for the Instance.
+async fn forget_token(instance: &Instance, ctx: &Context) -> Result<(), Error> {
+    if let Some(id) = instance.spec.telegram_token.stored_secret_id {
+        ctx.db
+            .secrets(&ctx.keyring)
+            .delete_telegram_token(id)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,415 @@
+//! The plan: from what was observed on Fly.io and what the Instance asks for, the steps
+//! that bring one to the other, in order. A pure function, tested as a table.
+
+use super::desired;
+use crate::crd::PowerState;
+use crate::fly::{Machine, MachineConfig, WaitState};
+
+/// What is known of the Instance's app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppState {
+    /// It exists and is ours.
+    Ours,
+    /// It does not exist (or was never made).
+    Missing,
+}
+
+/// What the plan starts from.
+#[derive(Clone, Copy, Debug)]
+pub struct Observation<'a> {
+    /// The app.
+    pub app: AppState,
+    /// The Instance's machine, when one exists.
+    pub machine: Option<&'a Machine>,
+    /// The digest of the secrets last written to the app (`status.secretsDigest`).
+    pub applied_secrets: Option<&'a str>,
+    /// A retry asks to start over: a machine not where the spec wants it is replaced
+    /// (updated onto its config) rather than waited on.
+    pub start_over: bool,
+}
+
+/// What the plan leads to.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    /// The machine configuration.
+    pub config: &'a MachineConfig,
+    /// The digest of the secrets.
+    pub secrets: &'a str,
+    /// Running or stopped.
+    pub power: PowerState,
+}
+
+/// One step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Create the app (a name taken by our own app counts as done).
+    CreateApp,
+    /// Write the app's secrets, and remove stale ones.
+    WriteSecrets,
+    /// Create the machine; `launch` boots it.
+    CreateMachine {
+        /// Boot it.
+        launch: bool,
+    },
+    /// Replace the machine's configuration (and pick up new secrets); `launch` boots
+    /// it, else a stopped machine stays stopped.
+    UpdateMachine {
+        /// Boot it.
+        launch: bool,
+    },
+    /// Start the machine.
+    Start,
+    /// Stop the machine.
+    Stop,
+    /// Wait for the machine's current version to reach a state.
+    Wait(WaitState),
+}
+
+/// Machine states in which the machine is gone for good.
+fn is_gone(state: &str) -> bool {
+    matches!(state, "destroyed" | "destroying")
+}
+
+fn is_failed(state: &str) -> bool {
+    matches!(state, "failed" | "launch_failed")
+}
+
+/// Running, or on the way to it.
+fn is_up(state: &str) -> bool {
+    matches!(
+        state,
+        "started" | "starting" | "restarting" | "replacing" | "updating" | "replaced" | "migrated"
+    )
+}
+
+/// The steps, in order, that bring Fly.io to the Instance's spec. Empty when it is
+/// there already.
+pub fn plan(target: Target<'_>, observed: Observation<'_>) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let running = target.power == PowerState::Running;
+    let machine = observed.machine.filter(|m| !is_gone(&m.state));
+    let secrets_changed = observed.applied_secrets != Some(target.secrets);
+    if observed.app == AppState::Missing {
+        steps.push(Step::CreateApp);
+    }
+    if secrets_changed || observed.app == AppState::Missing {
+        steps.push(Step::WriteSecrets);
+    }
+    let Some(machine) = machine else {
+        steps.push(Step::CreateMachine { launch: running });
+        if running {
+            steps.push(Step::Wait(WaitState::Started));
+        }
+        return steps;
+    };
+    let state = machine.state.as_str();
+    let stale = !desired::config_matches(&machine.config, target.config) || secrets_changed;
+    let settled_as_asked = match target.power {
+        PowerState::Running => state == "started",
+        PowerState::Stopped => matches!(state, "stopped" | "suspended"),
+    };
+    if is_failed(state) || (observed.start_over && !settled_as_asked) {
+        // A failed machine, or on a retry a stuck one, is brought to rest and replaced
+        // with its config.
+        if is_up(state) {
+            steps.push(Step::Stop);
+        }
+        if is_up(state) || matches!(state, "stopping" | "suspending") {
+            steps.push(Step::Wait(WaitState::Stopped));
+        }
+        steps.push(Step::UpdateMachine { launch: running });
+        if running {
+            steps.push(Step::Wait(WaitState::Started));
+        }
+        return steps;
+    }
+    match (running, is_up(state), stale) {
+        (true, _, true) => {
+            steps.push(Step::UpdateMachine { launch: true });
+            steps.push(Step::Wait(WaitState::Started));
+        }
+        (false, true, true) => {
+            // Stop first: an update of a running machine restarts it.
+            steps.push(Step::Stop);
+            steps.push(Step::Wait(WaitState::Stopped));
+            steps.push(Step::UpdateMachine { launch: false });
+        }
+        (false, false, true) => steps.push(Step::UpdateMachine { launch: false }),
+        (true, true, false) => {
+            if state != "started" {
+                steps.push(Step::Wait(WaitState::Started));
+            }
+        }
+        (true, false, false) => {
+            if matches!(state, "stopping" | "suspending") {
+                steps.push(Step::Wait(WaitState::Stopped));
+            }
+            steps.push(Step::Start);
+            steps.push(Step::Wait(WaitState::Started));
+        }
+        (false, true, false) => {
+            steps.push(Step::Stop);
+            steps.push(Step::Wait(WaitState::Stopped));
+        }
+        (false, false, false) => {
+            if matches!(state, "stopping" | "suspending") {
+                steps.push(Step::Wait(WaitState::Stopped));
+            }
+        }
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn config(image: &str) -> MachineConfig {
+        MachineConfig {
+            image: image.to_owned(),
+            env: BTreeMap::from([("AI_MODEL".to_owned(), "claude-sonnet-4".to_owned())]),
+            ..MachineConfig::default()
+        }
+    }
+
+    fn machine(state: &str, image: &str) -> Machine {
+        Machine {
+            id: "m1".to_owned(),
+            state: state.to_owned(),
+            config: config(image),
+            ..Machine::default()
+        }
+    }
+
+    /// (power, app, machine state and image, applied secrets) → steps.
+    type Row = (
+        PowerState,
+        AppState,
+        Option<(&'static str, &'static str)>,
+        Option<&'static str>,
+        Vec<Step>,
+    );
+
+    use PowerState::{Running, Stopped};
+    use Step::*;
+    use WaitState::{Started, Stopped as Down};
+
+    #[test]
+    fn the_plan_table() {
+        let want = config("img:1");
+        // (power, app, machine state and image, applied secrets) → steps
+        let table: Vec<Row> = vec![
+            // Nothing exists yet.
+            (
+                Running,
+                AppState::Missing,
+                None,
+                None,
+                vec![
+                    CreateApp,
+                    WriteSecrets,
+                    CreateMachine { launch: true },
+                    Wait(Started),
+                ],
+            ),
+            (
+                Stopped,
+                AppState::Missing,
+                None,
+                None,
+                vec![CreateApp, WriteSecrets, CreateMachine { launch: false }],
+            ),
+            // The app exists with its secrets; the machine was lost or destroyed.
+            (
+                Running,
+                AppState::Ours,
+                None,
+                Some("s1"),
+                vec![CreateMachine { launch: true }, Wait(Started)],
+            ),
+            (
+                Running,
+                AppState::Ours,
+                Some(("destroyed", "img:1")),
+                Some("s1"),
+                vec![CreateMachine { launch: true }, Wait(Started)],
+            ),
+            // Settled as asked: nothing to do.
+            (
+                Running,
+                AppState::Ours,
+                Some(("started", "img:1")),
+                Some("s1"),
+                vec![],
+            ),
+            (
+                Stopped,
+                AppState::Ours,
+                Some(("stopped", "img:1")),
+                Some("s1"),
+                vec![],
+            ),
+            (
+                Stopped,
+                AppState::Ours,
+                Some(("suspended", "img:1")),
+                Some("s1"),
+                vec![],
+            ),
+            // On the way: wait.
+            (
+                Running,
+                AppState::Ours,
+                Some(("starting", "img:1")),
+                Some("s1"),
+                vec![Wait(Started)],
+            ),
+            (
+                Stopped,
+                AppState::Ours,
+                Some(("stopping", "img:1")),
+                Some("s1"),
+                vec![Wait(Down)],
+            ),
+            // Power changes.
+            (
+                Running,
+                AppState::Ours,
+                Some(("stopped", "img:1")),
+                Some("s1"),
+                vec![Start, Wait(Started)],
+            ),
+            (
+                Running,
+                AppState::Ours,
+                Some(("created", "img:1")),
+                Some("s1"),
+                vec![Start, Wait(Started)],
+            ),
+            (
+                Running,
+                AppState::Ours,
+                Some(("stopping", "img:1")),
+                Some("s1"),
+                vec![Wait(Down), Start, Wait(Started)],
+            ),
+            (
+                Stopped,
+                AppState::Ours,
+                Some(("started", "img:1")),
+                Some("s1"),
+                vec![Stop, Wait(Down)],
+            ),
+            // Spec changes: running machines restart into the new config; stopped ones
+            // are updated without being started.
+            (
+                Running,
+                AppState::Ours,
+                Some(("started", "img:0")),
+                Some("s1"),
+                vec![UpdateMachine { launch: true }, Wait(Started)],
+            ),
+            (
+                Stopped,
+                AppState::Ours,
+                Some(("stopped", "img:0")),
+                Some("s1"),
+                vec![UpdateMachine { launch: false }],
+            ),
+            (
+                Stopped,
+                AppState::Ours,
+                Some(("started", "img:0")),
+                Some("s1"),
+                vec![Stop, Wait(Down), UpdateMachine { launch: false }],
+            ),
+            // New secrets: written, then picked up by an update.
+            (
+                Running,
+                AppState::Ours,
+                Some(("started", "img:1")),
+                Some("old"),
+                vec![WriteSecrets, UpdateMachine { launch: true }, Wait(Started)],
+            ),
+            (
+                Stopped,
+                AppState::Ours,
+                Some(("stopped", "img:1")),
+                None,
+                vec![WriteSecrets, UpdateMachine { launch: false }],
+            ),
+            // A failed machine is replaced.
+            (
+                Running,
+                AppState::Ours,
+                Some(("failed", "img:1")),
+                Some("s1"),
+                vec![UpdateMachine { launch: true }, Wait(Started)],
+            ),
+            (
+                Stopped,
+                AppState::Ours,
+                Some(("failed", "img:1")),
+                Some("s1"),
+                vec![UpdateMachine { launch: false }],
+            ),
+        ];
+        for (power, app, observed, applied, expected) in table {
+            let machine = observed.map(|(state, image)| machine(state, image));
+            let steps = plan(
+                Target {
+                    config: &want,
+                    secrets: "s1",
+                    power,
+                },
+                Observation {
+                    app,
+                    machine: machine.as_ref(),
+                    applied_secrets: applied,
+                    start_over: false,
+                },
+            );
+            assert_eq!(
+                steps, expected,
+                "{power:?} {app:?} {observed:?} {applied:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_retry_replaces_a_stuck_machine_and_leaves_a_settled_one() {
+        let want = config("img:1");
+        let retry = |state: &str| {
+            let m = machine(state, "img:1");
+            plan(
+                Target {
+                    config: &want,
+                    secrets: "s1",
+                    power: Running,
+                },
+                Observation {
+                    app: AppState::Ours,
+                    machine: Some(&m),
+                    applied_secrets: Some("s1"),
+                    start_over: true,
+                },
+            )
+        };
+        assert_eq!(
+            retry("starting"),
+            vec![
+                Stop,
+                Wait(Down),
+                UpdateMachine { launch: true },
+                Wait(Started)
+            ]
+        );
+        assert_eq!(
+            retry("stopped"),
+            vec![UpdateMachine { launch: true }, Wait(Started)]
+        );
+        assert_eq!(retry("started"), vec![]);
+    }
+}

@@ -1,0 +1,371 @@
+//! The controller's settings: every one from the environment or the flag of the same
+//! name, checked at start-up so that a missing or malformed one stops the process with
+//! one line naming it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::cli::{DatabaseArgs, EncryptionArgs};
+use crate::domain::AiProvider;
+use crate::fly::FlyArgs;
+
+/// `fasterclaw controller`.
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    /// The database holding the stored tokens.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// The keys that open stored tokens.
+    #[command(flatten)]
+    pub encryption: EncryptionArgs,
+
+    /// How to reach Fly.io.
+    #[command(flatten)]
+    pub fly: FlyArgs,
+
+    /// The providers' platform keys.
+    #[command(flatten)]
+    pub platform_keys: PlatformKeyArgs,
+
+    /// Watch Instances in this namespace only; all namespaces when unset.
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+
+    /// Container image of the assistant, for Instances that name none.
+    #[arg(
+        long,
+        env = "OPENCLAW_IMAGE",
+        default_value = "ghcr.io/openclaw/openclaw:latest"
+    )]
+    pub openclaw_image: String,
+
+    /// Machine size: `shared` or `performance` CPUs.
+    #[arg(long, env = "MACHINE_CPU_KIND", default_value = "shared")]
+    pub machine_cpu_kind: String,
+
+    /// Machine size: number of CPUs.
+    #[arg(long, env = "MACHINE_CPUS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub machine_cpus: u32,
+
+    /// Machine size: memory in MB, a multiple of 256.
+    #[arg(long, env = "MACHINE_MEMORY_MB", default_value_t = 1024)]
+    pub machine_memory_mb: u32,
+
+    /// Prefix of the Fly.io app names (the rest is derived from each Instance's uid).
+    #[arg(long, env = "FLY_APP_PREFIX", default_value = "fasterclaw")]
+    pub fly_app_prefix: String,
+
+    /// How often a settled Instance is checked against Fly.io (jittered by ±10%), such
+    /// as `10m`; an Instance's `fasterclaw.io/poll-interval` annotation overrides it.
+    #[arg(long, env = "RESYNC_INTERVAL", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub resync_interval: Duration,
+
+    /// How soon an Instance in transition (creating, starting, stopping) is looked at
+    /// again.
+    #[arg(long, env = "TRANSITION_REQUEUE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub transition_requeue: Duration,
+
+    /// How long an Instance may stay CREATING, PROVISIONING, STARTING or STOPPING before
+    /// it is FAILED.
+    #[arg(long, env = "TRANSITION_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub transition_timeout: Duration,
+
+    /// How long one reconcile waits for a machine to reach its state before looking
+    /// again later (Fly allows 1 to 60 seconds).
+    #[arg(long, env = "MACHINE_WAIT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub machine_wait: Duration,
+
+    /// First delay after a failed reconcile; it doubles with each failure in a row.
+    #[arg(long, env = "ERROR_BACKOFF_BASE", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub error_backoff_base: Duration,
+
+    /// Longest delay after failed reconciles.
+    #[arg(long, env = "ERROR_BACKOFF_MAX", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub error_backoff_max: Duration,
+
+    /// Most Instances reconciled at once.
+    #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_reconciles: u16,
+
+    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoints.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+
+    /// Elect one active replica with a Lease; the others stand by.
+    #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+
+    /// Namespace of the leader election Lease: the watched namespace, else `POD_NAMESPACE`,
+    /// else `default`.
+    #[arg(long, env = "LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// Name of the leader election Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "fasterclaw-controller")]
+    pub lease_name: String,
+
+    /// How long a leader's Lease lasts without renewal; a standby takes over after it.
+    #[arg(long, env = "LEASE_DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub lease_duration: Duration,
+
+    /// This replica's name in the Lease: `POD_NAME`, else the host name and a random
+    /// suffix.
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+}
+
+/// The platform keys each provider's assistants use; the original system's names are
+/// accepted as aliases.
+#[derive(Debug, Args)]
+pub struct PlatformKeyArgs {
+    /// OpenAI API key (alias: `OPENAI_KEY`).
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<SecretString>,
+    /// Anthropic API key.
+    #[arg(long, env = "ANTHROPIC_API_KEY", hide_env_values = true)]
+    pub anthropic_api_key: Option<SecretString>,
+    /// Google AI API key (alias: `GEMINI_API_KEY`).
+    #[arg(long, env = "GOOGLE_API_KEY", hide_env_values = true)]
+    pub google_api_key: Option<SecretString>,
+}
+
+/// Platform keys by provider.
+#[derive(Clone, Debug, Default)]
+pub struct PlatformKeys {
+    openai: Option<SecretString>,
+    anthropic: Option<SecretString>,
+    google: Option<SecretString>,
+}
+
+impl PlatformKeys {
+    /// The keys from the settings, with the original system's variable names as
+    /// aliases (`OPENAI_KEY`, `GEMINI_API_KEY`) read from `environment`.
+    pub fn from_args(args: &PlatformKeyArgs, environment: impl Fn(&str) -> Option<String>) -> Self {
+        let alias = |name: &str| environment(name).map(SecretString::from);
+        let present =
+            |key: Option<SecretString>| key.filter(|k| !k.expose_secret().trim().is_empty());
+        Self {
+            openai: present(args.openai_api_key.clone().or_else(|| alias("OPENAI_KEY"))),
+            anthropic: present(args.anthropic_api_key.clone()),
+            google: present(
+                args.google_api_key
+                    .clone()
+                    .or_else(|| alias("GEMINI_API_KEY")),
+            ),
+        }
+    }
+
+    /// The key for a provider, if set.
+    pub fn get(&self, provider: AiProvider) -> Option<&SecretString> {
+        match provider {
+            AiProvider::Openai => self.openai.as_ref(),
+            AiProvider::Anthropic => self.anthropic.as_ref(),
+            AiProvider::Google => self.google.as_ref(),
+        }
+    }
+
+    /// The variable that holds a provider's key, which is also the app secret's name.
+    pub fn variable(provider: AiProvider) -> &'static str {
+        match provider {
+            AiProvider::Openai => "OPENAI_API_KEY",
+            AiProvider::Anthropic => "ANTHROPIC_API_KEY",
+            AiProvider::Google => "GOOGLE_API_KEY",
+        }
+    }
+}
+
+/// What a machine is made of, for Instances that do not say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MachineDefaults {
+    /// Image.
+    pub image: String,
+    /// `shared` or `performance`.
+    pub cpu_kind: String,
+    /// CPUs.
+    pub cpus: u32,
+    /// Memory in MB.
+    pub memory_mb: u32,
+}
+
+/// Timing of reconciles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// Settled Instances are looked at again after this, jittered.
+    pub resync: Duration,
+    /// Instances in transition are looked at again after this.
+    pub transition_requeue: Duration,
+    /// Longest time in a transitional phase.
+    pub transition_timeout: Duration,
+    /// Longest wait for a machine state within one reconcile.
+    pub machine_wait: Duration,
+    /// First delay after an error.
+    pub backoff_base: Duration,
+    /// Longest delay after errors.
+    pub backoff_max: Duration,
+}
+
+/// Why the settings cannot be used: one line naming the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(pub String);
+
+impl ControllerArgs {
+    /// Checks the settings that need more than clap's parsing.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let bad = |text: String| Err(SettingsError(text));
+        if !matches!(self.machine_cpu_kind.as_str(), "shared" | "performance") {
+            return bad(format!(
+                "MACHINE_CPU_KIND must be shared or performance, not {:?}",
+                self.machine_cpu_kind
+            ));
+        }
+        if self.machine_memory_mb == 0 || !self.machine_memory_mb.is_multiple_of(256) {
+            return bad(format!(
+                "MACHINE_MEMORY_MB must be a positive multiple of 256, not {}",
+                self.machine_memory_mb
+            ));
+        }
+        if self.openclaw_image.trim().is_empty() {
+            return bad("OPENCLAW_IMAGE is empty".to_owned());
+        }
+        let prefix_ok = !self.fly_app_prefix.is_empty()
+            && self.fly_app_prefix.len() <= 20
+            && self
+                .fly_app_prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !prefix_ok {
+            return bad(format!(
+                "FLY_APP_PREFIX must be 1 to 20 lowercase letters, digits or dashes, not {:?}",
+                self.fly_app_prefix
+            ));
+        }
+        let wait = self.machine_wait.as_secs();
+        if !(1..=60).contains(&wait) {
+            return bad(format!(
+                "MACHINE_WAIT must be between 1s and 60s, not {}",
+                humantime::format_duration(self.machine_wait)
+            ));
+        }
+        for (name, value) in [
+            ("RESYNC_INTERVAL", self.resync_interval),
+            ("TRANSITION_REQUEUE", self.transition_requeue),
+            ("TRANSITION_TIMEOUT", self.transition_timeout),
+            ("ERROR_BACKOFF_BASE", self.error_backoff_base),
+            ("LEASE_DURATION", self.lease_duration),
+        ] {
+            if value.is_zero() {
+                return bad(format!("{name} must be longer than zero"));
+            }
+        }
+        if self.error_backoff_max < self.error_backoff_base {
+            return bad("ERROR_BACKOFF_MAX must not be shorter than ERROR_BACKOFF_BASE".to_owned());
+        }
+        if self.lease_duration < Duration::from_secs(2) {
+            return bad("LEASE_DURATION must be at least 2s".to_owned());
+        }
+        Ok(())
+    }
+
+    /// Machine defaults.
+    pub fn machine_defaults(&self) -> MachineDefaults {
+        MachineDefaults {
+            image: self.openclaw_image.trim().to_owned(),
+            cpu_kind: self.machine_cpu_kind.clone(),
+            cpus: self.machine_cpus,
+            memory_mb: self.machine_memory_mb,
+        }
+    }
+
+    /// Timing.
+    pub fn timing(&self) -> Timing {
+        Timing {
+            resync: self.resync_interval,
+            transition_requeue: self.transition_requeue,
+            transition_timeout: self.transition_timeout,
+            machine_wait: self.machine_wait,
+            backoff_base: self.error_backoff_base,
+            backoff_max: self.error_backoff_max,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ControllerArgs,
+    }
+
+    fn parse(extra: &[&str]) -> Result<ControllerArgs, String> {
+        let mut argv = vec!["test"];
+        argv.extend_from_slice(extra);
+        Wrapper::try_parse_from(argv)
+            .map(|w| w.args)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let args = parse(&[]).unwrap();
+        args.validate().unwrap();
+        assert_eq!(args.timing().resync, Duration::from_secs(600));
+        assert_eq!(args.machine_defaults().memory_mb, 1024);
+    }
+
+    #[test]
+    fn malformed_settings_are_named() {
+        let err = parse(&["--machine-memory-mb", "300"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.0.starts_with("MACHINE_MEMORY_MB"), "{err}");
+        let err = parse(&["--machine-wait", "90s"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.0.starts_with("MACHINE_WAIT"), "{err}");
+        let err = parse(&["--fly-app-prefix", "Bad_Prefix"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.0.starts_with("FLY_APP_PREFIX"), "{err}");
+        assert!(parse(&["--resync-interval", "soon"]).is_err());
+    }
+
+    #[test]
+    fn the_original_names_of_platform_keys_are_aliases() {
+        let args = PlatformKeyArgs {
+            openai_api_key: None,
+            anthropic_api_key: Some(SecretString::from("sk-ant")),
+            google_api_key: None,
+        };
+        let env = |name: &str| match name {
+            "OPENAI_KEY" => Some("sk-openai".to_owned()),
+            "GEMINI_API_KEY" => Some("  ".to_owned()),
+            _ => None,
+        };
+        let keys = PlatformKeys::from_args(&args, env);
+        assert_eq!(
+            keys.get(AiProvider::Openai).map(|k| k.expose_secret()),
+            Some("sk-openai")
+        );
+        assert_eq!(
+            keys.get(AiProvider::Anthropic).map(|k| k.expose_secret()),
+            Some("sk-ant")
+        );
+        assert!(
+            keys.get(AiProvider::Google).is_none(),
+            "a blank key is no key"
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! `fasterclaw controller` end to end, as a process: against a real kube-apiserver
+//! (and the simulator for the faults a real server cannot inject), the Fly.io
+//! simulator and Postgres.
+
+mod lifecycle;
+mod oldest;
+mod operations;
+mod resilience;

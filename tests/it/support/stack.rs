@@ -1,0 +1,299 @@
+//! The control plane under test, as real processes: `fasterclaw controller` started
+//! against a Kubernetes API (a real kube-apiserver, or the simulator for faults), the
+//! Fly.io simulator and a Postgres database of the test's own. Each controller's log is
+//! captured so tests can check that no secret reached it.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fasterclaw::crd::Instance;
+use fasterclaw::crypto::{EncryptionKey, Keyring};
+use fasterclaw_sim::fly::{FlySim, FlySimConfig};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::core::ApiResource;
+use serde_json::{Value, json};
+
+use super::cluster::TestCluster;
+use super::postgres::TestDatabase;
+
+/// The key sealing stored tokens in these tests.
+pub const ENCRYPTION_KEY: &str = "5f1d3a9c0b7e4d2f8a6c1e3b5d7f9a0c2e4b6d8f0a1c3e5b7d9f1a2c4e6b8d0f";
+/// The platform keys the controller is given (no Google key: that case is tested).
+pub const ANTHROPIC_KEY: &str = "sk-ant-test-9f8e7d6c5b4a39281706f5e4d3c2b1a0";
+/// OpenAI's.
+pub const OPENAI_KEY: &str = "sk-openai-test-0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+/// A Telegram bot token of the real form.
+pub const TOKEN: &str = "7123456789:AAHk3mZ9xQ2vR7tY1uW4pL8sN6dF0gJ5bC3e";
+
+/// Everything a controller needs, for one test.
+pub struct Stack {
+    /// The Kubernetes API, with this test's namespace.
+    pub cluster: TestCluster,
+    /// The Fly.io simulator.
+    pub fly: FlySim,
+    /// The database.
+    pub db: TestDatabase,
+    files: tempfile::TempDir,
+}
+
+/// A running `fasterclaw controller`.
+pub struct ControllerProcess {
+    child: Child,
+    /// Where its log goes.
+    pub log: PathBuf,
+    /// Its metrics endpoint.
+    pub metrics: SocketAddr,
+}
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+}
+
+impl Stack {
+    /// A stack on the real API server (or the simulator when the test command found
+    /// none), with a fast Fly simulator.
+    pub async fn new() -> Self {
+        Self::on(TestCluster::new().await, FlySimConfig::default()).await
+    }
+
+    /// A stack on `cluster`, with a Fly simulator configured as `fly`.
+    pub async fn on(cluster: TestCluster, fly: FlySimConfig) -> Self {
+        let fly = FlySim::start(fly, SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("the Fly simulator starts");
+        Self {
+            cluster,
+            fly,
+            db: TestDatabase::new().await,
+            files: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    /// The keyring the controller uses.
+    pub fn keyring(&self) -> Keyring {
+        Keyring::new(
+            EncryptionKey::from_hex(ENCRYPTION_KEY, "ENCRYPTION_KEY").expect("a valid key"),
+        )
+    }
+
+    /// Starts a controller with the test settings and `extra` ones.
+    pub fn controller(&self, extra: &[(&str, &str)]) -> ControllerProcess {
+        let metrics = free_addr();
+        let log = self
+            .files
+            .path()
+            .join(format!("controller-{}.log", uuid::Uuid::new_v4().simple()));
+        let file = std::fs::File::create(&log).expect("a log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fasterclaw"));
+        command
+            .arg("controller")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("KUBECONFIG", &self.cluster.kubeconfig)
+            .env("WATCH_NAMESPACE", &self.cluster.namespace)
+            .env("FLY_API_URL", self.fly.base_url())
+            .env("FLY_API_TOKEN", self.fly.token())
+            .env("DATABASE_URL", &self.db.url)
+            .env("ENCRYPTION_KEY", ENCRYPTION_KEY)
+            .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+            .env("OPENAI_KEY", OPENAI_KEY)
+            .env("METRICS_ADDR", metrics.to_string())
+            .env("TRANSITION_REQUEUE", "300ms")
+            .env("MACHINE_WAIT", "5s")
+            .env("ERROR_BACKOFF_BASE", "200ms")
+            .env("ERROR_BACKOFF_MAX", "3s")
+            .env("LEASE_DURATION", "4s")
+            .env(
+                "LOG_LEVEL",
+                "debug,hyper=info,kube=info,tower=info,rustls=info,sqlx=warn",
+            )
+            .env("LOG_FORMAT", "json");
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("the log file"))
+            .stderr(file)
+            .spawn()
+            .expect("fasterclaw controller starts");
+        ControllerProcess {
+            child,
+            log,
+            metrics,
+        }
+    }
+
+    /// Instances in the test's namespace.
+    pub fn instances(&self) -> Api<Instance> {
+        self.cluster.instances()
+    }
+
+    /// Creates the Secret `name` holding `token` under key `token`.
+    pub async fn token_secret(&self, name: &str, token: &str) {
+        let secrets: Api<Secret> =
+            Api::namespaced(self.cluster.client.clone(), &self.cluster.namespace);
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": { "name": name },
+            "stringData": { "token": token },
+        }))
+        .expect("a Secret");
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("the Secret is created");
+    }
+
+    /// Creates an Instance `name` with `spec` (merged over a minimal valid spec whose
+    /// token comes from the Secret `<name>-telegram`).
+    pub async fn instance(&self, name: &str, spec: Value) -> Instance {
+        let mut full = json!({
+            "displayName": "Support bot",
+            "ownerId": "ops-team",
+            "telegramToken": { "secretKeyRef": { "name": format!("{name}-telegram"), "key": "token" } },
+        });
+        json_patch::merge(&mut full, &spec);
+        let object: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "fasterclaw.io/v1alpha1",
+            "kind": "Instance",
+            "metadata": { "name": name },
+            "spec": full,
+        }))
+        .expect("an Instance");
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.cluster.client.clone(),
+            &self.cluster.namespace,
+            &ApiResource::erase::<Instance>(&()),
+        );
+        api.create(&PostParams::default(), &object)
+            .await
+            .unwrap_or_else(|e| panic!("the Instance {name} is created: {e}"));
+        self.instances().get(name).await.expect("it reads back")
+    }
+
+    /// Waits until `check` holds of the Instance `name`, or panics with its last state.
+    pub async fn until(
+        &self,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        check: impl Fn(&Instance) -> bool,
+    ) -> Instance {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = None;
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(instance) = self.instances().get(name).await {
+                if check(&instance) {
+                    return instance;
+                }
+                last = Some(instance);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "timed out after {timeout:?} waiting until {what}; last seen: {}",
+            serde_json::to_string_pretty(&last.map(|i| json!({ "metadata": { "annotations": i.metadata.annotations, "generation": i.metadata.generation }, "status": i.status }))).unwrap_or_default()
+        );
+    }
+
+    /// Waits until the Instance `name` is gone.
+    pub async fn until_gone(&self, name: &str, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if matches!(self.instances().get_opt(name).await, Ok(None)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let status = self.instances().get(name).await.ok().and_then(|i| i.status);
+        panic!("the Instance {name} was not gone after {timeout:?}; status: {status:?}");
+    }
+}
+
+/// The phase of an Instance, as a string.
+pub fn phase(instance: &Instance) -> &'static str {
+    instance
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .map(|p| p.as_str())
+        .unwrap_or("")
+}
+
+/// A condition's (status, reason).
+pub fn condition(instance: &Instance, kind: &str) -> Option<(String, String)> {
+    instance
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == kind)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// Whether the Instance is RUNNING and Ready.
+pub fn running(instance: &Instance) -> bool {
+    phase(instance) == "RUNNING" && condition(instance, "Ready").is_some_and(|(s, _)| s == "True")
+}
+
+impl ControllerProcess {
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Asks the process to stop (SIGTERM) and waits up to `timeout` for it.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Its log so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Its `/metrics` text, once the endpoint answers (up to 20 s).
+    pub async fn metrics(&self) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(response) = reqwest::get(format!("http://{}/metrics", self.metrics)).await {
+                return response.text().await.unwrap_or_default();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the metrics endpoint never answered: {}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for ControllerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
