@@ -24,7 +24,7 @@ pub enum Command {
     /// Run the controller that drives Fly.io apps and machines toward each Instance's spec.
     Controller(Box<crate::controller::settings::ControllerArgs>),
     /// Serve the HTTP facade the web app calls (auth, instances, billing).
-    Api,
+    Api(Box<crate::api::server::settings::ApiArgs>),
     /// Print the Instance CustomResourceDefinition as YAML.
     Crd,
     /// Print the facade's OpenAPI 3.1 document as JSON.

@@ -24,3 +24,20 @@ ensure_kubectl() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
 }
+
+SCHEMATHESIS_VERSION=4.32.5
+
+ensure_schemathesis() {
+  if command -v st >/dev/null 2>&1 && st --version 2>/dev/null | grep -q " $SCHEMATHESIS_VERSION"; then
+    return 0
+  fi
+  echo "tools: installing schemathesis $SCHEMATHESIS_VERSION (PyPI)" >&2
+  python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  # pyenv and user installs may need their shims refreshed before `st` is found.
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+  hash -r
+  command -v st >/dev/null 2>&1 || {
+    echo "tools: schemathesis installed but \`st\` is not on PATH" >&2
+    return 1
+  }
+}

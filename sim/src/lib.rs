@@ -1,6 +1,7 @@
 //! Stand-ins for the outside services FasterClaw talks to, built from their public
 //! specifications and speaking their real wire protocols: the Fly.io Machines API
-//! ([`fly`]) and the Kubernetes API server ([`kube`]). Tests embed them in-process;
+//! ([`fly`]), the Kubernetes API server ([`kube`]) and Telegram's `getMe`
+//! ([`telegram`]). Tests embed them in-process;
 //! `fasterclaw-sim` runs them as processes.
 //! None of this is part of the production image.
 #![deny(missing_docs)]
@@ -8,3 +9,4 @@
 pub mod fly;
 pub mod kube;
 pub mod sync;
+pub mod telegram;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use fasterclaw_sim::fly::{FaultPlan, FlySim, FlySimConfig};
 use fasterclaw_sim::kube::{KubeFaults, KubeSim, KubeSimConfig};
+use fasterclaw_sim::telegram::TelegramSim;
 
 /// Stand-ins for the services FasterClaw talks to, for tests and local runs.
 #[derive(Debug, Parser)]
@@ -43,6 +44,18 @@ enum Command {
         /// Fault plan as JSON, e.g. '{"*": {"server_error": 0.1}}'.
         #[arg(long)]
         faults: Option<String>,
+    },
+    /// Stand in for Telegram's Bot API `getMe`.
+    Telegram {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// A bot to know, as `<token>=<username>` (repeatable).
+        #[arg(long)]
+        bot: Vec<String>,
+        /// Treat every well-formed token as a bot's.
+        #[arg(long, default_value_t = false)]
+        accept_any: bool,
     },
     /// Simulate the Kubernetes API server.
     Kube {
@@ -109,6 +122,29 @@ async fn main() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 }
+            }
+            println!("{}", sim.base_url());
+            let _ = tokio::signal::ctrl_c().await;
+            ExitCode::SUCCESS
+        }
+        Command::Telegram {
+            listen,
+            bot,
+            accept_any,
+        } => {
+            let sim = match TelegramSim::start(listen, accept_any).await {
+                Ok(sim) => sim,
+                Err(e) => {
+                    eprintln!("fasterclaw-sim: cannot listen on {listen}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            for entry in &bot {
+                let Some((token, username)) = entry.split_once('=') else {
+                    eprintln!("fasterclaw-sim: --bot must be <token>=<username>, not {entry:?}");
+                    return ExitCode::FAILURE;
+                };
+                sim.add_bot(token, username, username.trim_end_matches("_bot"));
             }
             println!("{}", sim.base_url());
             let _ = tokio::signal::ctrl_c().await;

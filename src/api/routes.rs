@@ -15,6 +15,10 @@ use super::contract::*;
 pub enum Operation {
     /// `GET /health`
     Health,
+    /// `GET /ready`
+    Ready,
+    /// `GET /metrics`
+    Metrics,
     /// `GET /openapi.json`
     OpenApiDocument,
     /// `GET /docs`
@@ -160,6 +164,8 @@ pub enum Body {
     OpenApi,
     /// An HTML page.
     Html,
+    /// Prometheus metrics in the text exposition format.
+    PrometheusText,
 }
 
 /// One documented response of a route.
@@ -255,6 +261,10 @@ const UNAUTHORIZED: Response = error(
     "Missing, invalid or expired bearer token, or the account no longer exists",
 );
 const INSTANCE_NOT_FOUND: Response = error(404, "No such instance among the caller's");
+const TOO_MANY: Response = error(
+    429,
+    "Too many attempts from this address or for this account; retry after `Retry-After` seconds",
+);
 const INTERNAL: Response = error(500, "An unexpected failure; details are in the server log");
 const UNAVAILABLE: Response = error(
     503,
@@ -273,6 +283,35 @@ pub static ROUTES: &[Route] = &[
         auth: Auth::Public,
         request: Body::Empty,
         responses: &[ok(200, "The service is up", schema_of::<HealthResponse>)],
+    },
+    Route {
+        operation: Operation::Ready,
+        method: Method::Get,
+        path: "/ready",
+        tag: Tag::Meta,
+        summary: "Report whether the service can serve",
+        description: "Ready once Postgres answers and the cache of Instances is filled.",
+        auth: Auth::Public,
+        request: Body::Empty,
+        responses: &[
+            ok(200, "Ready to serve", schema_of::<ReadyResponse>),
+            UNAVAILABLE,
+        ],
+    },
+    Route {
+        operation: Operation::Metrics,
+        method: Method::Get,
+        path: "/metrics",
+        tag: Tag::Meta,
+        summary: "Request counts and latencies for Prometheus",
+        description: "",
+        auth: Auth::Public,
+        request: Body::Empty,
+        responses: &[Response {
+            status: 200,
+            description: "Prometheus text exposition",
+            body: Body::PrometheusText,
+        }],
     },
     Route {
         operation: Operation::OpenApiDocument,
@@ -336,6 +375,7 @@ pub static ROUTES: &[Route] = &[
             ),
             INVALID,
             error(409, "An account with this email already exists"),
+            TOO_MANY,
             INTERNAL,
         ],
     },
@@ -352,6 +392,7 @@ pub static ROUTES: &[Route] = &[
             ok(200, "The session", schema_of::<TokenResponse>),
             INVALID,
             error(401, "Unknown email or wrong password"),
+            TOO_MANY,
             INTERNAL,
         ],
     },
@@ -481,7 +522,7 @@ pub static ROUTES: &[Route] = &[
         auth: Auth::Bearer,
         request: Body::Empty,
         responses: &[
-            ok(200, "The instances", schema_of::<Vec<InstanceResponse>>),
+            ok(200, "The instances", schema_of::<InstanceList>),
             UNAUTHORIZED,
             INTERNAL,
             UNAVAILABLE,
@@ -509,15 +550,18 @@ pub static ROUTES: &[Route] = &[
         method: Method::Patch,
         path: "/instances/{id}",
         tag: Tag::Instances,
-        summary: "Change an assistant's name, token or model",
-        description: "The controller applies the change to the running machine.",
+        summary: "Change a stopped assistant's name, token or model",
+        description: "Only a STOPPED instance takes a change (an empty body changes nothing \
+                      and is always accepted); the controller applies it to the machine \
+                      without starting it. The region cannot change.",
         auth: Auth::Bearer,
         request: Body::Json(schema_of::<UpdateInstanceRequest>),
         responses: &[
             ok(200, "The updated instance", schema_of::<InstanceResponse>),
             error(
                 400,
-                "Invalid body, or a change the instance cannot take (region)",
+                "Invalid body; the instance is not stopped (`Instance must be stopped \
+                 before updating configuration`); or a change it cannot take (region)",
             ),
             UNAUTHORIZED,
             INSTANCE_NOT_FOUND,
@@ -598,7 +642,7 @@ pub static ROUTES: &[Route] = &[
         responses: &[
             ok(
                 200,
-                "The instance, status CREATING",
+                "The instance; the controller starts it over",
                 schema_of::<InstanceResponse>,
             ),
             error(400, "Only failed instances can be retried"),
@@ -656,7 +700,7 @@ pub static ROUTES: &[Route] = &[
         auth: Auth::Bearer,
         request: Body::Json(schema_of::<CheckoutRequest>),
         responses: &[
-            ok(200, "The Checkout page", schema_of::<UrlResponse>),
+            ok(200, "The Checkout page", schema_of::<CheckoutResponse>),
             error(
                 400,
                 "Invalid body, or the plan has no Stripe price configured",
@@ -676,7 +720,7 @@ pub static ROUTES: &[Route] = &[
         auth: Auth::Bearer,
         request: Body::Empty,
         responses: &[
-            ok(200, "The Billing Portal page", schema_of::<UrlResponse>),
+            ok(200, "The Billing Portal page", schema_of::<PortalResponse>),
             error(400, "No billing account yet: subscribe first"),
             UNAUTHORIZED,
             INTERNAL,
@@ -693,7 +737,7 @@ pub static ROUTES: &[Route] = &[
         auth: Auth::Bearer,
         request: Body::Empty,
         responses: &[
-            ok(200, "The invoices, newest first", schema_of::<Vec<Invoice>>),
+            ok(200, "The invoices, newest first", schema_of::<InvoiceList>),
             UNAUTHORIZED,
             INTERNAL,
             UNAVAILABLE,

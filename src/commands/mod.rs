@@ -13,9 +13,6 @@ use crate::db::{Database, StoreError};
 /// Why a subcommand failed. Each message is one line for the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The subcommand's capability is not part of this build yet.
-    #[error("`fasterclaw {0}` is not available in this build yet")]
-    NotYetAvailable(&'static str),
     /// A required setting is missing.
     #[error("{0} is not set")]
     MissingSetting(&'static str),
@@ -31,6 +28,9 @@ pub enum Error {
     /// Some stored values could not be converted; they are listed above.
     #[error("{0} stored value(s) could not be converted and were left unchanged")]
     Unconvertible(usize),
+    /// The facade could not start or stopped.
+    #[error(transparent)]
+    Api(#[from] crate::api::server::StartError),
     /// The controller could not start or stopped.
     #[error(transparent)]
     Controller(#[from] crate::controller::StartError),
@@ -46,7 +46,7 @@ pub enum Error {
 pub async fn run(command: Command) -> Result<(), Error> {
     match command {
         Command::Controller(args) => Ok(crate::controller::run(*args).await?),
-        Command::Api => Err(Error::NotYetAvailable("api")),
+        Command::Api(args) => Ok(crate::api::server::run(*args).await?),
         Command::Crd => print::crd(),
         Command::Openapi => print::openapi(),
         Command::Migrate(args) => migrate::run(args).await,

@@ -67,7 +67,7 @@ pub enum StartError {
 }
 
 /// A future that resolves on SIGTERM or SIGINT.
-fn shutdown_signal() -> futures::future::Shared<futures::future::BoxFuture<'static, ()>> {
+pub fn shutdown_signal() -> futures::future::Shared<futures::future::BoxFuture<'static, ()>> {
     async {
         let terminate = async {
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

@@ -79,8 +79,16 @@ async fn reconcile_inner(instance: &Instance, ctx: &Context) -> Result<Action, E
         };
     }
     if !has_finalizer {
-        // The change wakes the next reconcile, which finds the finalizer on.
-        add_finalizer(&api, instance).await?;
+        // The change wakes the next reconcile, which finds the finalizer on. A patch
+        // whose test fails was made from a stale copy: the change that made it stale is
+        // on its way, and with it the next reconcile.
+        match add_finalizer(&api, instance).await {
+            Ok(()) => {}
+            Err(Error::Kube(kube::Error::Api(e))) if e.code == 422 || e.code == 409 => {
+                tracing::debug!(instance = %instance.name_any(), "the Instance changed under the finalizer patch; waiting for the change");
+            }
+            Err(e) => return Err(e),
+        }
         return Ok(Action::await_change());
     }
     Reconciler::new(instance, &api, ctx)?.run().await

@@ -16,6 +16,12 @@ pub enum StoreError {
     /// The Stripe subscription id is recorded already.
     #[error("this Stripe subscription is already recorded")]
     SubscriptionTaken,
+    /// The owner already has as many instances as the limit allows.
+    #[error("instance limit reached ({limit})")]
+    LimitReached {
+        /// The limit.
+        limit: i64,
+    },
     /// The row does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),

@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::secrets::Secrets;
 use super::{AuditLog, StoreError};
 use crate::crypto::Keyring;
-use crate::domain::{DisplayName, TelegramBotToken};
+use crate::domain::{DisplayName, TelegramBotToken, mask_token};
 
 /// The facade's record of an Instance custom resource.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub struct InstanceRecord {
     pub updated_at: DateTime<Utc>,
     /// When it was deleted, if it was.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The token, masked (first 10 characters, `...`, last 4): what responses show.
+    pub token_mask: Option<String>,
 }
 
 /// What a new instance record needs.
@@ -62,17 +64,48 @@ impl<'a> Instances<'a> {
         new: NewInstance<'_>,
         token: &TelegramBotToken,
     ) -> Result<(InstanceRecord, Uuid), StoreError> {
+        self.create_within_limit(new, token, None).await
+    }
+
+    /// Like [`Instances::create`], when the owner has fewer than `limit` instances that
+    /// are not deleted; [`StoreError::LimitReached`] otherwise. The owner's row is locked
+    /// for the count and the insert, so concurrent creates never pass the limit together.
+    pub async fn create_within_limit(
+        &self,
+        new: NewInstance<'_>,
+        token: &TelegramBotToken,
+        limit: Option<i64>,
+    ) -> Result<(InstanceRecord, Uuid), StoreError> {
         let mut tx = self.pool.begin().await?;
+        if let Some(limit) = limit {
+            sqlx::query!(
+                "select id from users where id = $1 for update",
+                new.owner_id
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("user"))?;
+            let count = sqlx::query_scalar!(
+                r#"select count(*) as "count!" from instances where owner_id = $1 and deleted_at is null"#,
+                new.owner_id,
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if count >= limit {
+                return Err(StoreError::LimitReached { limit });
+            }
+        }
         let record = sqlx::query_as!(
             InstanceRecord,
-            "insert into instances (id, owner_id, namespace, name, display_name)
-             values ($1, $2, $3, $4, $5)
-             returning id, owner_id, namespace, name, display_name, created_at, updated_at, deleted_at",
+            "insert into instances (id, owner_id, namespace, name, display_name, token_mask)
+             values ($1, $2, $3, $4, $5, $6)
+             returning id, owner_id, namespace, name, display_name, created_at, updated_at, deleted_at, token_mask",
             new.id,
             new.owner_id,
             new.namespace,
             new.name,
             new.display_name.as_str(),
+            mask_token(token.expose()),
         )
         .fetch_one(&mut *tx)
         .await
@@ -103,7 +136,7 @@ impl<'a> Instances<'a> {
     ) -> Result<Option<InstanceRecord>, StoreError> {
         Ok(sqlx::query_as!(
             InstanceRecord,
-            "select id, owner_id, namespace, name, display_name, created_at, updated_at, deleted_at
+            "select id, owner_id, namespace, name, display_name, created_at, updated_at, deleted_at, token_mask
              from instances where id = $1 and owner_id = $2",
             id,
             owner_id,
@@ -116,7 +149,7 @@ impl<'a> Instances<'a> {
     pub async fn list_for_owner(&self, owner_id: Uuid) -> Result<Vec<InstanceRecord>, StoreError> {
         Ok(sqlx::query_as!(
             InstanceRecord,
-            "select id, owner_id, namespace, name, display_name, created_at, updated_at, deleted_at
+            "select id, owner_id, namespace, name, display_name, created_at, updated_at, deleted_at, token_mask
              from instances where owner_id = $1 and deleted_at is null
              order by created_at desc, id",
             owner_id,
@@ -148,6 +181,53 @@ impl<'a> Instances<'a> {
             return Err(StoreError::NotFound("instance"));
         }
         Ok(())
+    }
+
+    /// Replaces an instance's token (keeping its secret id) and its mask, in one
+    /// transaction.
+    pub async fn replace_token(
+        &self,
+        id: Uuid,
+        token: &TelegramBotToken,
+    ) -> Result<Uuid, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let secret_id =
+            Secrets::replace_telegram_token_in(&mut tx, self.keyring, id, token).await?;
+        sqlx::query!(
+            "update instances set token_mask = $2 where id = $1",
+            id,
+            mask_token(token.expose()),
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(secret_id)
+    }
+
+    /// An instance by its place in Kubernetes.
+    pub async fn find_by_name(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<InstanceRecord>, StoreError> {
+        Ok(sqlx::query_as!(
+            InstanceRecord,
+            "select id, owner_id, namespace, name, display_name, created_at, updated_at, deleted_at, token_mask
+             from instances where namespace = $1 and name = $2",
+            namespace,
+            name,
+        )
+        .fetch_optional(self.pool)
+        .await?)
+    }
+
+    /// Deletes a record and, by cascade, its sealed token: for an instance whose
+    /// resource could not be created. Returns whether it existed.
+    pub async fn forget(&self, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query!("delete from instances where id = $1", id)
+            .execute(self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Marks an instance deleted. Marking it again keeps the first time.

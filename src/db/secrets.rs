@@ -125,19 +125,31 @@ impl<'a> Secrets<'a> {
         instance_id: Uuid,
         token: &TelegramBotToken,
     ) -> Result<Uuid, StoreError> {
-        let id = self
-            .telegram_token_id(instance_id)
-            .await?
-            .ok_or(StoreError::NotFound("telegram token"))?;
-        let sealed = self
-            .keyring
-            .seal(token.expose(), &SecretKind::TelegramBotToken.aad(id));
+        let mut conn = self.pool.acquire().await?;
+        Self::replace_telegram_token_in(&mut conn, self.keyring, instance_id, token).await
+    }
+
+    /// Replaces an instance's token on `conn`, keeping its secret id.
+    pub(super) async fn replace_telegram_token_in(
+        conn: &mut PgConnection,
+        keyring: &Keyring,
+        instance_id: Uuid,
+        token: &TelegramBotToken,
+    ) -> Result<Uuid, StoreError> {
+        let id = sqlx::query_scalar!(
+            "select id from sealed_secrets where instance_id = $1",
+            instance_id,
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound("telegram token"))?;
+        let sealed = keyring.seal(token.expose(), &SecretKind::TelegramBotToken.aad(id));
         sqlx::query!(
             "update sealed_secrets set sealed = $2 where id = $1",
             id,
             sealed
         )
-        .execute(self.pool)
+        .execute(&mut *conn)
         .await?;
         Ok(id)
     }

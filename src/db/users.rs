@@ -22,6 +22,9 @@ pub struct UserRecord {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// Moves on at every password change; a session token carrying an older version
+    /// is refused.
+    pub token_version: i32,
 }
 
 impl fmt::Debug for UserRecord {
@@ -36,6 +39,7 @@ impl fmt::Debug for UserRecord {
             .field("name", &self.name)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
+            .field("token_version", &self.token_version)
             .finish()
     }
 }
@@ -62,7 +66,7 @@ impl<'a> Users<'a> {
         sqlx::query_as!(
             UserRecord,
             "insert into users (email, password_hash, name) values ($1, $2, $3)
-             returning id, email, password_hash, name, created_at, updated_at",
+             returning id, email, password_hash, name, created_at, updated_at, token_version",
             email.as_str(),
             password_hash,
             name,
@@ -79,7 +83,7 @@ impl<'a> Users<'a> {
     pub async fn find(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
         Ok(sqlx::query_as!(
             UserRecord,
-            "select id, email, password_hash, name, created_at, updated_at
+            "select id, email, password_hash, name, created_at, updated_at, token_version
              from users where id = $1",
             id,
         )
@@ -91,7 +95,7 @@ impl<'a> Users<'a> {
     pub async fn find_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         Ok(sqlx::query_as!(
             UserRecord,
-            "select id, email, password_hash, name, created_at, updated_at
+            "select id, email, password_hash, name, created_at, updated_at, token_version
              from users where lower(email) = lower($1)",
             email,
         )
@@ -104,7 +108,7 @@ impl<'a> Users<'a> {
         sqlx::query_as!(
             UserRecord,
             "update users set name = $2 where id = $1
-             returning id, email, password_hash, name, created_at, updated_at",
+             returning id, email, password_hash, name, created_at, updated_at, token_version",
             id,
             name,
         )
@@ -126,6 +130,20 @@ impl<'a> Users<'a> {
             return Err(StoreError::NotFound("user"));
         }
         Ok(())
+    }
+
+    /// Sets a new password and ends every session: the token version moves on.
+    /// Returns the new version.
+    pub async fn change_password(&self, id: Uuid, hash: &str) -> Result<i32, StoreError> {
+        sqlx::query_scalar!(
+            "update users set password_hash = $2, token_version = token_version + 1
+             where id = $1 returning token_version",
+            id,
+            hash
+        )
+        .fetch_optional(self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("user"))
     }
 
     /// Deletes the account and, by cascade, its instances' records, secrets and

@@ -32,6 +32,7 @@ impl DisplayName {
         if value.trim().is_empty() {
             return Err(InvalidValue::new("Name must not be only whitespace"));
         }
+        super::refuse_control_characters(&value, "Name")?;
         Ok(Self(value))
     }
 
@@ -69,7 +70,7 @@ impl JsonSchema for DisplayName {
             "type": "string",
             "minLength": Self::MIN_CHARS,
             "maxLength": Self::MAX_CHARS,
-            "pattern": "\\S",
+            "pattern": super::PRINTABLE_TEXT,
         })
     }
 }

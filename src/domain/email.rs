@@ -20,7 +20,8 @@ impl EmailAddress {
     pub fn parse(value: impl Into<String>) -> Result<Self, InvalidValue> {
         let value = value.into();
         let invalid = || InvalidValue::new("Invalid email address");
-        if value.chars().count() > Self::MAX_CHARS || value.chars().any(char::is_whitespace) {
+        let bad_char = |c: char| c.is_whitespace() || c.is_control();
+        if value.chars().count() > Self::MAX_CHARS || value.chars().any(bad_char) {
             return Err(invalid());
         }
         let (local, domain) = value.rsplit_once('@').ok_or_else(invalid)?;

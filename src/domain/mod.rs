@@ -22,6 +22,23 @@ pub use region::Region;
 pub use telegram_token::{TelegramBotToken, mask_token};
 pub use timestamp::Timestamp;
 
+/// The pattern of free text people type (names): at least one character that is not
+/// whitespace, and no control characters (which no name needs and Postgres cannot store
+/// in text, as with NUL). Written so that ECMAScript, Go (the Kubernetes API server) and
+/// Rust read it alike.
+pub const PRINTABLE_TEXT: &str =
+    r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$";
+
+/// Refuses control characters in text people type, naming `what`.
+fn refuse_control_characters(value: &str, what: &str) -> Result<(), InvalidValue> {
+    if value.chars().any(char::is_control) {
+        return Err(InvalidValue::new(format!(
+            "{what} must not contain control characters"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod schema_agreement {
     //! The Kubernetes API server and OpenAPI clients enforce the JSON schemas; the Rust
@@ -70,6 +87,10 @@ mod schema_agreement {
         "12345678a:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
         "123456789AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
         "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw!",
+        "nul\u{0}inside",
+        "tab\there",
+        "\u{85}next line",
+        "ünïcödé ✓",
     ];
 
     fn long_samples() -> Vec<String> {

@@ -29,6 +29,7 @@ impl PersonName {
                 Self::MAX_CHARS
             )));
         }
+        super::refuse_control_characters(&value, "Name")?;
         Ok(Self(value))
     }
 
@@ -66,7 +67,7 @@ impl JsonSchema for PersonName {
             "type": "string",
             "minLength": 1,
             "maxLength": Self::MAX_CHARS,
-            "pattern": "\\S",
+            "pattern": super::PRINTABLE_TEXT,
         })
     }
 }

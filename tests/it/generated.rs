@@ -40,18 +40,3 @@ fn committed_openapi_document_is_what_fasterclaw_openapi_prints() {
         "openapi/openapi.json is stale: run ./scripts/generate and commit the result"
     );
 }
-
-#[test]
-fn subcommands_not_yet_built_fail_with_one_line() {
-    for subcommand in ["api"] {
-        let output = Command::new(env!("CARGO_BIN_EXE_fasterclaw"))
-            .arg(subcommand)
-            .env("LOG_LEVEL", "off")
-            .output()
-            .unwrap();
-        assert!(!output.status.success(), "{subcommand} exited 0");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains("not available"), "{stderr}");
-    }
-}

@@ -2,6 +2,7 @@
 
 mod controller;
 mod crd_on_kubernetes;
+mod facade;
 mod fly;
 mod generated;
 mod kube;

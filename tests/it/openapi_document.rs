@@ -33,6 +33,8 @@ const EXPECTED: &[(&str, &str)] = &[
 
 const PUBLIC: &[&str] = &[
     "/health",
+    "/ready",
+    "/metrics",
     "/docs",
     "/docs/json",
     "/openapi.json",

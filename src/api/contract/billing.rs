@@ -32,18 +32,32 @@ impl Plan {
 
 /// The plan to subscribe to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "CreateCheckoutRequest")]
 pub struct CheckoutRequest {
     /// Plan to subscribe to.
     pub plan: Plan,
 }
 
-/// A page to send the browser to.
+/// The Stripe Checkout page to send the browser to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct UrlResponse {
-    /// Stripe Checkout or Billing Portal address.
+pub struct CheckoutResponse {
+    /// Stripe Checkout address.
     #[schemars(url)]
     pub url: String,
 }
+
+/// The Stripe Billing Portal page to send the browser to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PortalResponse {
+    /// Stripe Billing Portal address.
+    #[schemars(url)]
+    pub url: String,
+}
+
+/// The caller's last invoices, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct InvoiceList(pub Vec<Invoice>);
 
 /// An invoice of the signed-in user.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -120,12 +134,15 @@ pub struct PlanConfig {
 pub struct Plans {
     /// The Starter plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "PlanConfig")]
     pub starter: Option<PlanConfig>,
     /// The Pro plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "PlanConfig")]
     pub pro: Option<PlanConfig>,
     /// The Enterprise plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "PlanConfig")]
     pub enterprise: Option<PlanConfig>,
 }
 
@@ -141,6 +158,7 @@ pub struct SubscriptionResponse {
 
 /// Acknowledgement of a Stripe webhook event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "WebhookResponse")]
 pub struct WebhookReceived {
     /// Always `true` once the signature is verified.
     pub received: bool,

@@ -22,6 +22,7 @@ impl ErrorBody {
 
 /// A confirmation with a message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "ApiMessage")]
 pub struct MessageResponse {
     /// What was done.
     pub message: String,
@@ -29,6 +30,7 @@ pub struct MessageResponse {
 
 /// A confirmation that an operation succeeded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "ApiSuccess")]
 pub struct SuccessResponse {
     /// Always `true`.
     pub success: bool,
@@ -49,4 +51,11 @@ pub struct HealthResponse {
 pub enum HealthStatus {
     /// The service answers.
     Ok,
+}
+
+/// Whether the service can serve: its database answers and its Instance cache is filled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReadyResponse {
+    /// Always `ready` when the answer is 200.
+    pub status: String,
 }

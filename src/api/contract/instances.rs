@@ -99,6 +99,11 @@ pub struct InstanceResponse {
     pub updated_at: Timestamp,
 }
 
+/// The caller's assistants, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct InstanceList(pub Vec<InstanceResponse>);
+
 /// How far provisioning of an instance has come.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -132,12 +137,15 @@ pub struct ValidateTelegramTokenResponse {
     pub valid: bool,
     /// The bot's username, when valid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub bot_username: Option<String>,
     /// The bot's display name, when valid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub bot_name: Option<String>,
     /// Why the token is not valid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub error: Option<String>,
 }
 

@@ -10,13 +10,17 @@ pub use auth::{
     LoginRequest, RegisterRequest, TokenResponse, UpdatePasswordRequest, UpdateProfileRequest, User,
 };
 pub use billing::{
-    CheckoutRequest, Invoice, Plan, PlanConfig, Plans, StripeEvent, StripeEventData, Subscription,
-    SubscriptionResponse, UrlResponse, WebhookReceived,
+    CheckoutRequest, CheckoutResponse, Invoice, InvoiceList, Plan, PlanConfig, Plans,
+    PortalResponse, StripeEvent, StripeEventData, Subscription, SubscriptionResponse,
+    WebhookReceived,
 };
-pub use common::{ErrorBody, HealthResponse, HealthStatus, MessageResponse, SuccessResponse};
+pub use common::{
+    ErrorBody, HealthResponse, HealthStatus, MessageResponse, ReadyResponse, SuccessResponse,
+};
 pub use instances::{
-    CreateInstanceRequest, InstanceResponse, ProvisioningStatusResponse, TokenToCheck,
-    UpdateInstanceRequest, ValidateTelegramTokenRequest, ValidateTelegramTokenResponse,
+    CreateInstanceRequest, InstanceList, InstanceResponse, ProvisioningStatusResponse,
+    TokenToCheck, UpdateInstanceRequest, ValidateTelegramTokenRequest,
+    ValidateTelegramTokenResponse,
 };
 
 /// Marks every property of a response object as required: a response always carries

@@ -39,6 +39,42 @@ pub struct Stack {
     files: tempfile::TempDir,
 }
 
+/// A running `fasterclaw api`.
+pub struct FacadeProcess {
+    child: Child,
+    /// Where its log goes.
+    pub log: PathBuf,
+    /// Its base URL.
+    pub url: String,
+}
+
+impl FacadeProcess {
+    /// A client of it.
+    pub fn client(&self) -> fasterclaw::api::client::ApiClient {
+        fasterclaw::api::client::ApiClient::new(&self.url)
+    }
+
+    /// Its log so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for FacadeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The session secret of the facades in these tests.
+pub const JWT_SECRET: &str = "test-session-secret-0123456789abcdef";
+
 /// A running `fasterclaw controller`.
 pub struct ControllerProcess {
     child: Child,
@@ -127,6 +163,88 @@ impl Stack {
             log,
             metrics,
         }
+    }
+
+    /// Starts a facade with the test settings and `extra` ones, and waits until it
+    /// answers `/health`.
+    pub async fn api(&self, telegram: &str, extra: &[(&str, &str)]) -> FacadeProcess {
+        let addr = free_addr();
+        let log = self
+            .files
+            .path()
+            .join(format!("api-{}.log", uuid::Uuid::new_v4().simple()));
+        let file = std::fs::File::create(&log).expect("a log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fasterclaw"));
+        command
+            .arg("api")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("KUBECONFIG", &self.cluster.kubeconfig)
+            .env("INSTANCE_NAMESPACE", &self.cluster.namespace)
+            .env("DATABASE_URL", &self.db.url)
+            .env("ENCRYPTION_KEY", ENCRYPTION_KEY)
+            .env("API_JWT_SECRET", JWT_SECRET)
+            .env("HOST", "127.0.0.1")
+            .env("PORT", addr.port().to_string())
+            .env("TELEGRAM_API_URL", telegram)
+            .env("FRONTEND_URL", "https://app.example.com")
+            .env(
+                "LOG_LEVEL",
+                "debug,hyper=info,kube=info,tower=info,rustls=info,sqlx=warn,h2=info",
+            )
+            .env("LOG_FORMAT", "json");
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("the log file"))
+            .stderr(file)
+            .spawn()
+            .expect("fasterclaw api starts");
+        let mut facade = FacadeProcess {
+            child,
+            log,
+            url: format!("http://{addr}"),
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if facade.client().ready().await.is_ok() {
+                return facade;
+            }
+            if let Some(status) = facade.exited() {
+                panic!("fasterclaw api exited ({status}): {}", facade.logs());
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the facade was not ready in 30 s: {}",
+                facade.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Gives `user` an ACTIVE subscription allowing `limit` instances (-1: unlimited).
+    pub async fn subscribe(&self, user: uuid::Uuid, plan: &str, limit: i32) {
+        let id = format!("sub_{}", uuid::Uuid::new_v4().simple());
+        self.db
+            .db
+            .subscriptions()
+            .upsert(
+                user,
+                &fasterclaw::db::SubscriptionUpdate {
+                    stripe_subscription_id: &id,
+                    stripe_price_id: None,
+                    status: "ACTIVE",
+                    plan: Some(plan),
+                    instance_limit: limit,
+                    current_period_start: None,
+                    current_period_end: chrono::Utc::now() + chrono::Duration::days(30),
+                    cancel_at_period_end: false,
+                },
+            )
+            .await
+            .expect("the subscription is recorded");
     }
 
     /// Instances in the test's namespace.

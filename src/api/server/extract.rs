@@ -1,0 +1,175 @@
+//! Reading requests: JSON bodies whose every failure is a `400 {"error": ...}` naming
+//! the field and the rule (never axum's plain-text 415 or 422), the signed-in user from
+//! the bearer token, instance ids (anything but a UUID is an unknown instance), and the
+//! client's address.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::state::AppState;
+use crate::db::UserRecord;
+
+/// A JSON body, validated by its type.
+pub struct JsonBody<T>(pub T);
+
+fn describe(error: serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    let message = inner.to_string();
+    // serde's own words for a missing field, as the field and the rule.
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        let field = if path == "." {
+            field.to_owned()
+        } else {
+            format!("{path}.{field}")
+        };
+        return format!("{field}: Required");
+    }
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
+    if path == "." || inner.is_syntax() || inner.is_eof() {
+        message
+    } else {
+        format!("{path}: {message}")
+    }
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<Arc<AppState>> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    e.status(),
+                    format!("cannot read the body: {}", e.body_text()),
+                )
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::invalid(vec![
+                "A JSON body is required".to_owned(),
+            ]));
+        }
+        if !is_json {
+            return Err(ApiError::bad_request(
+                "The body must be JSON, sent with Content-Type: application/json",
+            ));
+        }
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|e| ApiError::invalid(vec![describe(e)]))?;
+        deserializer.end().map_err(|e| {
+            ApiError::invalid(vec![format!("the body has more after its JSON value: {e}")])
+        })?;
+        Ok(Self(value))
+    }
+}
+
+/// The signed-in user: a valid session token of an account that exists and whose
+/// password has not changed since the token was issued.
+pub struct SignedIn(pub UserRecord);
+
+impl FromRequestParts<Arc<AppState>> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(ApiError::unauthorized)?;
+        let claims = state
+            .sessions
+            .check(token)
+            .ok_or_else(ApiError::unauthorized)?;
+        let id: Uuid = claims.sub.parse().map_err(|_| ApiError::unauthorized())?;
+        let user = state
+            .db
+            .users()
+            .find(id)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if user.token_version != claims.tv {
+            return Err(ApiError::unauthorized());
+        }
+        Ok(Self(user))
+    }
+}
+
+/// An instance id from the path; anything but a UUID names no instance.
+pub struct InstanceId(pub Uuid);
+
+impl FromRequestParts<Arc<AppState>> for InstanceId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let Path(text) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::instance_not_found())?;
+        text.parse()
+            .map(Self)
+            .map_err(|_| ApiError::instance_not_found())
+    }
+}
+
+/// The client's address: the connection's, or the first `X-Forwarded-For` entry when
+/// the facade is told to trust it.
+pub struct ClientAddress(pub IpAddr);
+
+impl FromRequestParts<Arc<AppState>> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        if state.trust_forwarded_for
+            && let Some(first) = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse().ok())
+        {
+            return Ok(Self(first));
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        Ok(Self(peer))
+    }
+}

@@ -1,0 +1,371 @@
+//! Instances: each a record in Postgres (owner, sealed token) and an Instance resource
+//! that the controller drives. Reads come from the cache; writes go to the resource.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{SecondsFormat, Utc};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use super::cache::{INSTANCE_ID, MANAGED_BY, OWNER};
+use super::error::ApiError;
+use super::extract::{InstanceId, JsonBody, SignedIn};
+use super::state::AppState;
+use super::views::{self, Seen};
+use crate::api::contract::{
+    CreateInstanceRequest, InstanceList, InstanceResponse, ProvisioningStatusResponse,
+    SuccessResponse, UpdateInstanceRequest, ValidateTelegramTokenRequest,
+    ValidateTelegramTokenResponse,
+};
+use crate::controller::naming::{RECONCILE_REQUESTED_AT, RETRY_REQUESTED_AT};
+use crate::crd::{Instance, Phase};
+use crate::db::{InstanceRecord, NewInstance, StoreError, UserRecord};
+
+/// The annotation recording who created an Instance through the facade.
+const FIELD_MANAGER: &str = "fasterclaw-api";
+
+/// The caller's record of an instance and its Instance, or 404.
+async fn find(
+    state: &AppState,
+    user: &UserRecord,
+    id: uuid::Uuid,
+) -> Result<(InstanceRecord, Option<Arc<Instance>>), ApiError> {
+    let record = state
+        .db
+        .instances(&state.keyring)
+        .find_for_owner(id, user.id)
+        .await?
+        .ok_or_else(ApiError::instance_not_found)?;
+    let instance = state.cache.get(&record.name);
+    Ok((record, instance))
+}
+
+fn seen<'a>(state: &AppState, instance: &'a Option<Arc<Instance>>) -> Seen<'a> {
+    Seen::of(instance.as_deref(), state.cache.is_synced())
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+async fn patch(
+    state: &AppState,
+    record: &InstanceRecord,
+    patch: Value,
+) -> Result<Instance, ApiError> {
+    let written = state
+        .instances
+        .patch(&record.name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    state.cache.remember(written.clone());
+    Ok(written)
+}
+
+/// `POST /instances/validate-telegram-token`
+pub async fn validate_token(
+    State(state): State<Arc<AppState>>,
+    SignedIn(_): SignedIn,
+    JsonBody(body): JsonBody<ValidateTelegramTokenRequest>,
+) -> Json<ValidateTelegramTokenResponse> {
+    Json(state.telegram.check(body.token.expose()).await)
+}
+
+/// `POST /instances`
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    SignedIn(user): SignedIn,
+    JsonBody(body): JsonBody<CreateInstanceRequest>,
+) -> Result<(StatusCode, Json<InstanceResponse>), ApiError> {
+    let subscription = state
+        .db
+        .subscriptions()
+        .active_for_user(user.id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::forbidden(
+                "Active subscription required. Please subscribe to create instances.",
+            )
+        })?;
+    let limit =
+        (subscription.instance_limit >= 0).then_some(i64::from(subscription.instance_limit));
+    let id = uuid::Uuid::new_v4();
+    let name = format!("fc-{id}");
+    let records = state.db.instances(&state.keyring);
+    let new = NewInstance {
+        id,
+        owner_id: user.id,
+        namespace: &state.namespace,
+        name: &name,
+        display_name: &body.name,
+    };
+    let (record, secret_id) = match records
+        .create_within_limit(new, &body.telegram_bot_token, limit)
+        .await
+    {
+        Err(StoreError::LimitReached { limit }) => {
+            return Err(ApiError::forbidden(format!(
+                "Instance limit reached ({limit}). Please upgrade your plan or delete existing instances."
+            )));
+        }
+        other => other?,
+    };
+    let object: Instance = serde_json::from_value(json!({
+        "apiVersion": "fasterclaw.io/v1alpha1",
+        "kind": "Instance",
+        "metadata": {
+            "name": name,
+            "namespace": state.namespace,
+            "labels": { MANAGED_BY.0: MANAGED_BY.1, OWNER: user.id.to_string(), INSTANCE_ID: id.to_string() },
+        },
+        "spec": {
+            "displayName": body.name,
+            "ownerId": user.id.to_string(),
+            "region": body.region,
+            "aiModel": body.ai_model,
+            "telegramToken": { "storedSecretId": secret_id },
+        },
+    }))
+    .map_err(|e| ApiError::internal(&e))?;
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
+    let created = match state.instances.create(&params, &object).await {
+        Ok(created) => created,
+        Err(e) => {
+            // Nothing is left behind: the record goes, and its sealed token with it.
+            if let Err(cleanup) = records.forget(id).await {
+                tracing::error!(error = %cleanup, instance = %id, "cannot remove the record of an instance whose resource failed");
+            }
+            return Err(e.into());
+        }
+    };
+    state.cache.remember(created.clone());
+    Ok((
+        StatusCode::CREATED,
+        Json(views::instance(&record, Seen::Present(&created))),
+    ))
+}
+
+/// `GET /instances`
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    SignedIn(user): SignedIn,
+) -> Result<Json<InstanceList>, ApiError> {
+    let records = state
+        .db
+        .instances(&state.keyring)
+        .list_for_owner(user.id)
+        .await?;
+    let instances = records
+        .iter()
+        .map(|record| {
+            let instance = state.cache.get(&record.name);
+            views::instance(record, seen(&state, &instance))
+        })
+        // Gone from the cluster: it no longer shows (the watch marks the record).
+        .filter(|view| view.status != Phase::Deleted)
+        .collect();
+    Ok(Json(InstanceList(instances)))
+}
+
+/// `GET /instances/{id}`
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    SignedIn(user): SignedIn,
+    InstanceId(id): InstanceId,
+) -> Result<Json<InstanceResponse>, ApiError> {
+    let (record, instance) = find(&state, &user, id).await?;
+    Ok(Json(views::instance(&record, seen(&state, &instance))))
+}
+
+/// `PATCH /instances/{id}`
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    SignedIn(user): SignedIn,
+    InstanceId(id): InstanceId,
+    JsonBody(body): JsonBody<UpdateInstanceRequest>,
+) -> Result<Json<InstanceResponse>, ApiError> {
+    let (record, instance) = find(&state, &user, id).await?;
+    if body.is_empty() {
+        return Ok(Json(views::instance(&record, seen(&state, &instance))));
+    }
+    if views::phase(&record, seen(&state, &instance)) != Phase::Stopped {
+        return Err(ApiError::bad_request(
+            "Instance must be stopped before updating configuration",
+        ));
+    }
+    let Some(instance) = instance else {
+        return Err(ApiError::instance_not_found());
+    };
+    if let Some(region) = &body.region
+        && *region != instance.spec.region
+    {
+        return Err(ApiError::invalid(vec![format!(
+            "region: The region cannot change after creation (it is {})",
+            instance.spec.region.as_str()
+        )]));
+    }
+    let records = state.db.instances(&state.keyring);
+    let mut spec = json!({});
+    let mut annotations = json!({});
+    if let Some(name) = &body.name {
+        records.rename(record.id, name).await?;
+        spec["displayName"] = json!(name);
+    }
+    if let Some(model) = &body.ai_model {
+        spec["aiModel"] = json!(model);
+        if instance.spec.ai_provider.is_some() {
+            spec["aiProvider"] = Value::Null;
+        }
+    }
+    if let Some(token) = &body.telegram_bot_token {
+        records.replace_token(record.id, token).await?;
+        // The resource names the same sealed row: ask the controller to look now.
+        annotations[RECONCILE_REQUESTED_AT] = json!(now());
+    }
+    let written = patch(
+        &state,
+        &record,
+        json!({ "metadata": { "annotations": annotations }, "spec": spec }),
+    )
+    .await?;
+    let record = records.find_for_owner(id, user.id).await?.unwrap_or(record);
+    Ok(Json(views::instance(&record, Seen::Present(&written))))
+}
+
+async fn power(
+    state: &AppState,
+    user: &UserRecord,
+    id: uuid::Uuid,
+    start: bool,
+) -> Result<InstanceResponse, ApiError> {
+    let (record, instance) = find(state, user, id).await?;
+    let phase = views::phase(&record, seen(state, &instance));
+    let (allowed, refusal, value, shown) = if start {
+        (
+            Phase::Stopped,
+            "Instance is not stopped",
+            "Running",
+            Phase::Starting,
+        )
+    } else {
+        (
+            Phase::Running,
+            "Instance is not running",
+            "Stopped",
+            Phase::Stopping,
+        )
+    };
+    if phase != allowed {
+        return Err(ApiError::bad_request(refusal));
+    }
+    let written = patch(state, &record, json!({ "spec": { "powerState": value } })).await?;
+    let mut view = views::instance(&record, Seen::Present(&written));
+    // The controller has not acted yet: the instance is on its way.
+    view.status = shown;
+    Ok(view)
+}
+
+/// `POST /instances/{id}/start`
+pub async fn start(
+    State(state): State<Arc<AppState>>,
+    SignedIn(user): SignedIn,
+    InstanceId(id): InstanceId,
+) -> Result<Json<InstanceResponse>, ApiError> {
+    power(&state, &user, id, true).await.map(Json)
+}
+
+/// `POST /instances/{id}/stop`
+pub async fn stop(
+    State(state): State<Arc<AppState>>,
+    SignedIn(user): SignedIn,
+    InstanceId(id): InstanceId,
+) -> Result<Json<InstanceResponse>, ApiError> {
+    power(&state, &user, id, false).await.map(Json)
+}
+
+/// `POST /instances/{id}/retry`
+pub async fn retry(
+    State(state): State<Arc<AppState>>,
+    SignedIn(user): SignedIn,
+    InstanceId(id): InstanceId,
+) -> Result<Json<InstanceResponse>, ApiError> {
+    let (record, instance) = find(&state, &user, id).await?;
+    if views::phase(&record, seen(&state, &instance)) != Phase::Failed {
+        return Err(ApiError::bad_request(
+            "Only failed instances can be retried",
+        ));
+    }
+    let written = patch(
+        &state,
+        &record,
+        json!({ "metadata": { "annotations": { RETRY_REQUESTED_AT: now() } } }),
+    )
+    .await?;
+    Ok(Json(views::instance(&record, Seen::Present(&written))))
+}
+
+/// `POST /instances/{id}/sync`
+pub async fn sync(
+    State(state): State<Arc<AppState>>,
+    SignedIn(user): SignedIn,
+    InstanceId(id): InstanceId,
+) -> Result<Json<InstanceResponse>, ApiError> {
+    let (record, instance) = find(&state, &user, id).await?;
+    if record.deleted_at.is_some() || instance.is_none() {
+        return Ok(Json(views::instance(&record, seen(&state, &instance))));
+    }
+    let written = patch(
+        &state,
+        &record,
+        json!({ "metadata": { "annotations": { RECONCILE_REQUESTED_AT: now() } } }),
+    )
+    .await?;
+    Ok(Json(views::instance(&record, Seen::Present(&written))))
+}
+
+/// `DELETE /instances/{id}`: the controller removes the machine and the app, then the
+/// Instance goes and the record is marked deleted.
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    SignedIn(user): SignedIn,
+    InstanceId(id): InstanceId,
+) -> Result<Json<SuccessResponse>, ApiError> {
+    let (record, _) = find(&state, &user, id).await?;
+    if record.deleted_at.is_none() {
+        match state
+            .instances
+            .delete(&record.name, &DeleteParams::default())
+            .await
+        {
+            Ok(answer) => {
+                if let Some(marked) = answer.left() {
+                    state.cache.remember(marked);
+                }
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => {
+                state
+                    .db
+                    .instances(&state.keyring)
+                    .mark_deleted(record.id)
+                    .await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Json(SuccessResponse { success: true }))
+}
+
+/// `GET /instances/{id}/provisioning-status`
+pub async fn provisioning(
+    State(state): State<Arc<AppState>>,
+    SignedIn(user): SignedIn,
+    InstanceId(id): InstanceId,
+) -> Result<Json<ProvisioningStatusResponse>, ApiError> {
+    let (record, instance) = find(&state, &user, id).await?;
+    Ok(Json(views::provisioning(&record, seen(&state, &instance))))
+}

@@ -1,0 +1,83 @@
+//! The facade's settings: each from the environment or the flag of the same name.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use secrecy::SecretString;
+
+use crate::cli::{DatabaseArgs, EncryptionArgs};
+
+/// Where the facade runs: development also lets any `http://localhost:*` origin call it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    /// Production rules.
+    Production,
+    /// Local development.
+    Development,
+}
+
+/// `fasterclaw api`.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// The keys that seal stored tokens.
+    #[command(flatten)]
+    pub encryption: EncryptionArgs,
+
+    /// Secret that signs session tokens (HS256): at least 32 bytes.
+    #[arg(long, env = "API_JWT_SECRET", hide_env_values = true)]
+    pub api_jwt_secret: Option<SecretString>,
+
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 3001)]
+    pub port: u16,
+
+    /// The web app's address: allowed by CORS, and where Stripe sends people back.
+    #[arg(long, env = "FRONTEND_URL", default_value = "http://localhost:3000")]
+    pub frontend_url: String,
+
+    /// `production`, or `development` (also allows `http://localhost:*` origins).
+    #[arg(long, env = "APP_ENV", value_enum, default_value_t = Environment::Production)]
+    pub app_env: Environment,
+
+    /// Namespace of the Instances the facade creates.
+    #[arg(long, env = "INSTANCE_NAMESPACE", default_value = "default")]
+    pub instance_namespace: String,
+
+    /// Telegram Bot API base URL, for token validation.
+    #[arg(
+        long,
+        env = "TELEGRAM_API_URL",
+        default_value = "https://api.telegram.org"
+    )]
+    pub telegram_api_url: String,
+
+    /// Longest time a request may take.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Largest request body, in bytes.
+    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 65_536)]
+    pub body_limit_bytes: usize,
+
+    /// Sign-in and sign-up attempts allowed per client address per minute.
+    #[arg(long, env = "AUTH_RATE_PER_ADDRESS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_rate_per_address: u32,
+
+    /// Sign-in attempts allowed per account per minute.
+    #[arg(long, env = "AUTH_RATE_PER_ACCOUNT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_rate_per_account: u32,
+
+    /// Take the client address from the first `X-Forwarded-For` entry (behind a proxy
+    /// that sets it), not from the connection.
+    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_forwarded_for: bool,
+}

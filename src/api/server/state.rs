@@ -1,0 +1,65 @@
+//! What the handlers share.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use kube::api::Api;
+
+use super::cache::InstanceCache;
+use super::error::ApiError;
+use super::metrics::HttpMetrics;
+use super::session::Sessions;
+use super::telegram::Telegram;
+use crate::crd::Instance;
+use crate::crypto::Keyring;
+use crate::db::Database;
+
+/// Shared state.
+pub struct AppState {
+    /// Postgres.
+    pub db: Database,
+    /// Seals and opens tokens.
+    pub keyring: Keyring,
+    /// Session tokens.
+    pub sessions: Sessions,
+    /// The Instances, as the facade writes them.
+    pub instances: Api<Instance>,
+    /// The Instances, as the facade reads them.
+    pub cache: std::sync::Arc<InstanceCache>,
+    /// The namespace of the facade's Instances.
+    pub namespace: String,
+    /// Telegram's `getMe`.
+    pub telegram: Telegram,
+    /// Sign-in and sign-up attempts per client address.
+    pub per_address: DefaultKeyedRateLimiter<String>,
+    /// Sign-in attempts per account.
+    pub per_account: DefaultKeyedRateLimiter<String>,
+    /// Whether `X-Forwarded-For` names the client.
+    pub trust_forwarded_for: bool,
+    /// Request metrics.
+    pub metrics: HttpMetrics,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A limiter allowing `per_minute` attempts a minute per key, all at once if need be.
+pub fn per_minute(per_minute: u32) -> DefaultKeyedRateLimiter<String> {
+    let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+    RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(per_minute))
+}
+
+/// Takes one attempt from `limiter` for `key`, or says how long to wait.
+pub fn attempt(limiter: &DefaultKeyedRateLimiter<String>, key: String) -> Result<(), ApiError> {
+    limiter.check_key(&key).map_err(|not_until| {
+        let wait: Duration = not_until.wait_time_from(DefaultClock::default().now());
+        ApiError::too_many(wait.as_secs_f64().ceil() as u64)
+    })
+}

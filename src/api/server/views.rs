@@ -1,0 +1,106 @@
+//! From an instance record and its Instance resource to what the web app sees.
+
+use crate::api::contract::{InstanceResponse, ProvisioningStatusResponse};
+use crate::crd::{ConditionType, Instance, Phase};
+use crate::db::InstanceRecord;
+use crate::domain::{AiModel, Timestamp};
+
+/// What the facade knows of an instance's resource.
+#[derive(Clone, Copy, Debug)]
+pub enum Seen<'a> {
+    /// The Instance, as cached or just written.
+    Present(&'a Instance),
+    /// Not in a filled cache: gone from the cluster.
+    Gone,
+    /// Not in the cache, which is still filling.
+    Unknown,
+}
+
+impl<'a> Seen<'a> {
+    /// What the cache says of an instance.
+    pub fn of(instance: Option<&'a Instance>, cache_synced: bool) -> Self {
+        match (instance, cache_synced) {
+            (Some(i), _) => Seen::Present(i),
+            (None, true) => Seen::Gone,
+            (None, false) => Seen::Unknown,
+        }
+    }
+
+    fn instance(self) -> Option<&'a Instance> {
+        match self {
+            Seen::Present(i) => Some(i),
+            _ => None,
+        }
+    }
+}
+
+/// The phase the web app sees: DELETED once the record is or the resource is gone,
+/// the controller's phase otherwise (CREATING before it reported any), and STOPPING
+/// while a running instance is being deleted.
+pub fn phase(record: &InstanceRecord, seen: Seen<'_>) -> Phase {
+    if record.deleted_at.is_some() {
+        return Phase::Deleted;
+    }
+    let instance = match seen {
+        Seen::Present(instance) => instance,
+        Seen::Gone => return Phase::Deleted,
+        Seen::Unknown => return Phase::Creating,
+    };
+    let phase = instance
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .unwrap_or(Phase::Creating);
+    let deleting = instance.metadata.deletion_timestamp.is_some();
+    match phase {
+        Phase::Running | Phase::Starting if deleting => Phase::Stopping,
+        other => other,
+    }
+}
+
+/// An instance as the web app sees it.
+pub fn instance(record: &InstanceRecord, seen: Seen<'_>) -> InstanceResponse {
+    let instance = seen.instance();
+    let status = instance.and_then(|i| i.status.as_ref());
+    let spec = instance.map(|i| &i.spec);
+    let model = spec.map(|s| s.ai_model.clone()).unwrap_or_default();
+    let provider = spec
+        .map(|s| s.effective_provider())
+        .unwrap_or_else(|| AiModel::default().provider());
+    InstanceResponse {
+        id: record.id,
+        user_id: record.owner_id,
+        name: record.display_name.clone(),
+        provider: "fly".to_owned(),
+        fly_app_name: status.and_then(|s| s.fly_app_name.clone()),
+        fly_machine_id: status.and_then(|s| s.fly_machine_id.clone()),
+        docker_container_id: None,
+        docker_port: None,
+        status: phase(record, seen),
+        region: spec
+            .map(|s| s.region.as_str().to_owned())
+            .unwrap_or_else(|| "lax".to_owned()),
+        ai_model: model.as_str().to_owned(),
+        ai_provider: provider,
+        telegram_bot_token: record.token_mask.clone(),
+        ip_address: status.and_then(|s| s.ip_address.clone()),
+        created_at: Timestamp::from(record.created_at),
+        updated_at: Timestamp::from(record.updated_at),
+    }
+}
+
+/// How far provisioning has come.
+pub fn provisioning(record: &InstanceRecord, seen: Seen<'_>) -> ProvisioningStatusResponse {
+    let status = seen.instance().and_then(|i| i.status.as_ref());
+    ProvisioningStatusResponse {
+        instance_id: record.id,
+        status: phase(record, seen),
+        ready: status
+            .and_then(|s| s.condition(ConditionType::Ready))
+            .is_some_and(|c| c.status == "True"),
+        message: status.and_then(|s| s.message.clone()),
+        steps: status
+            .map(|s| s.provisioning_steps.clone())
+            .unwrap_or_default(),
+    }
+}

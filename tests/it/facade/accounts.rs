@@ -1,0 +1,311 @@
+//! Accounts: sign-up and sign-in, the original's bcrypt hashes, sessions that end with
+//! a password change or the account, readable validation errors, and rate limits.
+
+use std::time::Duration;
+
+use fasterclaw::api::contract::{LoginRequest, UpdatePasswordRequest, UpdateProfileRequest};
+use fasterclaw::domain::EmailAddress;
+use serde_json::{Value, json};
+
+use super::{sign_up, telegram};
+use crate::support::stack::Stack;
+
+fn login(email: &str, password: &str) -> LoginRequest {
+    serde_json::from_value(json!({ "email": email, "password": password })).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_register_sign_in_change_and_end_their_sessions() {
+    let stack = Stack::new().await;
+    let telegram = telegram().await;
+    let facade = stack.api(&telegram.base_url(), &[]).await;
+    let anonymous = facade.client();
+    let (signed_in, user) = sign_up(&anonymous).await;
+    assert_eq!(signed_in.me().await.unwrap(), user);
+
+    // The same email in another case is the same account.
+    let again = anonymous
+        .register(&serde_json::from_value(json!({ "email": user.email.to_uppercase(), "password": "another password", "name": "Eve" })).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (again.status(), again.to_string().as_str()),
+        (Some(409), "409: User already exists")
+    );
+
+    let wrong = anonymous
+        .login(&login(&user.email, "not the password"))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.to_string(), "401: Invalid credentials");
+    let unknown = anonymous
+        .login(&login("nobody@example.com", "whatever1"))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.to_string(), "401: Invalid credentials");
+    let session = anonymous
+        .login(&login(&user.email.to_uppercase(), "a good password"))
+        .await
+        .unwrap();
+    assert_eq!(session.user.id, user.id);
+
+    let renamed = signed_in
+        .update_profile(
+            &serde_json::from_value::<UpdateProfileRequest>(json!({ "name": "Ada Lovelace" }))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.name.as_deref(), Some("Ada Lovelace"));
+
+    // A password change ends the sessions issued before it.
+    let change: UpdatePasswordRequest = serde_json::from_value(
+        json!({ "currentPassword": "wrong password", "newPassword": "a newer password" }),
+    )
+    .unwrap();
+    assert_eq!(
+        signed_in
+            .update_password(&change)
+            .await
+            .unwrap_err()
+            .to_string(),
+        "401: Current password is incorrect"
+    );
+    let change: UpdatePasswordRequest = serde_json::from_value(
+        json!({ "currentPassword": "a good password", "newPassword": "a newer password" }),
+    )
+    .unwrap();
+    assert_eq!(
+        signed_in.update_password(&change).await.unwrap().message,
+        "Password updated successfully"
+    );
+    assert_eq!(
+        signed_in.me().await.unwrap_err().status(),
+        Some(401),
+        "the old session is over"
+    );
+    let fresh = anonymous
+        .login(&login(&user.email, "a newer password"))
+        .await
+        .unwrap();
+    let fresh = anonymous.with_token(fresh.access_token);
+    assert_eq!(fresh.me().await.unwrap().id, user.id);
+
+    // Deleting the account ends its sessions at once.
+    assert_eq!(
+        fresh.delete_account().await.unwrap().message,
+        "Account deleted successfully"
+    );
+    assert_eq!(
+        fresh.me().await.unwrap_err().to_string(),
+        "401: Unauthorized"
+    );
+    assert!(stack.db.db.users().find(user.id).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_originals_bcryptjs_hashes_sign_in_and_are_upgraded() {
+    let stack = Stack::new().await;
+    let fixture: Value =
+        serde_json::from_str(include_str!("../../fixtures/bcryptjs-hashes.json")).unwrap();
+    let telegram = telegram().await;
+    let facade = stack.api(&telegram.base_url(), &[]).await;
+    for (n, entry) in fixture["hashes"].as_array().unwrap().iter().enumerate() {
+        let email = format!("legacy{n}@example.com");
+        let hash = entry["hash"].as_str().unwrap();
+        let password = entry["password"].as_str().unwrap();
+        let user = stack
+            .db
+            .db
+            .users()
+            .create(
+                &EmailAddress::parse(&email).unwrap(),
+                Some(hash),
+                Some("Legacy"),
+            )
+            .await
+            .unwrap();
+        let session = facade
+            .client()
+            .login(&login(&email, password))
+            .await
+            .unwrap();
+        assert_eq!(session.user.id, user.id);
+        let stored = stack
+            .db
+            .db
+            .users()
+            .find(user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .unwrap();
+        assert!(stored.starts_with("$argon2id$"), "upgraded: {stored}");
+        // And the upgraded hash signs in too.
+        facade
+            .client()
+            .login(&login(&email, password))
+            .await
+            .unwrap();
+        assert_eq!(
+            facade
+                .client()
+                .login(&login(&email, "wrong password"))
+                .await
+                .unwrap_err()
+                .status(),
+            Some(401)
+        );
+    }
+    // A Google-only account has no password to sign in with.
+    stack
+        .db
+        .db
+        .users()
+        .create(
+            &EmailAddress::parse("google@example.com").unwrap(),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        facade
+            .client()
+            .login(&login("google@example.com", ""))
+            .await
+            .unwrap_err()
+            .status(),
+        Some(401)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_attempts_are_limited_per_address_and_per_account() {
+    let stack = Stack::new().await;
+    let telegram = telegram().await;
+    let facade = stack
+        .api(
+            &telegram.base_url(),
+            &[
+                ("AUTH_RATE_PER_ACCOUNT", "3"),
+                ("AUTH_RATE_PER_ADDRESS", "6"),
+            ],
+        )
+        .await;
+    let (_, user) = sign_up(&facade.client()).await;
+    let http = reqwest::Client::new();
+    let attempt = |email: String| {
+        let http = http.clone();
+        let url = format!("{}/auth/login", facade.url);
+        async move {
+            http.post(url)
+                .json(&json!({ "email": email, "password": "wrong password" }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt(user.email.clone()).await.status(), 401);
+    }
+    let limited = attempt(user.email.clone()).await;
+    assert_eq!(limited.status(), 429);
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: Value = limited.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Too many attempts")
+    );
+    // Per address: the sign-up and four sign-ins so far; the sixth attempt is the last.
+    assert_eq!(attempt("other@example.com".to_owned()).await.status(), 401);
+    assert_eq!(attempt("third@example.com".to_owned()).await.status(), 429);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_facade_refuses_to_start_without_a_usable_session_secret() {
+    let stack = Stack::new().await;
+    for (value, expected) in [
+        ("", "API_JWT_SECRET is not set"),
+        ("short", "API_JWT_SECRET must be at least 32 bytes"),
+    ] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fasterclaw"));
+        let output = command
+            .arg("api")
+            .env_clear()
+            .env("API_JWT_SECRET", value)
+            .env("DATABASE_URL", &stack.db.url)
+            .env("ENCRYPTION_KEY", crate::support::stack::ENCRYPTION_KEY)
+            .env("LOG_LEVEL", "off")
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_account_deletes_its_instances_and_their_fly_apps() {
+    let stack = Stack::new().await;
+    let telegram = telegram().await;
+    let facade = stack.api(&telegram.base_url(), &[]).await;
+    let _controller = stack.controller(&[]);
+    let (owner, user) = sign_up(&facade.client()).await;
+    let (neighbour, other) = sign_up(&facade.client()).await;
+    stack.subscribe(user.id, "pro", 10).await;
+    stack.subscribe(other.id, "pro", 10).await;
+    let token = crate::support::stack::TOKEN;
+    let request = |name: &str| {
+        serde_json::from_value(json!({ "name": name, "telegramBotToken": token })).unwrap()
+    };
+    let mut mine = Vec::new();
+    for name in ["One", "Two"] {
+        mine.push(owner.create_instance(&request(name)).await.unwrap());
+    }
+    let kept = neighbour
+        .create_instance(&request("Neighbour"))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while stack.fly.app_names().len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the instances did not reach Fly.io"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    owner.delete_account().await.unwrap();
+    assert_eq!(owner.me().await.unwrap_err().status(), Some(401));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while stack.fly.app_names().len() != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "apps left: {:?}",
+            stack.fly.app_names()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for instance in &mine {
+        let name = format!("fc-{}", instance.id);
+        stack.until_gone(&name, Duration::from_secs(30)).await;
+    }
+    assert_eq!(
+        neighbour
+            .get_instance(&kept.id.to_string())
+            .await
+            .unwrap()
+            .name,
+        "Neighbour"
+    );
+}
