@@ -226,6 +226,11 @@ async fn run() {
     println!("  facade      {facade_rps:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms", ms(facade_p50), ms(facade_p99));
     println!("  bare axum   {bare_rps:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms", ms(bare_p50), ms(bare_p99));
     println!("  ratio       {:>8.2}x throughput, {:.2}x p99", facade_rps / bare_rps, ms(facade_p99) / ms(bare_p99));
+    // What a request costs before any work: the layers alone, then the account check.
+    let (health_rps, _, health_p99) = load(format!("http://{addr}/health"), None, seconds).await;
+    let (me_rps, _, me_p99) = load(format!("http://{addr}/auth/me"), Some(session.access_token.clone()), seconds).await;
+    println!("  GET /health {health_rps:>8.0} req/s   p99 {:>6.2} ms   (every layer, no work)", ms(health_p99));
+    println!("  GET /auth/me {me_rps:>7.0} req/s   p99 {:>6.2} ms   (the account check: one query)", ms(me_p99));
 
     let mut creates = Vec::new();
     for n in 0..200 {
