@@ -39,7 +39,9 @@ fn main() {
 }
 
 fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a port")
 }
 
 fn rss_mib(pid: u32) -> f64 {
@@ -57,9 +59,17 @@ async fn database() -> (String, Database) {
     let options = PgConnectOptions::from_str(&admin).expect("DATABASE_URL parses");
     let name = format!("fasterclaw_bench_{}", std::process::id());
     let mut conn = options.connect().await.expect("Postgres answers");
-    conn.execute(AssertSqlSafe(format!(r#"drop database if exists "{name}""#))).await.ok();
-    conn.execute(AssertSqlSafe(format!(r#"create database "{name}""#))).await.expect("a database");
-    let pool = sqlx::PgPool::connect_with(options.clone().database(&name)).await.expect("a pool");
+    conn.execute(AssertSqlSafe(format!(
+        r#"drop database if exists "{name}""#
+    )))
+    .await
+    .ok();
+    conn.execute(AssertSqlSafe(format!(r#"create database "{name}""#)))
+        .await
+        .expect("a database");
+    let pool = sqlx::PgPool::connect_with(options.clone().database(&name))
+        .await
+        .expect("a pool");
     MIGRATOR.run(&pool).await.expect("migrations");
     let url = match admin.rsplit_once('/') {
         Some((base, _)) => format!("{base}/{name}"),
@@ -70,7 +80,10 @@ async fn database() -> (String, Database) {
 
 /// Load from `CONNECTIONS` clients for `seconds`: (requests per second, p50, p99).
 async fn load(url: String, token: Option<String>, seconds: u64) -> (f64, Duration, Duration) {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build().expect("a client");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()
+        .expect("a client");
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let workers = (0..CONNECTIONS).map(|_| {
         let client = client.clone();
@@ -119,16 +132,23 @@ fn ms(d: Duration) -> f64 {
 }
 
 async fn run() {
-    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
-    let kube = KubeSim::start(KubeSimConfig::default(), SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("the Kubernetes API simulator");
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let kube = KubeSim::start(
+        KubeSimConfig::default(),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .expect("the Kubernetes API simulator");
     kube.install_crds_from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/instance.yaml"))
         .expect("the CRD");
     let dir = tempfile::tempdir().expect("a directory");
     let kubeconfig = dir.path().join("kubeconfig");
     kube.write_kubeconfig(&kubeconfig).expect("a kubeconfig");
-    let client = kube::Client::try_from(kube::Config::new(kube.url().parse().expect("a URL"))).expect("a client");
+    let client = kube::Client::try_from(kube::Config::new(kube.url().parse().expect("a URL")))
+        .expect("a client");
     let (db_url, db) = database().await;
 
     let addr = free_addr();
@@ -150,7 +170,10 @@ async fn run() {
     let api = fasterclaw::api::client::ApiClient::new(&format!("http://{addr}"));
     let started = Instant::now();
     while api.ready().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(60), "the facade did not get ready");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the facade did not get ready"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let session = api
@@ -160,43 +183,80 @@ async fn run() {
     let owner = session.user.id;
     let signed_in = api.with_token(session.access_token.clone());
     db.subscriptions()
-        .upsert(owner, &SubscriptionUpdate {
-            stripe_subscription_id: "sub_bench",
-            stripe_price_id: None,
-            status: "ACTIVE",
-            plan: Some("enterprise"),
-            instance_limit: -1,
-            current_period_start: None,
-            current_period_end: chrono::Utc::now() + chrono::Duration::days(30),
-            cancel_at_period_end: false,
-        })
+        .upsert(
+            owner,
+            &SubscriptionUpdate {
+                stripe_subscription_id: "sub_bench",
+                stripe_price_id: None,
+                status: "ACTIVE",
+                plan: Some("enterprise"),
+                instance_limit: -1,
+                current_period_start: None,
+                current_period_end: chrono::Utc::now() + chrono::Duration::days(30),
+                cancel_at_period_end: false,
+            },
+        )
         .await
         .expect("a subscription");
 
     // 100 instances of the user, running; 9,900 more of other owners.
-    let keyring = fasterclaw::crypto::Keyring::new(fasterclaw::crypto::EncryptionKey::from_hex(KEY, "ENCRYPTION_KEY").unwrap());
+    let keyring = fasterclaw::crypto::Keyring::new(
+        fasterclaw::crypto::EncryptionKey::from_hex(KEY, "ENCRYPTION_KEY").unwrap(),
+    );
     let token = TelegramBotToken::parse(TOKEN).unwrap();
     let display = DisplayName::parse("Bench bot").unwrap();
-    let instances: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ApiResource::erase::<Instance>(&()));
+    let instances: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &ApiResource::erase::<Instance>(&()),
+    );
     let typed: Api<Instance> = Api::namespaced(client.clone(), "default");
     for n in 0..100 {
         let id = uuid::Uuid::new_v4();
         let name = format!("fc-{id}");
-        let new = NewInstance { id, owner_id: owner, namespace: "default", name: &name, display_name: &display };
-        let (_, secret) = db.instances(&keyring).create(new, &token).await.expect("a record");
+        let new = NewInstance {
+            id,
+            owner_id: owner,
+            namespace: "default",
+            name: &name,
+            display_name: &display,
+        };
+        let (_, secret) = db
+            .instances(&keyring)
+            .create(new, &token)
+            .await
+            .expect("a record");
         let object = instance_object(&name, n, &owner.to_string(), secret);
-        instances.create(&PostParams::default(), &object).await.expect("an Instance");
+        instances
+            .create(&PostParams::default(), &object)
+            .await
+            .expect("an Instance");
         let status = json!({ "apiVersion": "fasterclaw.io/v1alpha1", "kind": "Instance", "status": {
             "phase": "RUNNING", "flyAppName": format!("fasterclaw-{}", id.simple()), "flyMachineId": "e784079b449483",
             "ipAddress": "fdaa:0:1:a7b:1::2", "region": "lax" } });
-        typed.patch_status(&name, &PatchParams::apply("bench").force(), &Patch::Apply(status)).await.expect("a status");
+        typed
+            .patch_status(
+                &name,
+                &PatchParams::apply("bench").force(),
+                &Patch::Apply(status),
+            )
+            .await
+            .expect("a status");
     }
     futures::stream::iter(100..10_000)
         .for_each_concurrent(32, |n| {
             let instances = instances.clone();
-            let object = instance_object(&format!("fc-{}", uuid::Uuid::new_v4()), n, &uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4());
+            let object = instance_object(
+                &format!("fc-{}", uuid::Uuid::new_v4()),
+                n,
+                &uuid::Uuid::new_v4().to_string(),
+                uuid::Uuid::new_v4(),
+            );
             async move {
-                instances.create(&PostParams::default(), &object).await.expect("an Instance");
+                instances
+                    .create(&PostParams::default(), &object)
+                    .await
+                    .expect("an Instance");
             }
         })
         .await;
@@ -213,28 +273,69 @@ async fn run() {
         "/instances",
         axum::routing::get(move || {
             let body = body.clone();
-            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body.as_ref().clone()) }
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    body.as_ref().clone(),
+                )
+            }
         }),
     );
-    let listener = tokio::net::TcpListener::bind(bare_addr).await.expect("a port");
+    let listener = tokio::net::TcpListener::bind(bare_addr)
+        .await
+        .expect("a port");
     tokio::spawn(async move { axum::serve(listener, bare).await.ok() });
 
-    let (facade_rps, facade_p50, facade_p99) =
-        load(format!("http://{addr}/instances"), Some(session.access_token.clone()), seconds).await;
-    let (bare_rps, bare_p50, bare_p99) = load(format!("http://{bare_addr}/instances"), None, seconds).await;
-    println!("GET /instances, 100 instances ({} KiB), {CONNECTIONS} connections, {seconds} s each:", bytes.len() / 1024);
-    println!("  facade      {facade_rps:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms", ms(facade_p50), ms(facade_p99));
-    println!("  bare axum   {bare_rps:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms", ms(bare_p50), ms(bare_p99));
-    println!("  ratio       {:>8.2}x throughput, {:.2}x p99", facade_rps / bare_rps, ms(facade_p99) / ms(bare_p99));
+    let (facade_rps, facade_p50, facade_p99) = load(
+        format!("http://{addr}/instances"),
+        Some(session.access_token.clone()),
+        seconds,
+    )
+    .await;
+    let (bare_rps, bare_p50, bare_p99) =
+        load(format!("http://{bare_addr}/instances"), None, seconds).await;
+    println!(
+        "GET /instances, 100 instances ({} KiB), {CONNECTIONS} connections, {seconds} s each:",
+        bytes.len() / 1024
+    );
+    println!(
+        "  facade      {facade_rps:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
+        ms(facade_p50),
+        ms(facade_p99)
+    );
+    println!(
+        "  bare axum   {bare_rps:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms",
+        ms(bare_p50),
+        ms(bare_p99)
+    );
+    println!(
+        "  ratio       {:>8.2}x throughput, {:.2}x p99",
+        facade_rps / bare_rps,
+        ms(facade_p99) / ms(bare_p99)
+    );
     // What a request costs before any work: the layers alone, then the account check.
     let (health_rps, _, health_p99) = load(format!("http://{addr}/health"), None, seconds).await;
-    let (me_rps, _, me_p99) = load(format!("http://{addr}/auth/me"), Some(session.access_token.clone()), seconds).await;
-    println!("  GET /health {health_rps:>8.0} req/s   p99 {:>6.2} ms   (every layer, no work)", ms(health_p99));
-    println!("  GET /auth/me {me_rps:>7.0} req/s   p99 {:>6.2} ms   (the account check: one query)", ms(me_p99));
+    let (me_rps, _, me_p99) = load(
+        format!("http://{addr}/auth/me"),
+        Some(session.access_token.clone()),
+        seconds,
+    )
+    .await;
+    println!(
+        "  GET /health {health_rps:>8.0} req/s   p99 {:>6.2} ms   (every layer, no work)",
+        ms(health_p99)
+    );
+    println!(
+        "  GET /auth/me {me_rps:>7.0} req/s   p99 {:>6.2} ms   (the account check: one query)",
+        ms(me_p99)
+    );
 
     let mut creates = Vec::new();
     for n in 0..200 {
-        let request = serde_json::from_value(json!({ "name": format!("New {n}"), "telegramBotToken": TOKEN })).unwrap();
+        let request = serde_json::from_value(
+            json!({ "name": format!("New {n}"), "telegramBotToken": TOKEN }),
+        )
+        .unwrap();
         let started = Instant::now();
         signed_in.create_instance(&request).await.expect("created");
         creates.push(started.elapsed());
@@ -245,7 +346,10 @@ async fn run() {
         ms(creates[100]),
         ms(creates[197])
     );
-    println!("facade RSS with 10,000 Instances cached: {:.1} MiB", rss_mib(facade.id()));
+    println!(
+        "facade RSS with 10,000 Instances cached: {:.1} MiB",
+        rss_mib(facade.id())
+    );
     let _ = facade.kill();
     let _ = facade.wait();
 }

@@ -110,3 +110,59 @@ fn kube_refuses_a_file_that_is_not_a_crd() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("CustomResourceDefinition"));
 }
+
+#[test]
+fn kube_history_bounds_what_watches_can_resume_from() {
+    let (_sim, base) = start(&["kube", "--listen", "127.0.0.1:0", "--history", "3"]);
+    let host = base.trim_start_matches("http://").to_owned();
+    let send = |method: &str, path: &str, body: &str| {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&host).expect("connects");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    let first = send(
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c0"}}"#,
+    );
+    let version: String = first
+        .split("\"resourceVersion\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a resourceVersion")
+        .to_owned();
+    for n in 1..6 {
+        send(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            &format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"c{n}"}}}}"#),
+        );
+    }
+    // Five changes later, with three kept, the first version is gone: 410 Expired, as
+    // after etcd compacts, and a client must relist.
+    let (_, watched) = get(
+        &base,
+        &format!(
+            "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={version}&timeoutSeconds=1"
+        ),
+        None,
+    );
+    assert!(watched.contains("\"type\":\"ERROR\""), "{watched}");
+    assert!(watched.contains("\"code\":410"), "{watched}");
+    let (status, listed) = get(
+        &base,
+        &format!(
+            "/api/v1/namespaces/default/configmaps?resourceVersion={version}&resourceVersionMatch=Exact"
+        ),
+        None,
+    );
+    assert!(status.contains("410"), "{status} {listed}");
+}

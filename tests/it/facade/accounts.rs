@@ -309,3 +309,108 @@ async fn deleting_an_account_deletes_its_instances_and_their_fly_apps() {
         "Neighbour"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_refusal_of_the_account_and_token_routes() {
+    let stack = Stack::new().await;
+    let telegram = telegram().await;
+    let facade = stack.api(&telegram.base_url(), &[]).await;
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value, token: Option<String>| {
+        let mut request = http.post(format!("{}{path}", facade.url)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    // Validation: which field, and why.
+    let (status, body) = post(
+        "/auth/register",
+        json!({ "email": "not-an-email", "password": "long enough", "name": "A" }),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "email: Invalid email address")
+    );
+    let (status, body) = post(
+        "/auth/register",
+        json!({ "email": "a@example.com", "password": "short", "name": "A" }),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().starts_with("password: "),
+        "{body}"
+    );
+    assert_eq!(body["details"].as_array().unwrap().len(), 1);
+    let (status, body) = post("/auth/login", json!({ "email": "a@example.com" }), None).await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "password: Required")
+    );
+
+    let (signed_in, _) = sign_up(&facade.client()).await;
+    let token = signed_in.token().map(str::to_owned);
+    let (status, body) = post(
+        "/instances/validate-telegram-token",
+        json!({ "token": "" }),
+        token.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "token: Token is required")
+    );
+    let refused = signed_in
+        .update_profile(&serde_json::from_value(json!({ "name": "A" })).unwrap())
+        .await
+        .map(|u| u.name);
+    assert_eq!(refused.unwrap().as_deref(), Some("A"));
+    let response = http
+        .patch(format!("{}/auth/profile", facade.url))
+        .bearer_auth(token.clone().unwrap())
+        .json(&json!({ "name": "" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+
+    // An account that signs in with Google has no password to change.
+    let google = stack
+        .db
+        .db
+        .users()
+        .create(
+            &EmailAddress::parse("g@example.com").unwrap(),
+            None,
+            Some("G"),
+        )
+        .await
+        .unwrap();
+    let sessions = fasterclaw::api::server::session::Sessions::new(Some(
+        &secrecy::SecretString::from(crate::support::stack::JWT_SECRET.to_owned()),
+    ))
+    .unwrap();
+    let google_token = sessions.issue(&google.id.to_string(), &google.email, None, 0);
+    let change: UpdatePasswordRequest = serde_json::from_value(
+        json!({ "currentPassword": "anything", "newPassword": "a new password" }),
+    )
+    .unwrap();
+    let refused = facade
+        .client()
+        .with_token(google_token)
+        .update_password(&change)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "400: Password change not available for this account"
+    );
+}

@@ -416,3 +416,47 @@ async fn when_kubernetes_refuses_the_instance_nothing_is_left_behind() {
         "no record and no sealed token left"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_shows_masked_in_every_response_and_stop_needs_a_running_instance() {
+    let stack = Stack::new().await;
+    let telegram = telegram().await;
+    let facade = stack.api(&telegram.base_url(), &[]).await;
+    let (owner, user) = sign_up(&facade.client()).await;
+    stack.subscribe(user.id, "pro", 10).await;
+    let http = reqwest::Client::new();
+    let auth = bearer(&owner);
+    let created = http
+        .post(format!("{}/instances", facade.url))
+        .header("authorization", auth.clone())
+        .json(&json!({ "name": "Bot", "telegramBotToken": TOKEN }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    for path in [
+        format!("/instances/{id}"),
+        "/instances".to_owned(),
+        format!("/instances/{id}/provisioning-status"),
+    ] {
+        let text = http
+            .get(format!("{}{path}", facade.url))
+            .header("authorization", auth.clone())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !text.contains(TOKEN) && !text.contains(&TOKEN[10..]),
+            "{path}: {text}"
+        );
+    }
+    assert_eq!(created["telegramBotToken"], "7123456789...bC3e");
+    // Not running yet: it cannot be stopped.
+    let refused = owner.stop_instance(&id).await.unwrap_err();
+    assert_eq!(refused.to_string(), "400: Instance is not running");
+}

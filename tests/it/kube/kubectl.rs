@@ -169,3 +169,38 @@ async fn kubectl_applies_the_crd_and_it_becomes_established() {
     let applied = kubectl.ok(&["apply", "-f", "examples/instance.yaml"]);
     assert!(applied.contains("created"), "{applied}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_describe_instance_shows_its_events() {
+    let kube = kube().await;
+    let kubectl = Kubectl::for_server(&kube);
+    kubectl.ok(&["apply", "-f", "examples/instance.yaml"]);
+    let created = kube.instances().get("support-bot").await.unwrap();
+    let recorder = kube::runtime::events::Recorder::new(
+        kube.client.clone(),
+        kube::runtime::events::Reporter {
+            controller: "fasterclaw-controller".into(),
+            instance: None,
+        },
+    );
+    let reference = kube::Resource::object_ref(&created, &());
+    recorder
+        .publish(
+            &kube::runtime::events::Event {
+                type_: kube::runtime::events::EventType::Warning,
+                reason: "PlatformKeyMissing".into(),
+                note: Some("ANTHROPIC_API_KEY is not set on the controller".into()),
+                action: "Reconcile".into(),
+                secondary: None,
+            },
+            &reference,
+        )
+        .await
+        .unwrap();
+    let described = kubectl.ok(&["describe", "instance", "support-bot"]);
+    assert!(described.contains("PlatformKeyMissing"), "{described}");
+    assert!(
+        described.contains("ANTHROPIC_API_KEY is not set"),
+        "{described}"
+    );
+}
