@@ -87,6 +87,15 @@ pub struct DatabaseArgs {
     pub database_url: Option<SecretString>,
 }
 
+impl DatabaseArgs {
+    /// The URL, or `None` when it is unset or blank.
+    pub fn url(&self) -> Option<&SecretString> {
+        self.database_url
+            .as_ref()
+            .filter(|url| !secrecy::ExposeSecret::expose_secret(*url).trim().is_empty())
+    }
+}
+
 /// The keys that seal and open stored secrets.
 #[derive(Debug, Args)]
 pub struct EncryptionArgs {
@@ -97,6 +106,16 @@ pub struct EncryptionArgs {
     /// Earlier keys, comma-separated, that still open values during a rotation.
     #[arg(long, env = "ENCRYPTION_KEYS_PREVIOUS", hide_env_values = true)]
     pub encryption_keys_previous: Option<SecretString>,
+}
+
+impl EncryptionArgs {
+    /// The keyring, or why the keys cannot be used (one line naming the variable).
+    pub fn keyring(&self) -> Result<crate::crypto::Keyring, crate::crypto::KeyError> {
+        crate::crypto::Keyring::from_config(
+            self.encryption_key.as_ref(),
+            self.encryption_keys_previous.as_ref(),
+        )
+    }
 }
 
 /// `fasterclaw secrets`.

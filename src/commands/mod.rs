@@ -56,17 +56,11 @@ pub async fn run(command: Command) -> Result<(), Error> {
 
 /// Connects to the database named by `DATABASE_URL`.
 async fn connect(args: &DatabaseArgs) -> Result<Database, Error> {
-    let url: &SecretString = args
-        .database_url
-        .as_ref()
-        .ok_or(Error::MissingSetting("DATABASE_URL"))?;
+    let url: &SecretString = args.url().ok_or(Error::MissingSetting("DATABASE_URL"))?;
     Ok(Database::connect(url).await?)
 }
 
 /// The keyring from `ENCRYPTION_KEY` and `ENCRYPTION_KEYS_PREVIOUS`.
 fn keyring(args: &EncryptionArgs) -> Result<Keyring, Error> {
-    Ok(Keyring::from_config(
-        args.encryption_key.as_ref(),
-        args.encryption_keys_previous.as_ref(),
-    )?)
+    Ok(args.keyring()?)
 }

@@ -33,14 +33,12 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Resource, ResourceExt};
-use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
 pub use error::Error;
 pub use metrics::Metrics;
 
 use crate::crd::Instance;
-use crate::crypto::Keyring;
 use crate::db::Database;
 use crate::fly::{CallObserver, FlyClient};
 use context::Context;
@@ -109,15 +107,10 @@ pub async fn run(args: ControllerArgs) -> Result<(), StartError> {
     let fly_config = args.fly.config().map_err(|e| setting(&e))?;
     let database_url = args
         .database
-        .database_url
-        .clone()
-        .filter(|url| !url.expose_secret().trim().is_empty())
+        .url()
+        .cloned()
         .ok_or_else(|| StartError::Setting("DATABASE_URL is not set".to_owned()))?;
-    let keyring = Keyring::from_config(
-        args.encryption.encryption_key.as_ref(),
-        args.encryption.encryption_keys_previous.as_ref(),
-    )
-    .map_err(|e| setting(&e))?;
+    let keyring = args.encryption.keyring().map_err(|e| setting(&e))?;
     args.validate().map_err(|e| setting(&e))?;
     let platform_keys =
         PlatformKeys::from_args(&args.platform_keys, |name| std::env::var(name).ok());

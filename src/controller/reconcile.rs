@@ -206,6 +206,15 @@ impl From<Problem> for Outcome {
     }
 }
 
+/// What a failed Fly.io call means for the steps: a problem the owner must fix when
+/// Fly.io refused the request, else an error to retry with backoff.
+fn refused(error: FlyError) -> Result<Result<(), Problem>, Error> {
+    match terminal(&error) {
+        Some(problem) => Ok(Err(problem)),
+        None => Err(error.into()),
+    }
+}
+
 /// A Fly.io error that more retries will not fix: a refused request.
 fn terminal(error: &FlyError) -> Option<Problem> {
     match error {
@@ -559,10 +568,7 @@ impl<'a> Reconciler<'a> {
                                 }));
                             }
                         }
-                        Err(e) => match terminal(&e) {
-                            Some(problem) => return Ok(Err(problem)),
-                            None => return Err(e.into()),
-                        },
+                        Err(e) => return refused(e),
                     }
                     world.app_exists = true;
                 }
@@ -572,10 +578,7 @@ impl<'a> Reconciler<'a> {
                         .await;
                     let version = match version {
                         Ok(v) => v,
-                        Err(e) => match terminal(&e) {
-                            Some(problem) => return Ok(Err(problem)),
-                            None => return Err(e.into()),
-                        },
+                        Err(e) => return refused(e),
                     };
                     world.written_secrets = Some((secrets.digest.clone(), version));
                     self.ctx
@@ -609,10 +612,7 @@ impl<'a> Reconciler<'a> {
                                 None => return Err(e.into()),
                             }
                         }
-                        Err(e) => match terminal(&e) {
-                            Some(problem) => return Ok(Err(problem)),
-                            None => return Err(e.into()),
-                        },
+                        Err(e) => return refused(e),
                     };
                     self.ctx
                         .publish(
@@ -641,10 +641,7 @@ impl<'a> Reconciler<'a> {
                     };
                     let updated = match fly.update_machine(app, &machine.id, &request).await {
                         Ok(updated) => updated,
-                        Err(e) => match terminal(&e) {
-                            Some(problem) => return Ok(Err(problem)),
-                            None => return Err(e.into()),
-                        },
+                        Err(e) => return refused(e),
                     };
                     self.ctx
                         .publish(

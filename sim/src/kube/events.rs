@@ -47,6 +47,12 @@ pub fn to_v1(object: &Value) -> Value {
 /// A stored core Event as `events.k8s.io/v1` shows it, with the fields the real server
 /// always writes.
 pub fn v1_view(object: &Value) -> Value {
+    to_v1(&with_written_fields(object))
+}
+
+/// The fields the real server writes on every Event, set or not: the source and the
+/// three times.
+fn with_written_fields(object: &Value) -> Value {
     let mut event = object.clone();
     if event.get("source").is_none() {
         event["source"] = json!({});
@@ -56,20 +62,12 @@ pub fn v1_view(object: &Value) -> Value {
             event[key] = Value::Null;
         }
     }
-    to_v1(&event)
+    event
 }
 
 /// A stored core Event as core `v1` shows it: the fields the real server always writes.
 pub fn core_view(object: &Value) -> Value {
-    let mut event = object.clone();
-    if event.get("source").is_none() {
-        event["source"] = json!({});
-    }
-    for key in ["firstTimestamp", "lastTimestamp", "eventTime"] {
-        if event.get(key).is_none() {
-            event[key] = Value::Null;
-        }
-    }
+    let mut event = with_written_fields(object);
     if event.get("reportingComponent").is_none() {
         event["reportingComponent"] = json!("");
     }

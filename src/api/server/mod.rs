@@ -23,11 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::Api;
-use secrecy::ExposeSecret;
 
 pub use router::origin_allowed;
 
-use crate::crypto::Keyring;
 use crate::db::Database;
 use settings::ApiArgs;
 
@@ -54,15 +52,10 @@ pub async fn run(args: ApiArgs) -> Result<(), StartError> {
     let sessions = session::Sessions::new(args.api_jwt_secret.as_ref()).map_err(|e| setting(&e))?;
     let database_url = args
         .database
-        .database_url
-        .clone()
-        .filter(|url| !url.expose_secret().trim().is_empty())
+        .url()
+        .cloned()
         .ok_or_else(|| StartError::Setting("DATABASE_URL is not set".to_owned()))?;
-    let keyring = Keyring::from_config(
-        args.encryption.encryption_key.as_ref(),
-        args.encryption.encryption_keys_previous.as_ref(),
-    )
-    .map_err(|e| setting(&e))?;
+    let keyring = args.encryption.keyring().map_err(|e| setting(&e))?;
     url::Url::parse(&args.frontend_url)
         .map_err(|e| StartError::Setting(format!("FRONTEND_URL is not a URL: {e}")))?;
     let telegram = telegram::Telegram::new(&args.telegram_api_url, Duration::from_secs(5))

@@ -117,38 +117,36 @@ impl Stack {
         )
     }
 
-    /// Starts a controller with the test settings and `extra` ones.
-    pub fn controller(&self, extra: &[(&str, &str)]) -> ControllerProcess {
-        let metrics = free_addr();
-        let log = self
-            .files
-            .path()
-            .join(format!("controller-{}.log", uuid::Uuid::new_v4().simple()));
+    /// Starts `fasterclaw <subcommand>` with only `settings` and `extra` in its
+    /// environment (and PATH, KUBECONFIG, DATABASE_URL, ENCRYPTION_KEY and a debug JSON
+    /// log); returns the process and its log file.
+    fn spawn(
+        &self,
+        subcommand: &str,
+        settings: &[(&str, String)],
+        extra: &[(&str, &str)],
+    ) -> (Child, PathBuf) {
+        let log = self.files.path().join(format!(
+            "{subcommand}-{}.log",
+            uuid::Uuid::new_v4().simple()
+        ));
         let file = std::fs::File::create(&log).expect("a log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_fasterclaw"));
         command
-            .arg("controller")
+            .arg(subcommand)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("KUBECONFIG", &self.cluster.kubeconfig)
-            .env("WATCH_NAMESPACE", &self.cluster.namespace)
-            .env("FLY_API_URL", self.fly.base_url())
-            .env("FLY_API_TOKEN", self.fly.token())
             .env("DATABASE_URL", &self.db.url)
             .env("ENCRYPTION_KEY", ENCRYPTION_KEY)
-            .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
-            .env("OPENAI_KEY", OPENAI_KEY)
-            .env("METRICS_ADDR", metrics.to_string())
-            .env("TRANSITION_REQUEUE", "300ms")
-            .env("MACHINE_WAIT", "5s")
-            .env("ERROR_BACKOFF_BASE", "200ms")
-            .env("ERROR_BACKOFF_MAX", "3s")
-            .env("LEASE_DURATION", "4s")
             .env(
                 "LOG_LEVEL",
-                "debug,hyper=info,kube=info,tower=info,rustls=info,sqlx=warn",
+                "debug,hyper=info,kube=info,tower=info,rustls=info,sqlx=warn,h2=info",
             )
             .env("LOG_FORMAT", "json");
+        for (key, value) in settings {
+            command.env(key, value);
+        }
         for (key, value) in extra {
             command.env(key, value);
         }
@@ -157,7 +155,27 @@ impl Stack {
             .stdout(file.try_clone().expect("the log file"))
             .stderr(file)
             .spawn()
-            .expect("fasterclaw controller starts");
+            .unwrap_or_else(|e| panic!("fasterclaw {subcommand} starts: {e}"));
+        (child, log)
+    }
+
+    /// Starts a controller with the test settings and `extra` ones.
+    pub fn controller(&self, extra: &[(&str, &str)]) -> ControllerProcess {
+        let metrics = free_addr();
+        let settings = [
+            ("WATCH_NAMESPACE", self.cluster.namespace.clone()),
+            ("FLY_API_URL", self.fly.base_url()),
+            ("FLY_API_TOKEN", self.fly.token().to_owned()),
+            ("ANTHROPIC_API_KEY", ANTHROPIC_KEY.to_owned()),
+            ("OPENAI_KEY", OPENAI_KEY.to_owned()),
+            ("METRICS_ADDR", metrics.to_string()),
+            ("TRANSITION_REQUEUE", "300ms".to_owned()),
+            ("MACHINE_WAIT", "5s".to_owned()),
+            ("ERROR_BACKOFF_BASE", "200ms".to_owned()),
+            ("ERROR_BACKOFF_MAX", "3s".to_owned()),
+            ("LEASE_DURATION", "4s".to_owned()),
+        ];
+        let (child, log) = self.spawn("controller", &settings, extra);
         ControllerProcess {
             child,
             log,
@@ -169,39 +187,15 @@ impl Stack {
     /// answers `/health`.
     pub async fn api(&self, telegram: &str, extra: &[(&str, &str)]) -> FacadeProcess {
         let addr = free_addr();
-        let log = self
-            .files
-            .path()
-            .join(format!("api-{}.log", uuid::Uuid::new_v4().simple()));
-        let file = std::fs::File::create(&log).expect("a log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_fasterclaw"));
-        command
-            .arg("api")
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("KUBECONFIG", &self.cluster.kubeconfig)
-            .env("INSTANCE_NAMESPACE", &self.cluster.namespace)
-            .env("DATABASE_URL", &self.db.url)
-            .env("ENCRYPTION_KEY", ENCRYPTION_KEY)
-            .env("API_JWT_SECRET", JWT_SECRET)
-            .env("HOST", "127.0.0.1")
-            .env("PORT", addr.port().to_string())
-            .env("TELEGRAM_API_URL", telegram)
-            .env("FRONTEND_URL", "https://app.example.com")
-            .env(
-                "LOG_LEVEL",
-                "debug,hyper=info,kube=info,tower=info,rustls=info,sqlx=warn,h2=info",
-            )
-            .env("LOG_FORMAT", "json");
-        for (key, value) in extra {
-            command.env(key, value);
-        }
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("the log file"))
-            .stderr(file)
-            .spawn()
-            .expect("fasterclaw api starts");
+        let settings = [
+            ("INSTANCE_NAMESPACE", self.cluster.namespace.clone()),
+            ("API_JWT_SECRET", JWT_SECRET.to_owned()),
+            ("HOST", "127.0.0.1".to_owned()),
+            ("PORT", addr.port().to_string()),
+            ("TELEGRAM_API_URL", telegram.to_owned()),
+            ("FRONTEND_URL", "https://app.example.com".to_owned()),
+        ];
+        let (child, log) = self.spawn("api", &settings, extra);
         let mut facade = FacadeProcess {
             child,
             log,
