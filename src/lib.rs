@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod billing;
 pub mod cli;
 pub mod commands;
 pub mod controller;

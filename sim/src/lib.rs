@@ -1,12 +1,15 @@
 //! Stand-ins for the outside services FasterClaw talks to, built from their public
 //! specifications and speaking their real wire protocols: the Fly.io Machines API
-//! ([`fly`]), the Kubernetes API server ([`kube`]) and Telegram's `getMe`
-//! ([`telegram`]). Tests embed them in-process;
+//! ([`fly`]), the Kubernetes API server ([`kube`]), Stripe ([`stripe`]) and Telegram's
+//! `getMe` ([`telegram`]). Tests embed them in-process;
 //! `fasterclaw-sim` runs them as processes.
 //! None of this is part of the production image.
 #![deny(missing_docs)]
+// Stripe's objects, written as `json!` literals, nest deeper than the default allows.
+#![recursion_limit = "256"]
 
 pub mod fly;
 pub mod kube;
+pub mod stripe;
 pub mod sync;
 pub mod telegram;

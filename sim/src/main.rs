@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use fasterclaw_sim::fly::{FaultPlan, FlySim, FlySimConfig};
 use fasterclaw_sim::kube::{KubeFaults, KubeSim, KubeSimConfig};
+use fasterclaw_sim::stripe::delivery::Endpoint;
+use fasterclaw_sim::stripe::{PriceSeed, StripeSim, StripeSimConfig};
 use fasterclaw_sim::telegram::TelegramSim;
 
 /// Stand-ins for the services FasterClaw talks to, for tests and local runs.
@@ -56,6 +58,24 @@ enum Command {
         /// Treat every well-formed token as a bot's.
         #[arg(long, default_value_t = false)]
         accept_any: bool,
+    },
+    /// Stand in for Stripe's API, and deliver its events to a webhook.
+    Stripe {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// The secret key requests must carry (any sk_test_ key when unset).
+        #[arg(long, env = "STRIPE_SIM_SECRET_KEY", hide_env_values = true)]
+        secret_key: Option<String>,
+        /// A monthly USD price to know, as `<price id>=<cents>` (repeatable).
+        #[arg(long)]
+        price: Vec<String>,
+        /// Where to deliver events.
+        #[arg(long, requires = "webhook_secret")]
+        webhook_url: Option<String>,
+        /// The secret events are signed with (`whsec_...`).
+        #[arg(long, env = "STRIPE_SIM_WEBHOOK_SECRET", hide_env_values = true)]
+        webhook_secret: Option<String>,
     },
     /// Simulate the Kubernetes API server.
     Kube {
@@ -123,6 +143,59 @@ async fn main() -> ExitCode {
                     }
                 }
             }
+            println!("{}", sim.base_url());
+            let _ = tokio::signal::ctrl_c().await;
+            ExitCode::SUCCESS
+        }
+        Command::Stripe {
+            listen,
+            secret_key,
+            price,
+            webhook_url,
+            webhook_secret,
+        } => {
+            let mut prices = Vec::new();
+            for entry in &price {
+                let parsed = entry
+                    .split_once('=')
+                    .and_then(|(id, cents)| Some((id, cents.parse::<i64>().ok()?)));
+                match parsed {
+                    Some((id, unit_amount)) if !id.is_empty() && unit_amount >= 0 => {
+                        prices.push(PriceSeed {
+                            id: id.to_owned(),
+                            unit_amount,
+                        })
+                    }
+                    _ => {
+                        eprintln!(
+                            "fasterclaw-sim: --price must be <price id>=<cents>, not {entry:?}"
+                        );
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            let webhook = match (webhook_url, webhook_secret) {
+                (Some(url), Some(secret)) if secret.starts_with("whsec_") => {
+                    Some(Endpoint { url, secret })
+                }
+                (Some(_), _) => {
+                    eprintln!("fasterclaw-sim: --webhook-secret must start with whsec_");
+                    return ExitCode::FAILURE;
+                }
+                (None, _) => None,
+            };
+            let config = StripeSimConfig {
+                secret_key,
+                prices,
+                webhook,
+            };
+            let sim = match StripeSim::start(config, listen).await {
+                Ok(sim) => sim,
+                Err(e) => {
+                    eprintln!("fasterclaw-sim: cannot listen on {listen}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             println!("{}", sim.base_url());
             let _ = tokio::signal::ctrl_c().await;
             ExitCode::SUCCESS

@@ -166,3 +166,50 @@ fn kube_history_bounds_what_watches_can_resume_from() {
     );
     assert!(status.contains("410"), "{status} {listed}");
 }
+
+#[test]
+fn stripe_serves_its_prices_to_the_key_and_refuses_others() {
+    let (_sim, base) = start(&[
+        "stripe",
+        "--listen",
+        "127.0.0.1:0",
+        "--secret-key",
+        "sk_test_cli",
+        "--price",
+        "price_cli=4900",
+    ]);
+    let (status, body) = get(&base, "/v1/prices/price_cli", Some("sk_test_cli"));
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("\"unit_amount\":4900"), "{body}");
+    let (status, body) = get(&base, "/v1/prices/price_cli", Some("sk_test_other"));
+    assert!(status.contains("401"), "{status}");
+    assert!(body.contains("Invalid API Key provided"), "{body}");
+    let (status, body) = get(&base, "/v1/prices/price_none", Some("sk_test_cli"));
+    assert!(status.contains("404"), "{status}");
+    assert!(body.contains("resource_missing"), "{body}");
+}
+
+#[test]
+fn stripe_refuses_malformed_prices_and_webhook_secrets() {
+    for (args, expected) in [
+        (vec!["stripe", "--price", "price_x"], "--price"),
+        (
+            vec![
+                "stripe",
+                "--webhook-url",
+                "http://127.0.0.1:1/",
+                "--webhook-secret",
+                "nope",
+            ],
+            "whsec_",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_fasterclaw-sim"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}

@@ -456,7 +456,9 @@ pub static ROUTES: &[Route] = &[
         tag: Tag::Auth,
         summary: "Delete the signed-in user's account",
         description: "Cancels the Stripe subscription, deletes every instance (their Fly.io \
-                      apps and machines included) and then the account.",
+                      apps and machines included) and then the account. When Stripe cannot \
+                      cancel the subscription (after retries), nothing is deleted and the \
+                      answer is 503.",
         auth: Auth::Bearer,
         request: Body::Empty,
         responses: &[
@@ -696,7 +698,10 @@ pub static ROUTES: &[Route] = &[
         path: "/billing/checkout",
         tag: Tag::Billing,
         summary: "Start a Stripe Checkout for a plan",
-        description: "",
+        description: "The Stripe customer is created on first use and remembered. Stripe \
+                      sends the browser back to FRONTEND_URL's `/dashboard/billing?success=true` \
+                      or `/pricing?canceled=true`. The subscription starts when Stripe's \
+                      `checkout.session.completed` event reaches the webhook.",
         auth: Auth::Bearer,
         request: Body::Json(schema_of::<CheckoutRequest>),
         responses: &[
@@ -704,6 +709,10 @@ pub static ROUTES: &[Route] = &[
             error(
                 400,
                 "Invalid body, or the plan has no Stripe price configured",
+            ),
+            error(
+                409,
+                "The caller already has an active subscription to this plan",
             ),
             UNAUTHORIZED,
             INTERNAL,
@@ -749,7 +758,9 @@ pub static ROUTES: &[Route] = &[
         path: "/billing/subscription",
         tag: Tag::Billing,
         summary: "The caller's active subscription and the plans on offer",
-        description: "",
+        description: "Only an ACTIVE subscription is returned. `usage` counts the caller's \
+                      instances against its limit: after a downgrade an account may hold more \
+                      than the limit; it keeps them but cannot create more.",
         auth: Auth::Bearer,
         request: Body::Empty,
         responses: &[
@@ -768,8 +779,10 @@ pub static ROUTES: &[Route] = &[
         path: "/billing/webhook",
         tag: Tag::Billing,
         summary: "Receive a Stripe event",
-        description: "Verified with the `stripe-signature` header over the raw body. Each \
-                      event is processed once, however often Stripe delivers it.",
+        description: "Verified with the `stripe-signature` header over the raw body; a \
+                      signature older than STRIPE_WEBHOOK_TOLERANCE (300 s) is a replay. Each \
+                      event is processed once, however often Stripe delivers it; a failure \
+                      answers 500, so Stripe delivers the event again.",
         auth: Auth::StripeSignature,
         request: Body::Json(schema_of::<StripeEvent>),
         responses: &[

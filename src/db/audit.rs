@@ -44,7 +44,7 @@ impl<'a> AuditLog<'a> {
     }
 
     /// Adds a line on `conn`, inside the caller's transaction.
-    pub(super) async fn record_in(
+    pub async fn record_in(
         conn: &mut PgConnection,
         actor: &str,
         action: &str,

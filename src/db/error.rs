@@ -16,6 +16,9 @@ pub enum StoreError {
     /// The Stripe subscription id is recorded already.
     #[error("this Stripe subscription is already recorded")]
     SubscriptionTaken,
+    /// The owner has no ACTIVE subscription.
+    #[error("no active subscription")]
+    NoActiveSubscription,
     /// The owner already has as many instances as the limit allows.
     #[error("instance limit reached ({limit})")]
     LimitReached {

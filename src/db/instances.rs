@@ -3,7 +3,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::secrets::Secrets;
-use super::{AuditLog, StoreError};
+use super::{AuditLog, StoreError, Users};
 use crate::crypto::Keyring;
 use crate::domain::{DisplayName, TelegramBotToken, mask_token};
 
@@ -64,37 +64,54 @@ impl<'a> Instances<'a> {
         new: NewInstance<'_>,
         token: &TelegramBotToken,
     ) -> Result<(InstanceRecord, Uuid), StoreError> {
-        self.create_within_limit(new, token, None).await
+        let tx = self.pool.begin().await?;
+        self.insert(tx, new, token).await
     }
 
-    /// Like [`Instances::create`], when the owner has fewer than `limit` instances that
-    /// are not deleted; [`StoreError::LimitReached`] otherwise. The owner's row is locked
-    /// for the count and the insert, so concurrent creates never pass the limit together.
-    pub async fn create_within_limit(
+    /// Like [`Instances::create`], for an owner whose ACTIVE subscription allows one
+    /// more instance: [`StoreError::NoActiveSubscription`] or
+    /// [`StoreError::LimitReached`] otherwise. The owner's row is locked for the check
+    /// and the insert, as billing events lock it to change the subscription, so neither
+    /// concurrent creates nor a plan change in between let the count pass the limit.
+    pub async fn create_for_subscriber(
         &self,
         new: NewInstance<'_>,
         token: &TelegramBotToken,
-        limit: Option<i64>,
     ) -> Result<(InstanceRecord, Uuid), StoreError> {
         let mut tx = self.pool.begin().await?;
-        if let Some(limit) = limit {
-            sqlx::query!(
-                "select id from users where id = $1 for update",
-                new.owner_id
-            )
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound("user"))?;
+        if !Users::lock_in(&mut tx, new.owner_id).await? {
+            return Err(StoreError::NotFound("user"));
+        }
+        let limit = sqlx::query_scalar!(
+            "select instance_limit from subscriptions where user_id = $1 and status = 'ACTIVE'
+             order by created_at desc limit 1",
+            new.owner_id,
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NoActiveSubscription)?;
+        if limit >= 0 {
             let count = sqlx::query_scalar!(
                 r#"select count(*) as "count!" from instances where owner_id = $1 and deleted_at is null"#,
                 new.owner_id,
             )
             .fetch_one(&mut *tx)
             .await?;
-            if count >= limit {
-                return Err(StoreError::LimitReached { limit });
+            if count >= i64::from(limit) {
+                return Err(StoreError::LimitReached {
+                    limit: i64::from(limit),
+                });
             }
         }
+        self.insert(tx, new, token).await
+    }
+
+    async fn insert(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        new: NewInstance<'_>,
+        token: &TelegramBotToken,
+    ) -> Result<(InstanceRecord, Uuid), StoreError> {
         let record = sqlx::query_as!(
             InstanceRecord,
             "insert into instances (id, owner_id, namespace, name, display_name, token_mask)

@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -72,6 +72,16 @@ impl<'a> Subscriptions<'a> {
         user_id: Uuid,
         update: &SubscriptionUpdate<'_>,
     ) -> Result<SubscriptionRecord, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::upsert_in(&mut conn, user_id, update).await
+    }
+
+    /// [`Subscriptions::upsert`] on `conn`, inside the caller's transaction.
+    pub async fn upsert_in(
+        conn: &mut PgConnection,
+        user_id: Uuid,
+        update: &SubscriptionUpdate<'_>,
+    ) -> Result<SubscriptionRecord, StoreError> {
         sqlx::query_as!(
             SubscriptionRecord,
             "insert into subscriptions (user_id, stripe_subscription_id, stripe_price_id, status,
@@ -99,9 +109,35 @@ impl<'a> Subscriptions<'a> {
             update.current_period_end,
             update.cancel_at_period_end,
         )
-        .fetch_optional(self.pool)
+        .fetch_optional(conn)
         .await?
         .ok_or(StoreError::SubscriptionTaken)
+    }
+
+    /// The user a Stripe subscription is recorded for.
+    pub async fn owner_in(
+        conn: &mut PgConnection,
+        stripe_subscription_id: &str,
+    ) -> Result<Option<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar!(
+            "select user_id from subscriptions where stripe_subscription_id = $1",
+            stripe_subscription_id,
+        )
+        .fetch_optional(conn)
+        .await?)
+    }
+
+    /// The Stripe ids of the user's subscriptions that have not ended (anything but
+    /// CANCELED and INCOMPLETE_EXPIRED): those to cancel before the account goes.
+    pub async fn unended_for_user(&self, user_id: Uuid) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar!(
+            "select stripe_subscription_id from subscriptions
+             where user_id = $1 and status not in ('CANCELED', 'INCOMPLETE_EXPIRED')
+             order by created_at",
+            user_id,
+        )
+        .fetch_all(self.pool)
+        .await?)
     }
 
     /// The user's newest subscription whose status is ACTIVE.
@@ -129,12 +165,22 @@ impl<'a> Subscriptions<'a> {
         stripe_subscription_id: &str,
         status: &str,
     ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::set_status_in(&mut conn, stripe_subscription_id, status).await
+    }
+
+    /// [`Subscriptions::set_status`] on `conn`, inside the caller's transaction.
+    pub async fn set_status_in(
+        conn: &mut PgConnection,
+        stripe_subscription_id: &str,
+        status: &str,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query!(
             "update subscriptions set status = $2 where stripe_subscription_id = $1",
             stripe_subscription_id,
             status,
         )
-        .execute(self.pool)
+        .execute(conn)
         .await?;
         Ok(done.rows_affected() == 1)
     }

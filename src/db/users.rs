@@ -1,7 +1,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -53,6 +53,18 @@ pub struct Users<'a> {
 impl<'a> Users<'a> {
     pub(super) fn new(pool: &'a PgPool) -> Self {
         Self { pool }
+    }
+
+    /// Locks the account's row on `conn` until its transaction ends, so work on one
+    /// account (instance limits, billing events) happens one at a time; `false` when
+    /// the account does not exist.
+    pub async fn lock_in(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query_scalar!("select id from users where id = $1 for update", id)
+                .fetch_optional(conn)
+                .await?
+                .is_some(),
+        )
     }
 
     /// Creates an account. An email taken in any letter case is

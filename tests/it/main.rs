@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per area.
 
+mod billing;
 mod controller;
 mod crd_on_kubernetes;
 mod facade;

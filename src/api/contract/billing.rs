@@ -154,6 +154,22 @@ pub struct SubscriptionResponse {
     pub subscription: Option<Subscription>,
     /// The plans on offer.
     pub plans: Plans,
+    /// How many instances the user has and may have.
+    pub usage: InstanceUsage,
+}
+
+/// The user's instances against the active subscription's limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = super::require_every_property)]
+pub struct InstanceUsage {
+    /// Instances the user has (not deleted).
+    pub instances: i64,
+    /// Instances the active subscription allows: -1 is unlimited, 0 without one.
+    pub instance_limit: i32,
+    /// Whether one more instance may be created now. An account over a lowered
+    /// limit keeps its instances but cannot create more.
+    pub can_create_instance: bool,
 }
 
 /// Acknowledgement of a Stripe webhook event.

@@ -10,8 +10,8 @@ pub use auth::{
     LoginRequest, RegisterRequest, TokenResponse, UpdatePasswordRequest, UpdateProfileRequest, User,
 };
 pub use billing::{
-    CheckoutRequest, CheckoutResponse, Invoice, InvoiceList, Plan, PlanConfig, Plans,
-    PortalResponse, StripeEvent, StripeEventData, Subscription, SubscriptionResponse,
+    CheckoutRequest, CheckoutResponse, InstanceUsage, Invoice, InvoiceList, Plan, PlanConfig,
+    Plans, PortalResponse, StripeEvent, StripeEventData, Subscription, SubscriptionResponse,
     WebhookReceived,
 };
 pub use common::{

@@ -162,6 +162,7 @@ pub async fn delete_account(
     State(state): State<Arc<AppState>>,
     SignedIn(record): SignedIn,
 ) -> Result<Json<MessageResponse>, ApiError> {
+    super::billing::cancel_before_deletion(&state, &record).await?;
     let selector = format!("{}={},{}={}", MANAGED_BY.0, MANAGED_BY.1, OWNER, record.id);
     state
         .instances

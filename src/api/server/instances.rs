@@ -79,18 +79,6 @@ pub async fn create(
     SignedIn(user): SignedIn,
     JsonBody(body): JsonBody<CreateInstanceRequest>,
 ) -> Result<(StatusCode, Json<InstanceResponse>), ApiError> {
-    let subscription = state
-        .db
-        .subscriptions()
-        .active_for_user(user.id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::forbidden(
-                "Active subscription required. Please subscribe to create instances.",
-            )
-        })?;
-    let limit =
-        (subscription.instance_limit >= 0).then_some(i64::from(subscription.instance_limit));
     let id = uuid::Uuid::new_v4();
     let name = format!("fc-{id}");
     let records = state.db.instances(&state.keyring);
@@ -102,9 +90,14 @@ pub async fn create(
         display_name: &body.name,
     };
     let (record, secret_id) = match records
-        .create_within_limit(new, &body.telegram_bot_token, limit)
+        .create_for_subscriber(new, &body.telegram_bot_token)
         .await
     {
+        Err(StoreError::NoActiveSubscription) => {
+            return Err(ApiError::forbidden(
+                "Active subscription required. Please subscribe to create instances.",
+            ));
+        }
         Err(StoreError::LimitReached { limit }) => {
             return Err(ApiError::forbidden(format!(
                 "Instance limit reached ({limit}). Please upgrade your plan or delete existing instances."

@@ -22,6 +22,7 @@ pub struct HttpMetrics {
     registry: Registry,
     requests: Family<Labels, Counter>,
     latency: Family<Labels, Histogram>,
+    stripe_events: Family<Labels, Counter>,
 }
 
 impl std::fmt::Debug for HttpMetrics {
@@ -47,15 +48,41 @@ impl Default for HttpMetrics {
             "Time to answer a request, by route",
             latency.clone(),
         );
+        let stripe_events = Family::<Labels, Counter>::default();
+        registry.register(
+            "stripe_events",
+            "Verified Stripe webhook events by type (those billing acts on, else other) and outcome (applied, duplicate, ignored)",
+            stripe_events.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
+            stripe_events,
         }
     }
 }
 
 impl HttpMetrics {
+    /// Counts a verified Stripe event.
+    pub fn stripe_event(&self, event_type: &str, outcome: &str) {
+        let kind = match event_type {
+            "checkout.session.completed"
+            | "customer.subscription.created"
+            | "customer.subscription.updated"
+            | "customer.subscription.deleted"
+            | "invoice.payment_succeeded"
+            | "invoice.payment_failed" => event_type,
+            _ => "other",
+        };
+        self.stripe_events
+            .get_or_create(&vec![
+                ("type".to_owned(), kind.to_owned()),
+                ("outcome".to_owned(), outcome.to_owned()),
+            ])
+            .inc();
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut text = String::new();

@@ -60,6 +60,16 @@ pub async fn run(args: ApiArgs) -> Result<(), StartError> {
         .map_err(|e| StartError::Setting(format!("FRONTEND_URL is not a URL: {e}")))?;
     let telegram = telegram::Telegram::new(&args.telegram_api_url, Duration::from_secs(5))
         .map_err(StartError::Setting)?;
+    let billing = args.stripe.billing().map_err(StartError::Setting)?;
+    if billing.api.is_none() {
+        tracing::warn!(
+            "STRIPE_SECRET_KEY is not set: checkout, the portal, invoices and the webhook answer that billing is not configured"
+        );
+    } else if billing.webhook.is_none() {
+        tracing::warn!(
+            "STRIPE_WEBHOOK_SECRET is not set: Stripe's events are refused, so subscriptions never change"
+        );
+    }
     if args.body_limit_bytes < 1024 {
         return Err(StartError::Setting(
             "BODY_LIMIT_BYTES must be at least 1024".to_owned(),
@@ -87,6 +97,8 @@ pub async fn run(args: ApiArgs) -> Result<(), StartError> {
         per_account: state::per_minute(args.auth_rate_per_account),
         trust_forwarded_for: args.trust_forwarded_for,
         metrics: metrics::HttpMetrics::default(),
+        billing,
+        frontend_url: args.frontend_url.clone(),
     });
     let limits = router::Limits {
         timeout: args.request_timeout,

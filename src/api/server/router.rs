@@ -38,6 +38,9 @@ pub struct Limits {
     pub environment: Environment,
 }
 
+/// Largest Stripe event accepted.
+const WEBHOOK_BODY_BYTES: usize = 1 << 20;
+
 fn filter(method: Method) -> MethodFilter {
     match method {
         Method::Get => MethodFilter::GET,
@@ -74,10 +77,13 @@ fn serve(route: &Route) -> MethodRouter<Arc<AppState>> {
         Operation::SyncInstance => on(method, instances::sync),
         Operation::ProvisioningStatus => on(method, instances::provisioning),
         Operation::GetSubscription => on(method, billing::subscription),
-        Operation::Checkout | Operation::BillingPortal | Operation::ListInvoices => {
-            on(method, billing::not_configured)
+        Operation::Checkout => on(method, billing::checkout),
+        Operation::BillingPortal => on(method, billing::portal),
+        Operation::ListInvoices => on(method, billing::invoices),
+        // Stripe's events are larger than the web app's bodies.
+        Operation::StripeWebhook => {
+            on(method, billing::webhook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_BYTES))
         }
-        Operation::StripeWebhook => on(method, billing::webhook_not_configured),
     }
 }
 

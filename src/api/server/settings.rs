@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 
+use crate::billing::settings::StripeArgs;
 use crate::cli::{DatabaseArgs, EncryptionArgs};
 
 /// Where the facade runs: development also lets any `http://localhost:*` origin call it.
@@ -27,6 +28,10 @@ pub struct ApiArgs {
     /// The keys that seal stored tokens.
     #[command(flatten)]
     pub encryption: EncryptionArgs,
+
+    /// Stripe.
+    #[command(flatten)]
+    pub stripe: StripeArgs,
 
     /// Secret that signs session tokens (HS256): at least 32 bytes.
     #[arg(long, env = "API_JWT_SECRET", hide_env_values = true)]

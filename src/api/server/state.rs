@@ -12,6 +12,7 @@ use super::error::ApiError;
 use super::metrics::HttpMetrics;
 use super::session::Sessions;
 use super::telegram::Telegram;
+use crate::billing::settings::BillingSettings;
 use crate::crd::Instance;
 use crate::crypto::Keyring;
 use crate::db::Database;
@@ -40,6 +41,10 @@ pub struct AppState {
     pub trust_forwarded_for: bool,
     /// Request metrics.
     pub metrics: HttpMetrics,
+    /// Stripe and the plans on sale.
+    pub billing: BillingSettings,
+    /// The web app's address, where Stripe sends people back.
+    pub frontend_url: String,
 }
 
 impl std::fmt::Debug for AppState {

@@ -232,22 +232,56 @@ async fn sign_in_attempts_are_limited_per_address_and_per_account() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_facade_refuses_to_start_without_a_usable_session_secret() {
+async fn the_facade_refuses_to_start_with_a_missing_or_malformed_setting() {
     let stack = Stack::new().await;
-    for (value, expected) in [
-        ("", "API_JWT_SECRET is not set"),
-        ("short", "API_JWT_SECRET must be at least 32 bytes"),
+    let good_secret = crate::support::stack::JWT_SECRET;
+    for (settings, expected) in [
+        (vec![("API_JWT_SECRET", "")], "API_JWT_SECRET is not set"),
+        (
+            vec![("API_JWT_SECRET", "short")],
+            "API_JWT_SECRET must be at least 32 bytes",
+        ),
+        (
+            vec![
+                ("API_JWT_SECRET", good_secret),
+                ("STRIPE_SECRET_KEY", "pk_test_123"),
+            ],
+            "STRIPE_SECRET_KEY must be a Stripe secret key (sk_... or rk_...)",
+        ),
+        (
+            vec![
+                ("API_JWT_SECRET", good_secret),
+                ("STRIPE_WEBHOOK_SECRET", "secret"),
+            ],
+            "STRIPE_WEBHOOK_SECRET must be an endpoint signing secret (whsec_...)",
+        ),
+        (
+            vec![
+                ("API_JWT_SECRET", good_secret),
+                ("STRIPE_PRICE_ID_PRO", "price 1"),
+            ],
+            "STRIPE_PRICE_ID_PRO must be a Stripe price id",
+        ),
+        (
+            vec![
+                ("API_JWT_SECRET", good_secret),
+                ("STRIPE_SECRET_KEY", "sk_test_1"),
+                ("STRIPE_API_URL", "ftp://stripe"),
+            ],
+            "STRIPE_API_URL must be an http:// or https:// URL",
+        ),
     ] {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fasterclaw"));
-        let output = command
+        command
             .arg("api")
             .env_clear()
-            .env("API_JWT_SECRET", value)
             .env("DATABASE_URL", &stack.db.url)
             .env("ENCRYPTION_KEY", crate::support::stack::ENCRYPTION_KEY)
-            .env("LOG_LEVEL", "off")
-            .output()
-            .unwrap();
+            .env("LOG_LEVEL", "off");
+        for (key, value) in &settings {
+            command.env(key, value);
+        }
+        let output = command.output().unwrap();
         assert!(!output.status.success());
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -4,6 +4,8 @@
 
 use std::process::Command;
 
+use fasterclaw_sim::stripe::{PriceSeed, StripeSim, StripeSimConfig};
+
 use super::{sign_up, telegram};
 use crate::support::stack::{Stack, TOKEN};
 
@@ -19,12 +21,35 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
     assert!(version.is_ok_and(|o| o.status.success()), "{HOW_TO_RUN}");
     let stack = Stack::new().await;
     let telegram = telegram().await;
+    let stripe = StripeSim::start(
+        StripeSimConfig {
+            secret_key: None,
+            prices: ["price_starter", "price_pro", "price_enterprise"]
+                .into_iter()
+                .map(|id| PriceSeed {
+                    id: id.to_owned(),
+                    unit_amount: 4900,
+                })
+                .collect(),
+            webhook: None,
+        },
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .expect("the Stripe stand-in starts");
+    let stripe_url = stripe.base_url();
     let facade = stack
         .api(
             &telegram.base_url(),
             &[
                 ("AUTH_RATE_PER_ADDRESS", "100000"),
                 ("AUTH_RATE_PER_ACCOUNT", "100000"),
+                ("STRIPE_SECRET_KEY", "sk_test_schemathesis"),
+                ("STRIPE_WEBHOOK_SECRET", "whsec_schemathesis"),
+                ("STRIPE_API_URL", &stripe_url),
+                ("STRIPE_PRICE_ID_STARTER", "price_starter"),
+                ("STRIPE_PRICE_ID_PRO", "price_pro"),
+                ("STRIPE_PRICE_ID_ENTERPRISE", "price_enterprise"),
             ],
         )
         .await;
@@ -50,9 +75,6 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
                 // Deleting the account or changing its password would end the session
                 // the run signs in with.
                 .args(["--exclude-path", "/auth/account", "--exclude-path", "/auth/password"])
-                // Without Stripe's settings these answer 503 by design; billing is tested
-                // with the Stripe stand-in.
-                .args(["--exclude-path-regex", "^/billing/(checkout|portal|invoices|webhook)$"])
                 .args(["--request-timeout", "10", "--suppress-health-check", "all", "--no-color"])
                 .env("SCHEMATHESIS_HOOKS", "")
                 .output()
