@@ -33,6 +33,20 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Seal stored secrets: convert legacy values, or re-seal under a new key.
     Secrets(SecretsArgs),
+    /// Check a health endpoint: exit 0 when it answers 2xx (for container health
+    /// checks in images without a shell or curl).
+    Probe(ProbeArgs),
+}
+
+/// `fasterclaw probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The endpoint, such as `http://127.0.0.1:3001/ready` or `http://127.0.0.1:8080/readyz`.
+    #[arg(default_value = "http://127.0.0.1:3001/health")]
+    pub url: String,
+    /// Longest wait for the answer.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 /// Where logs go and how much of them.

@@ -69,3 +69,26 @@ ensure_node() {
 ensure_client_packages() {
   (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error)
 }
+
+DOCKERFILE_PARSE_VERSION=2.0.1
+
+# dockerfile-parse (PyPI), for the static checks of the Dockerfile.
+ensure_dockerfile_parse() {
+  if python3 -c 'import dockerfile_parse, sys; sys.exit(dockerfile_parse.__version__ != "'"$DOCKERFILE_PARSE_VERSION"'")' 2>/dev/null; then
+    return 0
+  fi
+  echo "tools: installing dockerfile-parse $DOCKERFILE_PARSE_VERSION (PyPI)" >&2
+  python3 -m pip install --quiet --disable-pip-version-check "dockerfile-parse==$DOCKERFILE_PARSE_VERSION"
+}
+
+HELM_SDKPY_VERSION=0.1.32
+
+# helm-sdkpy (PyPI): Helm's own library, for `helm lint` and the chart's install tests.
+# Its metadata asks for a newer Python than it needs, hence --ignore-requires-python.
+ensure_helm_sdkpy() {
+  if python3 -c 'import importlib.metadata as m, sys; sys.exit(m.version("helm-sdkpy") != "'"$HELM_SDKPY_VERSION"'")' 2>/dev/null; then
+    return 0
+  fi
+  echo "tools: installing helm-sdkpy $HELM_SDKPY_VERSION (PyPI)" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --ignore-requires-python "helm-sdkpy==$HELM_SDKPY_VERSION"
+}

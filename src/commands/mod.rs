@@ -2,6 +2,7 @@
 
 mod migrate;
 mod print;
+mod probe;
 mod secrets;
 
 use secrecy::SecretString;
@@ -37,6 +38,9 @@ pub enum Error {
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
+    /// The probed endpoint did not answer 2xx.
+    #[error("{0}")]
+    Probe(String),
     /// The CRD could not be rendered as YAML.
     #[error("cannot render the CRD as YAML: {0}")]
     Yaml(#[from] yaml_serde::Error),
@@ -51,6 +55,7 @@ pub async fn run(command: Command) -> Result<(), Error> {
         Command::Openapi => print::openapi(),
         Command::Migrate(args) => migrate::run(args).await,
         Command::Secrets(args) => secrets::run(args).await,
+        Command::Probe(args) => probe::run(&args).await,
     }
 }
 

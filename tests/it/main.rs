@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per area.
 
 mod billing;
+mod chart;
 mod clients;
 mod controller;
 mod crd_on_kubernetes;

@@ -29,6 +29,18 @@ async fn meta_routes_errors_request_ids_and_cors() {
     assert!(health["timestamp"].as_str().unwrap().ends_with('Z'));
     let ready = http.get(url("/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
+    // The image's health check: `fasterclaw probe`.
+    let probe = |path: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fasterclaw"))
+            .args(["probe", &url(path)])
+            .env("LOG_LEVEL", "off")
+            .output()
+            .unwrap()
+    };
+    assert!(probe("/ready").status.success());
+    let missing = probe("/nowhere");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("404 Not Found"));
 
     let document = http
         .get(url("/openapi.json"))

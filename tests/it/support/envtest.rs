@@ -222,7 +222,9 @@ fn launch(assets: &Path, dir: &Path, owner: u32, minor: u32) {
         "--cert-dir=certs".to_owned(),
         "--token-auth-file=tokens.csv".to_owned(),
         "--client-ca-file=client-ca.crt".to_owned(),
-        "--authorization-mode=AlwaysAllow".to_owned(),
+        // RBAC as on a real cluster: the admin is in system:masters, and the chart's
+        // ServiceAccounts get exactly the rights its roles give.
+        "--authorization-mode=RBAC".to_owned(),
         "--service-account-issuer=https://kubernetes.default.svc".to_owned(),
         "--service-account-key-file=sa.pub".to_owned(),
         "--service-account-signing-key-file=sa.key".to_owned(),
