@@ -8,6 +8,7 @@
 // Stripe's objects, written as `json!` literals, nest deeper than the default allows.
 #![recursion_limit = "256"]
 
+pub mod dev;
 pub mod fly;
 pub mod kube;
 pub mod stripe;

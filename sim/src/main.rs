@@ -59,6 +59,25 @@ enum Command {
         #[arg(long, default_value_t = false)]
         accept_any: bool,
     },
+    /// Run the whole control plane locally: the stand-ins, then `fasterclaw controller`
+    /// and `fasterclaw api` against them (see scripts/dev).
+    Dev {
+        /// The `fasterclaw` binary.
+        #[arg(long, default_value = "target/debug/fasterclaw")]
+        fasterclaw: PathBuf,
+        /// The database.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+        /// The facade's port (0: any free one).
+        #[arg(long, env = "FASTERCLAW_DEV_PORT", default_value_t = 3001)]
+        port: u16,
+        /// Where the kubeconfig and the logs go.
+        #[arg(long, env = "FASTERCLAW_DEV_DIR", default_value = "target/dev")]
+        dir: PathBuf,
+        /// The Instance CRD.
+        #[arg(long, default_value = "crds/instance.yaml")]
+        crd: PathBuf,
+    },
     /// Stand in for Stripe's API, and deliver its events to a webhook.
     Stripe {
         /// Address to listen on.
@@ -146,6 +165,28 @@ async fn main() -> ExitCode {
             println!("{}", sim.base_url());
             let _ = tokio::signal::ctrl_c().await;
             ExitCode::SUCCESS
+        }
+        Command::Dev {
+            fasterclaw,
+            database_url,
+            port,
+            dir,
+            crd,
+        } => {
+            let options = fasterclaw_sim::dev::DevOptions {
+                fasterclaw,
+                database_url,
+                port,
+                dir,
+                crd,
+            };
+            match fasterclaw_sim::dev::run(options).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("fasterclaw-sim dev: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Stripe {
             listen,

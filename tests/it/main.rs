@@ -5,6 +5,7 @@ mod chart;
 mod clients;
 mod controller;
 mod crd_on_kubernetes;
+mod dev;
 mod facade;
 mod fly;
 mod generated;
