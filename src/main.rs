@@ -4,6 +4,11 @@ use clap::Parser;
 use fasterclaw::cli::Cli;
 
 fn main() -> ExitCode {
+    // Before anything reads the environment, and before any thread starts.
+    if let Err(e) = fasterclaw::cli::load_dotenv(std::path::Path::new(".env")) {
+        eprintln!("fasterclaw: {e}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     fasterclaw::telemetry::init(&cli.logging);
     fasterclaw::tls::install_crypto_provider();

@@ -289,6 +289,46 @@ async fn the_facade_refuses_to_start_with_a_missing_or_malformed_setting() {
     }
 }
 
+#[test]
+fn a_dotenv_file_is_read_and_the_environment_wins_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |env: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fasterclaw"));
+        command
+            .arg("api")
+            .current_dir(dir.path())
+            .env_clear()
+            .env("LOG_LEVEL", "off");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = command.output().unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    std::fs::write(
+        dir.path().join(".env"),
+        "# a local run\nAPI_JWT_SECRET=short\nDATABASE_URL=postgres://nowhere/db\n",
+    )
+    .unwrap();
+    // From the file...
+    assert!(run(&[]).contains("API_JWT_SECRET must be at least 32 bytes"));
+    // ...unless the environment says otherwise.
+    assert!(run(&[("API_JWT_SECRET", "")]).contains("API_JWT_SECRET is not set"));
+    // A file that does not parse is named, in one line.
+    std::fs::write(dir.path().join(".env"), "API_JWT_SECRET='unterminated\n").unwrap();
+    let refused = run(&[]);
+    assert_eq!(refused.lines().count(), 1, "{refused}");
+    assert!(
+        refused.starts_with("fasterclaw: .env: line 1 does not parse"),
+        "{refused}"
+    );
+    assert!(
+        !refused.contains("unterminated"),
+        "the line's value is not shown"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_account_deletes_its_instances_and_their_fly_apps() {
     let stack = Stack::new().await;

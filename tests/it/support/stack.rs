@@ -65,10 +65,29 @@ impl FacadeProcess {
     }
 }
 
+/// Stops `child` as an orchestrator would: SIGTERM, then SIGKILL after 5 s. (A clean
+/// exit also lets a coverage build write its profile.)
+pub fn stop(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 impl Drop for FacadeProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child);
     }
 }
 
@@ -132,6 +151,8 @@ impl Stack {
         ));
         let file = std::fs::File::create(&log).expect("a log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_fasterclaw"));
+        // Not the repository root: a developer's .env there must not change the test.
+        command.current_dir(self.files.path());
         command
             .arg(subcommand)
             .env_clear()
@@ -144,6 +165,10 @@ impl Stack {
                 "debug,hyper=info,kube=info,tower=info,rustls=info,sqlx=warn,h2=info",
             )
             .env("LOG_FORMAT", "json");
+        // A coverage build's profile goes where the coverage run collects it.
+        if let Some(profile) = std::env::var_os("LLVM_PROFILE_FILE") {
+            command.env("LLVM_PROFILE_FILE", profile);
+        }
         for (key, value) in settings {
             command.env(key, value);
         }
@@ -406,6 +431,6 @@ impl ControllerProcess {
 
 impl Drop for ControllerProcess {
     fn drop(&mut self) {
-        self.kill();
+        stop(&mut self.child);
     }
 }
