@@ -92,3 +92,14 @@ ensure_helm_sdkpy() {
   echo "tools: installing helm-sdkpy $HELM_SDKPY_VERSION (PyPI)" >&2
   python3 -m pip install --quiet --disable-pip-version-check --ignore-requires-python "helm-sdkpy==$HELM_SDKPY_VERSION"
 }
+
+TARPAULIN_VERSION=0.37.5
+
+# cargo-tarpaulin, for ./scripts/coverage (not needed by the test command).
+ensure_tarpaulin() {
+  if cargo tarpaulin --version 2>/dev/null | grep -q " $TARPAULIN_VERSION"; then
+    return 0
+  fi
+  echo "tools: installing cargo-tarpaulin $TARPAULIN_VERSION (once per machine; a few minutes)" >&2
+  cargo install --quiet --locked cargo-tarpaulin --version "$TARPAULIN_VERSION"
+}
