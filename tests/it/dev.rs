@@ -1,7 +1,8 @@
 //! `./scripts/dev`, the one command that runs the whole control plane locally, walked
 //! end to end as a person would: register, subscribe through the Stripe stand-in's
-//! Checkout page, create an instance through the API and another with
-//! `kubectl apply -f examples/instance.yaml`, both RUNNING; then Ctrl-C stops it all.
+//! Checkout page, create an instance through the API and another with `kubectl apply -f
+//! examples/secret.yaml -f examples/instance.yaml`, both RUNNING; then Ctrl-C stops it
+//! all.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -178,13 +179,20 @@ async fn one_command_runs_the_stack_a_person_can_use() {
         .await
         .unwrap();
     // ...and one with kubectl.
-    kubectl(
+    let applied = kubectl(
         &kubeconfig,
         &[
             "apply",
             "-f",
+            &root.join("examples/secret.yaml").to_string_lossy(),
+            "-f",
             &root.join("examples/instance.yaml").to_string_lossy(),
         ],
+    );
+    assert!(
+        applied.contains("secret/support-bot-telegram created")
+            && applied.contains("instance.fasterclaw.io/support-bot created"),
+        "{applied}"
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -208,7 +216,8 @@ async fn one_command_runs_the_stack_a_person_can_use() {
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "not RUNNING in 60 s: the API's is {api_phase:?}, kubectl's {kubectl_phase:?}"
+            "not RUNNING in 60 s: the API's is {api_phase:?}, kubectl's {kubectl_phase:?}; the controller's log:\n{}",
+            std::fs::read_to_string(state.path().join("controller.log")).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
