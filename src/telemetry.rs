@@ -11,8 +11,10 @@ pub fn init(args: &LoggingArgs) {
         Ok(filter) => (filter, None),
         Err(e) => (EnvFilter::new("info"), Some(e)),
     };
+    // Colours only for a person at a terminal, never into a log file or a pipe.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let installed = match args.log_format {
         LogFormat::Text => builder.try_init(),

@@ -278,6 +278,9 @@ async fn the_facade_refuses_to_start_with_a_missing_or_malformed_setting() {
             .env("DATABASE_URL", &stack.db.url)
             .env("ENCRYPTION_KEY", crate::support::stack::ENCRYPTION_KEY)
             .env("LOG_LEVEL", "off");
+        if let Some(profile) = std::env::var_os("LLVM_PROFILE_FILE") {
+            command.env("LLVM_PROFILE_FILE", profile);
+        }
         for (key, value) in &settings {
             command.env(key, value);
         }
@@ -299,6 +302,9 @@ fn a_dotenv_file_is_read_and_the_environment_wins_over_it() {
             .current_dir(dir.path())
             .env_clear()
             .env("LOG_LEVEL", "off");
+        if let Some(profile) = std::env::var_os("LLVM_PROFILE_FILE") {
+            command.env("LLVM_PROFILE_FILE", profile);
+        }
         for (key, value) in env {
             command.env(key, value);
         }
