@@ -66,15 +66,24 @@ async fn delete_everything(
     status: &InstanceStatus,
 ) -> Result<Cleanup, Error> {
     let fly = &ctx.fly;
-    // Only an app the controller recorded as its own is deleted: an Instance that never
-    // got that far made nothing on Fly.io.
-    if let Some(app) = status.fly_app_name.as_deref() {
+    // Only an app the controller recorded as its own, or one the Instance adopts, is
+    // deleted: an Instance that never got that far made nothing on Fly.io.
+    let adopted = instance.spec.adopt.as_ref();
+    let app = status
+        .fly_app_name
+        .as_deref()
+        .or(adopted.map(|a| a.app_name.as_str()));
+    if let Some(app) = app {
         if status.phase != Some(Phase::Deleted) {
             let mut deleting = status.clone();
             deleting.message = Some("deleting the machine and the app on Fly.io".to_owned());
             write_status(api, instance, &deleting).await?;
         }
-        if let Some(machine) = status.fly_machine_id.as_deref() {
+        let machine = status
+            .fly_machine_id
+            .as_deref()
+            .or(adopted.and_then(|a| a.machine_id.as_deref()));
+        if let Some(machine) = machine {
             fly.delete_machine(app, machine, true).await?;
         }
         fly.delete_app(app).await?;

@@ -21,6 +21,11 @@ pub const RETRY_REQUESTED_AT: &str = "fasterclaw.io/retry-requested-at";
 /// Annotation: how often this Instance is checked when settled (`30s`, `1h`).
 pub const POLL_INTERVAL: &str = "fasterclaw.io/poll-interval";
 
+/// Annotation set by `fasterclaw import-original` on an Instance the original system
+/// had marked FAILED: the Instance starts FAILED with this message (keeping the app it
+/// adopts, so deleting it cleans up) until a retry provisions it afresh.
+pub const IMPORTED_FAILED: &str = "fasterclaw.io/imported-failed";
+
 /// Machine metadata: the Instance's uid, by which a lost machine is found again.
 pub const TAG_UID: &str = "fasterclaw_instance_uid";
 /// Machine metadata: the Instance's namespace.

@@ -253,6 +253,7 @@ impl<'a> Reconciler<'a> {
         let app = previous
             .fly_app_name
             .clone()
+            .or_else(|| instance.spec.adopt.as_ref().map(|a| a.app_name.clone()))
             .unwrap_or_else(|| naming::app_name(&ctx.app_prefix, &uid));
         let generation = instance.meta().generation;
         let retry_requested = naming::annotation(instance, naming::RETRY_REQUESTED_AT);
@@ -303,6 +304,19 @@ impl<'a> Reconciler<'a> {
             self.report(&World::from_status(&self.previous), &outcome, None, false)
                 .await?;
             return Ok(Action::await_change());
+        }
+        if self.previous.phase.is_none()
+            && !self.retried
+            && let Some(message) = naming::annotation(self.instance, naming::IMPORTED_FAILED)
+        {
+            // Imported as the original left it: FAILED, holding what it adopted.
+            return self
+                .stop_with(Problem {
+                    reason: "ImportedFailed",
+                    message: format!("{message}; retry to provision it again"),
+                    failed: true,
+                })
+                .await;
         }
         let provider = self.instance.spec.effective_provider();
         let Some(platform_key) = self.ctx.platform_keys.get(provider).cloned() else {
@@ -479,7 +493,46 @@ impl<'a> Reconciler<'a> {
     async fn observe(&self) -> Result<Result<World, Problem>, Error> {
         let fly = &self.ctx.fly;
         let mut world = World::default();
-        if let Some(id) = &self.previous.fly_machine_id {
+        let adopting = self.previous.fly_app_name.is_none() && self.adopted().is_some();
+        if adopting {
+            // Before trusting anything in it: the app to take over must be in our
+            // organization.
+            match fly.get_app(&self.app).await {
+                Ok(app) if app.organization.slug != fly.org_slug() => {
+                    return Ok(Err(Problem {
+                        reason: "AppNameConflict",
+                        message: format!(
+                            "the Fly.io app {} to adopt belongs to organization {:?}, not {:?}",
+                            self.app,
+                            app.organization.slug,
+                            fly.org_slug()
+                        ),
+                        failed: true,
+                    }));
+                }
+                Ok(_) => {
+                    world.app_exists = true;
+                    self.ctx
+                        .publish(
+                            self.instance,
+                            false,
+                            "Adopted",
+                            "Adopt",
+                            format!("took over the existing Fly.io app {}", self.app),
+                        )
+                        .await;
+                }
+                // Gone since: the Instance makes it again under the same name.
+                Err(e) if e.is_not_found() => return Ok(Ok(world)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let known_machine = self.previous.fly_machine_id.as_ref().or_else(|| {
+            self.adopted()
+                .filter(|_| adopting)
+                .and_then(|a| a.machine_id.as_ref())
+        });
+        if let Some(id) = known_machine {
             match fly.get_machine(&self.app, id).await {
                 Ok(machine) => {
                     world.app_exists = true;
@@ -490,7 +543,7 @@ impl<'a> Reconciler<'a> {
                 Err(e) => return Err(e.into()),
             }
         }
-        if self.previous.fly_app_name.is_none() {
+        if self.previous.fly_app_name.is_none() && !adopting {
             // Nothing was ever made: the first step creates the app and tells.
             return Ok(Ok(world));
         }
@@ -556,7 +609,8 @@ impl<'a> Reconciler<'a> {
                                 .await;
                         }
                         Ok(AppCreation::Existing(_)) => {
-                            let ours_by_record = self.previous.fly_app_name.as_deref() == Some(app);
+                            let ours_by_record = self.previous.fly_app_name.as_deref() == Some(app)
+                                || self.adopted().is_some_and(|a| a.app_name == app);
                             if !ours_by_record && !self.carries_marker().await? {
                                 return Ok(Err(Problem {
                                     reason: "AppNameConflict",
@@ -735,6 +789,11 @@ impl<'a> Reconciler<'a> {
             .or(self.previous.secrets_version)
     }
 
+    /// The Fly.io resources the Instance takes over, if any.
+    fn adopted(&self) -> Option<&crate::crd::Adoption> {
+        self.instance.spec.adopt.as_ref()
+    }
+
     /// Whether the app carries this Instance's marker secret.
     async fn carries_marker(&self) -> Result<bool, Error> {
         let marker = naming::marker_secret(&self.uid);
@@ -762,6 +821,7 @@ impl<'a> Reconciler<'a> {
         };
         let app_named = world.app_exists
             || self.previous.fly_app_name.is_some()
+            || self.adopted().is_some()
             || matches!(outcome, Outcome::Synced);
         let status = report::status(&ReportInput {
             previous: &self.previous,
@@ -871,6 +931,7 @@ fn leak_reason(reason: &str) -> &'static str {
         "Timeout" => "Timeout",
         "FlyRejected" => "FlyRejected",
         "AppNameConflict" => "AppNameConflict",
+        "ImportedFailed" => "ImportedFailed",
         _ => "Failed",
     }
 }

@@ -9,7 +9,7 @@ mod spec;
 mod status;
 
 pub use spec::{
-    DeletionPolicy, Instance, InstanceSpec, PowerState, SecretKeyRef, TelegramTokenSource,
+    Adoption, DeletionPolicy, Instance, InstanceSpec, PowerState, SecretKeyRef, TelegramTokenSource,
 };
 pub use status::{
     ConditionType, InstanceStatus, Phase, ProvisioningStep, ProvisioningStepName, StepState,

@@ -97,6 +97,31 @@ pub struct InstanceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     pub image: Option<String>,
+
+    /// A Fly.io app (and machine) that exist already and that this Instance takes over
+    /// instead of creating its own, as `fasterclaw import-original` sets it for bots the
+    /// original system made. The controller moves the Telegram token and the provider key
+    /// from the machine's env into the app's secrets and updates the machine in place
+    /// (one restart); with `deletionPolicy: Delete` the app goes with the Instance. Set
+    /// at creation; it cannot change afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("adopt cannot change after creation"))]
+    pub adopt: Option<Adoption>,
+}
+
+/// Fly.io resources an Instance takes over.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Adoption {
+    /// Name of the Fly.io app, in the controller's organization.
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9][a-z0-9-]*$"))]
+    pub app_name: String,
+
+    /// Id of the app's machine to keep. When absent the controller looks for the
+    /// machine by its tags, and creates one if there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9]+$"))]
+    pub machine_id: Option<String>,
 }
 
 impl InstanceSpec {

@@ -418,6 +418,19 @@ impl FlyClient {
         .await
     }
 
+    /// Every app of the organization, in one answer (the API pages only when asked to).
+    pub async fn list_apps(&self) -> Result<Vec<App>, FlyError> {
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct Apps {
+            apps: Vec<App>,
+        }
+        let call = Call::new("Apps_list", Method::GET, "", "apps".to_owned())
+            .query("org_slug", self.org_slug());
+        let listed: Apps = self.run_json(call).await?;
+        Ok(listed.apps)
+    }
+
     /// Deletes an app, its secrets and its machines.
     pub async fn delete_app(&self, name: &str) -> Result<Deleted, FlyError> {
         let call = Call::new("Apps_delete", Method::DELETE, name, format!("apps/{name}"))
