@@ -33,6 +33,9 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Seal stored secrets: convert legacy values, or re-seal under a new key.
     Secrets(SecretsArgs),
+    /// Import the original system's users, subscriptions and instances, adopting the
+    /// Fly.io apps and machines its bots run on.
+    ImportOriginal(Box<crate::import::settings::ImportArgs>),
     /// Check a health endpoint: exit 0 when it answers 2xx (for container health
     /// checks in images without a shell or curl).
     Probe(ProbeArgs),

@@ -12,5 +12,6 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod fly;
+pub mod import;
 pub mod telemetry;
 pub mod tls;

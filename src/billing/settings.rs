@@ -25,6 +25,22 @@ pub struct StripeArgs {
     #[arg(long, env = "STRIPE_API_URL", default_value = "https://api.stripe.com")]
     pub stripe_api_url: String,
 
+    /// The plans' prices.
+    #[command(flatten)]
+    pub prices: PriceArgs,
+
+    /// How old a webhook signature may be before the delivery counts as a replay.
+    #[arg(long, env = "STRIPE_WEBHOOK_TOLERANCE", default_value = "300s", value_parser = humantime::parse_duration)]
+    pub stripe_webhook_tolerance: Duration,
+
+    /// Longest time one attempt of a Stripe call may take.
+    #[arg(long, env = "STRIPE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub stripe_timeout: Duration,
+}
+
+/// The Stripe price of each plan.
+#[derive(Debug, Args)]
+pub struct PriceArgs {
     /// Stripe price of the Starter plan (`price_...`); unset, the plan is not sold.
     #[arg(long, env = "STRIPE_PRICE_ID_STARTER")]
     pub stripe_price_id_starter: Option<String>,
@@ -36,14 +52,31 @@ pub struct StripeArgs {
     /// Stripe price of the Enterprise plan.
     #[arg(long, env = "STRIPE_PRICE_ID_ENTERPRISE")]
     pub stripe_price_id_enterprise: Option<String>,
+}
 
-    /// How old a webhook signature may be before the delivery counts as a replay.
-    #[arg(long, env = "STRIPE_WEBHOOK_TOLERANCE", default_value = "300s", value_parser = humantime::parse_duration)]
-    pub stripe_webhook_tolerance: Duration,
-
-    /// Longest time one attempt of a Stripe call may take.
-    #[arg(long, env = "STRIPE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub stripe_timeout: Duration,
+impl PriceArgs {
+    /// The catalog, or a one-line error naming a malformed price.
+    pub fn catalog(&self) -> Result<Catalog, String> {
+        let price = |value: &Option<String>, var: &str| -> Result<Option<String>, String> {
+            match value.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(id) if id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                    Ok(Some(id.to_owned()))
+                }
+                Some(_) => Err(format!(
+                    "{var} must be a Stripe price id (letters, digits and _, like price_1Abc)"
+                )),
+            }
+        };
+        Ok(Catalog::new(
+            price(&self.stripe_price_id_starter, "STRIPE_PRICE_ID_STARTER")?,
+            price(&self.stripe_price_id_pro, "STRIPE_PRICE_ID_PRO")?,
+            price(
+                &self.stripe_price_id_enterprise,
+                "STRIPE_PRICE_ID_ENTERPRISE",
+            )?,
+        ))
+    }
 }
 
 /// Billing as configured.
@@ -101,25 +134,7 @@ impl StripeArgs {
                 Some(WebhookVerifier::new(secret, self.stripe_webhook_tolerance))
             }
         };
-        let price = |value: &Option<String>, var: &str| -> Result<Option<String>, String> {
-            match value.as_deref().map(str::trim) {
-                None | Some("") => Ok(None),
-                Some(id) if id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
-                    Ok(Some(id.to_owned()))
-                }
-                Some(_) => Err(format!(
-                    "{var} must be a Stripe price id (letters, digits and _, like price_1Abc)"
-                )),
-            }
-        };
-        let catalog = Catalog::new(
-            price(&self.stripe_price_id_starter, "STRIPE_PRICE_ID_STARTER")?,
-            price(&self.stripe_price_id_pro, "STRIPE_PRICE_ID_PRO")?,
-            price(
-                &self.stripe_price_id_enterprise,
-                "STRIPE_PRICE_ID_ENTERPRISE",
-            )?,
-        );
+        let catalog = self.prices.catalog()?;
         Ok(BillingSettings {
             api,
             webhook,

@@ -38,6 +38,9 @@ pub enum Error {
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
+    /// The import from the original system failed.
+    #[error(transparent)]
+    Import(#[from] crate::import::ImportError),
     /// The probed endpoint did not answer 2xx.
     #[error("{0}")]
     Probe(String),
@@ -55,6 +58,7 @@ pub async fn run(command: Command) -> Result<(), Error> {
         Command::Openapi => print::openapi(),
         Command::Migrate(args) => migrate::run(args).await,
         Command::Secrets(args) => secrets::run(args).await,
+        Command::ImportOriginal(args) => Ok(crate::import::run(*args).await?),
         Command::Probe(args) => probe::run(&args).await,
     }
 }

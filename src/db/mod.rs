@@ -3,6 +3,7 @@
 
 mod audit;
 mod error;
+mod import;
 mod instances;
 pub mod reseal;
 mod secrets;
@@ -20,6 +21,7 @@ use sqlx::{Connection, PgPool};
 
 pub use audit::{AuditEntry, AuditLog};
 pub use error::StoreError;
+pub use import::{ImportedInstance, ImportedSubscription, ImportedUser, Imports, UserPresence};
 pub use instances::{InstanceRecord, Instances, NewInstance};
 pub use secrets::{SecretKind, Secrets};
 pub use stripe_events::StripeEvents;
@@ -91,6 +93,11 @@ impl Database {
     /// Stripe webhook events already processed.
     pub fn stripe_events(&self) -> StripeEvents<'_> {
         StripeEvents::new(&self.pool)
+    }
+
+    /// Writing rows imported from the original system.
+    pub fn imports<'a>(&'a self, keyring: &'a Keyring) -> Imports<'a> {
+        Imports::new(&self.pool, keyring)
     }
 
     /// The audit log.

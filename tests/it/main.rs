@@ -9,6 +9,7 @@ mod dev;
 mod facade;
 mod fly;
 mod generated;
+mod import;
 mod kube;
 mod openapi_document;
 mod store;

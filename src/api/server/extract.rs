@@ -1,7 +1,7 @@
 //! Reading requests: JSON bodies whose every failure is a `400 {"error": ...}` naming
 //! the field and the rule (never axum's plain-text 415 or 422), the signed-in user from
-//! the bearer token, instance ids (anything but a UUID is an unknown instance), and the
-//! client's address.
+//! the bearer token, instance ids (a UUID, or an imported instance's original id), and
+//! the client's address.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::db::UserRecord;
+use crate::domain::{LegacyKind, imported_id, is_legacy_id};
 
 /// A JSON body, validated by its type.
 pub struct JsonBody<T>(pub T);
@@ -111,7 +112,13 @@ impl FromRequestParts<Arc<AppState>> for SignedIn {
             .sessions
             .check(token)
             .ok_or_else(ApiError::unauthorized)?;
-        let id: Uuid = claims.sub.parse().map_err(|_| ApiError::unauthorized())?;
+        // The original's tokens name the account by its cuid; an imported account's id
+        // derives from it.
+        let id = match claims.sub.parse::<Uuid>() {
+            Ok(id) => id,
+            Err(_) if is_legacy_id(&claims.sub) => imported_id(LegacyKind::User, &claims.sub),
+            Err(_) => return Err(ApiError::unauthorized()),
+        };
         let user = state
             .db
             .users()
@@ -125,7 +132,8 @@ impl FromRequestParts<Arc<AppState>> for SignedIn {
     }
 }
 
-/// An instance id from the path; anything but a UUID names no instance.
+/// An instance id from the path: a UUID, or the original system's id of an imported
+/// instance; anything else names no instance.
 pub struct InstanceId(pub Uuid);
 
 impl FromRequestParts<Arc<AppState>> for InstanceId {
@@ -138,9 +146,11 @@ impl FromRequestParts<Arc<AppState>> for InstanceId {
         let Path(text) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::instance_not_found())?;
-        text.parse()
-            .map(Self)
-            .map_err(|_| ApiError::instance_not_found())
+        match text.parse::<Uuid>() {
+            Ok(id) => Ok(Self(id)),
+            Err(_) if is_legacy_id(&text) => Ok(Self(imported_id(LegacyKind::Instance, &text))),
+            Err(_) => Err(ApiError::instance_not_found()),
+        }
     }
 }
 

@@ -150,6 +150,25 @@ impl Stack {
             uuid::Uuid::new_v4().simple()
         ));
         let file = std::fs::File::create(&log).expect("a log file");
+        let child = self
+            .command(subcommand, settings, extra)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("the log file"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("fasterclaw {subcommand} starts: {e}"));
+        (child, log)
+    }
+
+    /// `fasterclaw <subcommand>` ready to run with only `settings` and `extra` in its
+    /// environment (and PATH, KUBECONFIG, DATABASE_URL, ENCRYPTION_KEY and a debug JSON
+    /// log), in a directory of the test's own.
+    pub fn command(
+        &self,
+        subcommand: &str,
+        settings: &[(&str, String)],
+        extra: &[(&str, &str)],
+    ) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_fasterclaw"));
         // Not the repository root: a developer's .env there must not change the test.
         command.current_dir(self.files.path());
@@ -175,13 +194,7 @@ impl Stack {
         for (key, value) in extra {
             command.env(key, value);
         }
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("the log file"))
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("fasterclaw {subcommand} starts: {e}"));
-        (child, log)
+        command
     }
 
     /// Starts a controller with the test settings and `extra` ones.
