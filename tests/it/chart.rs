@@ -28,7 +28,7 @@ const NEEDS_REAL: &str = "the chart is installed on a real kube-apiserver: set K
 const SECRET: &str = "fasterclaw-settings";
 
 /// The settings that are secrets: each must come from the Secret, never as a value.
-const SECRET_SETTINGS: [&str; 10] = [
+const SECRET_SETTINGS: [&str; 11] = [
     "DATABASE_URL",
     "ENCRYPTION_KEY",
     "ENCRYPTION_KEYS_PREVIOUS",
@@ -39,6 +39,7 @@ const SECRET_SETTINGS: [&str; 10] = [
     "GOOGLE_API_KEY",
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
+    "LEGACY_API_JWT_SECRET",
 ];
 
 fn root() -> &'static Path {

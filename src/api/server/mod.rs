@@ -50,7 +50,9 @@ pub enum StartError {
 /// Serves the facade until SIGTERM or SIGINT, finishing the requests in flight.
 pub async fn run(args: ApiArgs) -> Result<(), StartError> {
     let setting = |e: &dyn std::fmt::Display| StartError::Setting(e.to_string());
-    let sessions = session::Sessions::new(args.api_jwt_secret.as_ref()).map_err(|e| setting(&e))?;
+    let sessions = session::Sessions::new(args.api_jwt_secret.as_ref())
+        .map_err(|e| setting(&e))?
+        .with_legacy(args.legacy_api_jwt_secret.as_ref());
     let database_url = args
         .database
         .url()

@@ -1,7 +1,9 @@
 //! Session tokens: JWT HS256 for 7 days with the payload the original issued
 //! (`{sub, email, name}`), plus `tv`, the account's token version, so that a password
 //! change ends every earlier session. Tokens without `tv` (the original's) count as
-//! version 0.
+//! version 0. During a move from the original system, its secret may be given as a
+//! second, verify-only key: the sessions it issued stay valid until they expire, while
+//! every new one is signed with `API_JWT_SECRET`.
 
 use std::time::Duration;
 
@@ -36,6 +38,7 @@ pub struct Claims {
 pub struct Sessions {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    legacy: Option<DecodingKey>,
     validation: Validation,
 }
 
@@ -76,8 +79,20 @@ impl Sessions {
         Ok(Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
+            legacy: None,
             validation,
         })
+    }
+
+    /// Also accepts the tokens the original system signed with `secret` (its
+    /// `API_JWT_SECRET`, of any length), as long as they carry no token version: only
+    /// the original issued those. Blank or absent, nothing changes.
+    pub fn with_legacy(mut self, secret: Option<&SecretString>) -> Self {
+        self.legacy = secret
+            .map(|s| s.expose_secret().as_bytes())
+            .filter(|s| !s.is_empty())
+            .map(DecodingKey::from_secret);
+        self
     }
 
     /// A token for an account.
@@ -98,9 +113,15 @@ impl Sessions {
 
     /// The claims of a valid, unexpired token.
     pub fn check(&self, token: &str) -> Option<Claims> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .ok()
-            .map(|data| data.claims)
+        let decode = |key: &DecodingKey| {
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+                .ok()
+                .map(|data| data.claims)
+        };
+        decode(&self.decoding).or_else(|| {
+            let legacy = self.legacy.as_ref()?;
+            decode(legacy).filter(|claims| claims.tv == 0)
+        })
     }
 }
 
@@ -138,6 +159,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(sessions(secret).check(&original).unwrap().tv, 0);
+    }
+
+    #[test]
+    fn the_originals_short_secret_verifies_its_own_sessions_only() {
+        let original_secret = "short-old-secret";
+        let now = chrono::Utc::now().timestamp();
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(original_secret.as_bytes()),
+            )
+            .unwrap()
+        };
+        let original = sign(
+            serde_json::json!({ "sub": "ckx1", "email": "a@example.com", "iat": now, "exp": now + 60 }),
+        );
+        let plain = sessions("0123456789abcdef0123456789abcdef");
+        assert!(plain.check(&original).is_none());
+        let moving = sessions("0123456789abcdef0123456789abcdef")
+            .with_legacy(Some(&SecretString::from(original_secret.to_owned())));
+        assert_eq!(moving.check(&original).unwrap().sub, "ckx1");
+        // A token version means one of ours: never accepted under the old key.
+        let forged = sign(
+            serde_json::json!({ "sub": "ckx1", "email": "a@example.com", "iat": now, "exp": now + 60, "tv": 3 }),
+        );
+        assert!(moving.check(&forged).is_none());
+        // New sessions are signed with the new secret only.
+        let fresh = moving.issue("u1", "a@example.com", None, 0);
+        assert!(plain.check(&fresh).is_some());
     }
 
     #[test]

@@ -37,6 +37,12 @@ pub struct ApiArgs {
     #[arg(long, env = "API_JWT_SECRET", hide_env_values = true)]
     pub api_jwt_secret: Option<SecretString>,
 
+    /// The original system's API_JWT_SECRET, during a move from it when it differs from
+    /// API_JWT_SECRET (it may be shorter): the sessions it issued stay valid until they
+    /// expire; new ones are signed with API_JWT_SECRET.
+    #[arg(long, env = "LEGACY_API_JWT_SECRET", hide_env_values = true)]
+    pub legacy_api_jwt_secret: Option<SecretString>,
+
     /// Address to listen on.
     #[arg(long, env = "HOST", default_value = "0.0.0.0")]
     pub host: IpAddr,

@@ -18,7 +18,7 @@ use self::original::{
     IMAGE, ORIGINAL_ANTHROPIC_KEY, ORIGINAL_OPENAI_KEY, OriginalDatabase, OriginalFly, OriginalRow,
     OriginalSub, bcryptjs_hashes, legacy_tokens,
 };
-use crate::support::stack::{ANTHROPIC_KEY, JWT_SECRET, OPENAI_KEY, Stack, phase};
+use crate::support::stack::{ANTHROPIC_KEY, OPENAI_KEY, Stack, phase};
 
 const STARTER_PRICE: &str = "price_starter_test";
 const PRO_PRICE: &str = "price_pro_test";
@@ -294,6 +294,7 @@ impl Move {
             self.legacy_key.clone(),
             ORIGINAL_ANTHROPIC_KEY.to_owned(),
             ORIGINAL_OPENAI_KEY.to_owned(),
+            ORIGINAL_JWT_SECRET.to_owned(),
         ]);
         secrets
     }
@@ -328,13 +329,17 @@ fn reason(instance: &Instance) -> String {
         .unwrap_or_default()
 }
 
+/// The original's `API_JWT_SECRET`: shorter than the facade accepts as its own, so it is
+/// given as `LEGACY_API_JWT_SECRET`.
+const ORIGINAL_JWT_SECRET: &str = "fasterclaw-old-secret";
+
 /// A token the original issued: HS256 with its secret, `sub` the user's cuid, no `tv`.
 fn original_session(cuid: &str, email: &str) -> String {
     let now = chrono::Utc::now().timestamp();
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &json!({ "sub": cuid, "email": email, "name": null, "iat": now - 3600, "exp": now + 6 * 24 * 3600 }),
-        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_secret(ORIGINAL_JWT_SECRET.as_bytes()),
     )
     .expect("a token")
 }
@@ -411,6 +416,7 @@ async fn a_running_original_moves_over_without_reprovisioning_a_bot() {
             &[
                 ("STRIPE_PRICE_ID_STARTER", STARTER_PRICE),
                 ("STRIPE_PRICE_ID_PRO", PRO_PRICE),
+                ("LEGACY_API_JWT_SECRET", ORIGINAL_JWT_SECRET),
             ],
         )
         .await;
