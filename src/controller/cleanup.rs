@@ -66,14 +66,10 @@ async fn delete_everything(
     status: &InstanceStatus,
 ) -> Result<Cleanup, Error> {
     let fly = &ctx.fly;
-    // Only an app the controller recorded as its own, or one the Instance adopts, is
-    // deleted: an Instance that never got that far made nothing on Fly.io.
-    let adopted = instance.spec.adopt.as_ref();
-    let app = status
-        .fly_app_name
-        .as_deref()
-        .or(adopted.map(|a| a.app_name.as_str()));
-    if let Some(app) = app {
+    // Only an app the controller recorded as its own (made, or adopted once checked) is
+    // deleted: an Instance that never got that far holds nothing on Fly.io.
+    if let Some(app) = status.fly_app_name.as_deref() {
+        let adopted = instance.spec.adopt.as_ref().filter(|a| a.app_name == app);
         if status.phase != Some(Phase::Deleted) {
             let mut deleting = status.clone();
             deleting.message = Some("deleting the machine and the app on Fly.io".to_owned());

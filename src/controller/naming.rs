@@ -36,8 +36,11 @@ pub const TAG_NAME: &str = "fasterclaw_instance_name";
 /// The app secret that marks an app as the one made for an Instance: its name carries
 /// the Instance's uid, its value is not secret.
 pub fn marker_secret(uid: &str) -> String {
-    format!("FASTERCLAW_INSTANCE_{}", compact_uid(uid).to_uppercase())
+    format!("{MARKER_PREFIX}{}", compact_uid(uid).to_uppercase())
 }
+
+/// The start of every marker secret's name.
+pub const MARKER_PREFIX: &str = "FASTERCLAW_INSTANCE_";
 
 fn compact_uid(uid: &str) -> String {
     uid.chars()

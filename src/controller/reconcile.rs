@@ -309,14 +309,26 @@ impl<'a> Reconciler<'a> {
             && !self.retried
             && let Some(message) = naming::annotation(self.instance, naming::IMPORTED_FAILED)
         {
-            // Imported as the original left it: FAILED, holding what it adopted.
-            return self
-                .stop_with(Problem {
-                    reason: "ImportedFailed",
-                    message: format!("{message}; retry to provision it again"),
-                    failed: true,
-                })
-                .await;
+            // Imported as the original left it: FAILED, holding the app it adopts once
+            // that app is known to be one it may hold.
+            let mut world = World::from_status(&self.previous);
+            let mut problem = Problem {
+                reason: "ImportedFailed",
+                message: format!("{message}; retry to provision it again"),
+                failed: true,
+            };
+            if self.adopted().is_some() {
+                match self.verify_adoption().await {
+                    Ok(Ok(exists)) => world.app_exists = exists,
+                    Ok(Err(conflict)) => problem = conflict,
+                    Err(e) => return self.fail(e).await,
+                }
+            }
+            self.ctx.metrics.error(problem.reason);
+            let outcome = Outcome::from(problem);
+            self.announce_problem(&outcome).await;
+            self.report(&world, &outcome, None, false).await?;
+            return Ok(Action::await_change());
         }
         let provider = self.instance.spec.effective_provider();
         let Some(platform_key) = self.ctx.platform_keys.get(provider).cloned() else {
@@ -495,22 +507,11 @@ impl<'a> Reconciler<'a> {
         let mut world = World::default();
         let adopting = self.previous.fly_app_name.is_none() && self.adopted().is_some();
         if adopting {
-            // Before trusting anything in it: the app to take over must be in our
-            // organization.
-            match fly.get_app(&self.app).await {
-                Ok(app) if app.organization.slug != fly.org_slug() => {
-                    return Ok(Err(Problem {
-                        reason: "AppNameConflict",
-                        message: format!(
-                            "the Fly.io app {} to adopt belongs to organization {:?}, not {:?}",
-                            self.app,
-                            app.organization.slug,
-                            fly.org_slug()
-                        ),
-                        failed: true,
-                    }));
-                }
-                Ok(_) => {
+            match self.verify_adoption().await? {
+                Err(problem) => return Ok(Err(problem)),
+                // Gone since: the Instance makes it again under the same name.
+                Ok(false) => return Ok(Ok(world)),
+                Ok(true) => {
                     world.app_exists = true;
                     self.ctx
                         .publish(
@@ -522,9 +523,6 @@ impl<'a> Reconciler<'a> {
                         )
                         .await;
                 }
-                // Gone since: the Instance makes it again under the same name.
-                Err(e) if e.is_not_found() => return Ok(Ok(world)),
-                Err(e) => return Err(e.into()),
             }
         }
         let known_machine = self.previous.fly_machine_id.as_ref().or_else(|| {
@@ -609,8 +607,7 @@ impl<'a> Reconciler<'a> {
                                 .await;
                         }
                         Ok(AppCreation::Existing(_)) => {
-                            let ours_by_record = self.previous.fly_app_name.as_deref() == Some(app)
-                                || self.adopted().is_some_and(|a| a.app_name == app);
+                            let ours_by_record = self.previous.fly_app_name.as_deref() == Some(app);
                             if !ours_by_record && !self.carries_marker().await? {
                                 return Ok(Err(Problem {
                                     reason: "AppNameConflict",
@@ -794,6 +791,48 @@ impl<'a> Reconciler<'a> {
         self.instance.spec.adopt.as_ref()
     }
 
+    /// Checks the app the Instance adopts before anything trusts it: it must be in our
+    /// organization and carry no other Instance's marker. `Ok(Ok(false))` when it is
+    /// gone.
+    async fn verify_adoption(&self) -> Result<Result<bool, Problem>, Error> {
+        let fly = &self.ctx.fly;
+        match fly.get_app(&self.app).await {
+            Ok(app) if app.organization.slug != fly.org_slug() => Ok(Err(Problem {
+                reason: "AppNameConflict",
+                message: format!(
+                    "the Fly.io app {} to adopt belongs to organization {:?}, not {:?}",
+                    self.app,
+                    app.organization.slug,
+                    fly.org_slug()
+                ),
+                failed: true,
+            })),
+            Ok(_) => Ok(match self.foreign_marker().await? {
+                Some(other) => Err(Problem {
+                    reason: "AppNameConflict",
+                    message: format!(
+                        "the Fly.io app {} to adopt is another Instance's already: it carries the marker secret {other}",
+                        self.app
+                    ),
+                    failed: true,
+                }),
+                None => Ok(true),
+            }),
+            Err(e) if e.is_not_found() => Ok(Ok(false)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The marker secret of another Instance on the app, if one has it.
+    async fn foreign_marker(&self) -> Result<Option<String>, Error> {
+        let ours = naming::marker_secret(&self.uid);
+        let secrets = self.ctx.fly.list_secrets(&self.app).await?;
+        Ok(secrets
+            .into_iter()
+            .map(|s| s.name)
+            .find(|name| name.starts_with(naming::MARKER_PREFIX) && *name != ours))
+    }
+
     /// Whether the app carries this Instance's marker secret.
     async fn carries_marker(&self) -> Result<bool, Error> {
         let marker = naming::marker_secret(&self.uid);
@@ -821,7 +860,6 @@ impl<'a> Reconciler<'a> {
         };
         let app_named = world.app_exists
             || self.previous.fly_app_name.is_some()
-            || self.adopted().is_some()
             || matches!(outcome, Outcome::Synced);
         let status = report::status(&ReportInput {
             previous: &self.previous,

@@ -667,6 +667,37 @@ async fn a_running_original_moves_over_without_reprovisioning_a_bot() {
     assert_eq!(moving.versions().await, versions);
     assert_eq!(stack.fly.created(), created_before);
 
+    // No Instance adopts an app another one holds; deleting it leaves that app alone.
+    stack
+        .token_secret("thief-telegram", crate::support::stack::TOKEN)
+        .await;
+    let secret_writes = stack.fly.calls_of("Secrets_update");
+    stack
+        .instance("thief", json!({ "adopt": { "appName": RUN_APP } }))
+        .await;
+    let thief = stack
+        .until("thief", wait, "the second adopter is refused", |i| {
+            phase(i) == "FAILED"
+        })
+        .await;
+    assert_eq!(reason(&thief), "AppNameConflict");
+    assert_eq!(thief.status.clone().unwrap_or_default().fly_app_name, None);
+    assert_eq!(stack.fly.calls_of("Secrets_update"), secret_writes);
+    stack
+        .instances()
+        .delete("thief", &Default::default())
+        .await
+        .expect("the delete is accepted");
+    stack.until_gone("thief", wait).await;
+    assert!(stack.fly.app_names().contains(&RUN_APP.to_owned()));
+    assert_eq!(
+        stack
+            .fly
+            .secret_value(RUN_APP, "TELEGRAM_BOT_TOKEN")
+            .as_deref(),
+        Some(PLAIN_TOKEN)
+    );
+
     // A retry provisions the FAILED one inside the app it held (a new machine, no new
     // app); deleting it then removes that app: nothing leaks.
     let (status, body) = call(
