@@ -13,7 +13,7 @@ use rand::Rng;
 use serde_json::json;
 
 use crate::support::cluster::TestCluster;
-use crate::support::stack::{Stack, TOKEN, running};
+use crate::support::stack::{ControllerProcess, Stack, TOKEN, running};
 
 async fn all_running(stack: &Stack, names: &[String], timeout: Duration) {
     for name in names {
@@ -184,7 +184,9 @@ async fn under_fly_and_kubernetes_faults_everything_converges_without_duplicates
         drop_watch_after_ms: Some((500, 3000)),
         ..KubeFaults::default()
     });
-    let _controller = stack.controller(&[]);
+    // A Lease long enough that the faults and a loaded machine do not take the lead
+    // away again and again: leader election has tests of its own.
+    let controller = stack.controller(&[("LEASE_DURATION", "15s")]);
     let mut names = Vec::new();
     for i in 0..8 {
         let name = format!("rough-{i}");
@@ -235,7 +237,7 @@ async fn under_fly_and_kubernetes_faults_everything_converges_without_duplicates
         sim.compact();
     }
     for name in &names {
-        loop_until_running(&stack, name).await;
+        loop_until_running(&stack, name, &controller).await;
     }
     assert_eq!(stack.fly.created(), (8, 8), "no app or machine made twice");
     assert!(
@@ -267,17 +269,30 @@ async fn under_fly_and_kubernetes_faults_everything_converges_without_duplicates
 }
 
 /// Reads through injected API faults until the Instance runs.
-async fn loop_until_running(stack: &Stack, name: &str) {
+async fn loop_until_running(stack: &Stack, name: &str, controller: &ControllerProcess) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut last = None;
     loop {
-        if let Ok(instance) = stack.instances().get(name).await
-            && running(&instance)
-        {
-            return;
+        if let Ok(instance) = stack.instances().get(name).await {
+            if running(&instance) {
+                return;
+            }
+            last = instance.status;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{name} did not converge under faults"
+            "{name} did not converge under faults; last status: {last:?}; Fly.io calls: {:?}; the controller's last lines:\n{}",
+            stack.fly.calls(),
+            controller
+                .logs()
+                .lines()
+                .rev()
+                .take(60)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
