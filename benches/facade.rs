@@ -7,22 +7,20 @@
 //! Run with `./scripts/bench facade`. `BENCH_SECONDS` (default 10) sets each load run.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fasterclaw::crd::Instance;
-use fasterclaw::db::{Database, MIGRATOR, NewInstance, SubscriptionUpdate};
+use fasterclaw::db::{Database, NewInstance, SubscriptionUpdate};
 use fasterclaw::domain::{DisplayName, TelegramBotToken};
-use fasterclaw_sim::kube::{KubeSim, KubeSimConfig};
+use fasterclaw_sim::kube::KubeSimConfig;
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use serde_json::json;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{AssertSqlSafe, ConnectOptions, Executor};
+
+mod support;
 
 const KEY: &str = "5f1d3a9c0b7e4d2f8a6c1e3b5d7f9a0c2e4b6d8f0a1c3e5b7d9f1a2c4e6b8d0f";
 const TOKEN: &str = "7123456789:AAHk3mZ9xQ2vR7tY1uW4pL8sN6dF0gJ5bC3e";
@@ -51,31 +49,6 @@ fn rss_mib(pid: u32) -> f64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// A database of the bench's own, migrated; returns its URL and a store over it.
-async fn database() -> (String, Database) {
-    let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL: run ./scripts/bench facade");
-    let options = PgConnectOptions::from_str(&admin).expect("DATABASE_URL parses");
-    let name = format!("fasterclaw_bench_{}", std::process::id());
-    let mut conn = options.connect().await.expect("Postgres answers");
-    conn.execute(AssertSqlSafe(format!(
-        r#"drop database if exists "{name}""#
-    )))
-    .await
-    .ok();
-    conn.execute(AssertSqlSafe(format!(r#"create database "{name}""#)))
-        .await
-        .expect("a database");
-    let pool = sqlx::PgPool::connect_with(options.clone().database(&name))
-        .await
-        .expect("a pool");
-    MIGRATOR.run(&pool).await.expect("migrations");
-    let url = match admin.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{name}"),
-        None => admin.clone(),
-    };
-    (url, Database::from_pool(pool))
 }
 
 /// Load from `CONNECTIONS` clients for `seconds`: (requests per second, p50, p99).
@@ -136,26 +109,17 @@ async fn run() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let kube = KubeSim::start(
-        KubeSimConfig::default(),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .expect("the Kubernetes API simulator");
-    kube.install_crds_from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/instance.yaml"))
-        .expect("the CRD");
-    let dir = tempfile::tempdir().expect("a directory");
-    let kubeconfig = dir.path().join("kubeconfig");
-    kube.write_kubeconfig(&kubeconfig).expect("a kubeconfig");
-    let client = kube::Client::try_from(kube::Config::new(kube.url().parse().expect("a URL")))
-        .expect("a client");
-    let (db_url, db) = database().await;
+    let rig = support::kube_rig(KubeSimConfig::default()).await;
+    let (kubeconfig, client) = (&rig.kubeconfig, rig.client.clone());
+    let (db_url, pool) =
+        support::database(&format!("fasterclaw_bench_{}", std::process::id()), true).await;
+    let db = Database::from_pool(pool);
 
     let addr = free_addr();
     let mut facade: Child = Command::new(env!("CARGO_BIN_EXE_fasterclaw"))
         .arg("api")
         .env_clear()
-        .env("KUBECONFIG", &kubeconfig)
+        .env("KUBECONFIG", kubeconfig)
         .env("DATABASE_URL", &db_url)
         .env("ENCRYPTION_KEY", KEY)
         .env("API_JWT_SECRET", "bench-session-secret-0123456789abcdef")

@@ -8,21 +8,20 @@
 //!
 //! Run with `./scripts/bench import`. Size: `BENCH_ROWS` (default 2000).
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fasterclaw::crd::Instance;
 use fasterclaw::crypto::{EncryptionKey, Keyring};
-use fasterclaw::db::{MIGRATOR, SecretKind};
-use fasterclaw_sim::kube::{KubeSim, KubeSimConfig};
+use fasterclaw::db::SecretKind;
+use fasterclaw_sim::kube::KubeSimConfig;
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use kube::core::ApiResource;
 use serde_json::json;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
+
+mod support;
 
 const ENCRYPTION_KEY: &str = "5f1d3a9c0b7e4d2f8a6c1e3b5d7f9a0c2e4b6d8f0a1c3e5b7d9f1a2c4e6b8d0f";
 const TOKEN: &str = "7123456789:AAHk3mZ9xQ2vR7tY1uW4pL8sN6dF0gJ5bC3e";
@@ -43,46 +42,25 @@ async fn run() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL: run ./scripts/bench import");
-    let admin: PgConnectOptions = url.parse().expect("DATABASE_URL parses");
     let suffix = std::process::id();
-    let source = database(&admin, &format!("fasterclaw_bench_source_{suffix}")).await;
-    let target = database(&admin, &format!("fasterclaw_bench_import_{suffix}")).await;
-    let floor = database(&admin, &format!("fasterclaw_bench_floor_{suffix}")).await;
-    MIGRATOR.run(&target.1).await.expect("migrations");
-    MIGRATOR.run(&floor.1).await.expect("migrations");
+    let source = support::database(&format!("fasterclaw_bench_source_{suffix}"), false).await;
+    let target = support::database(&format!("fasterclaw_bench_import_{suffix}"), true).await;
+    let floor = support::database(&format!("fasterclaw_bench_floor_{suffix}"), true).await;
     sqlx::raw_sql(SCHEMA)
         .execute(&source.1)
         .await
         .expect("the original's schema");
     seed(&source.1, rows).await;
+    let rig = support::kube_rig(KubeSimConfig::default()).await;
 
-    let kube = KubeSim::start(
-        KubeSimConfig::default(),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .expect("the Kubernetes API simulator");
-    kube.install_crds_from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/instance.yaml"))
-        .expect("the CRD");
-    let dir = tempfile::tempdir().expect("a directory");
-    let kubeconfig = dir.path().join("kubeconfig");
-    kube.write_kubeconfig(&kubeconfig).expect("a kubeconfig");
-    let client = kube::Client::try_from(kube::Config::new(kube.url().parse().expect("a URL")))
-        .expect("a client");
-
-    let import = |db: &str| {
-        let mut target_url: url::Url = url.parse().expect("DATABASE_URL is a URL");
-        target_url.set_path(db);
-        let mut source_url = target_url.clone();
-        source_url.set_path(&source.0);
+    let import = |target_url: &str| {
         let started = Instant::now();
         let status = Command::new(env!("CARGO_BIN_EXE_fasterclaw"))
             .arg("import-original")
             .env_clear()
-            .env("KUBECONFIG", &kubeconfig)
-            .env("DATABASE_URL", target_url.as_str())
-            .env("SOURCE_DATABASE_URL", source_url.as_str())
+            .env("KUBECONFIG", &rig.kubeconfig)
+            .env("DATABASE_URL", target_url)
+            .env("SOURCE_DATABASE_URL", &source.0)
             .env("ENCRYPTION_KEY", ENCRYPTION_KEY)
             .env("INSTANCE_NAMESPACE", "default")
             .env("LOG_LEVEL", "warn")
@@ -96,7 +74,7 @@ async fn run() {
     };
     let first = import(&target.0);
     let second = import(&target.0);
-    let instances: Api<Instance> = Api::namespaced(client.clone(), "default");
+    let instances: Api<Instance> = Api::namespaced(rig.client.clone(), "default");
     let made = instances
         .list(&ListParams::default())
         .await
@@ -104,7 +82,7 @@ async fn run() {
         .unwrap_or(0);
     assert_eq!(made, rows as usize, "every instance has its Instance");
 
-    let floor_time = write_floor(&floor.1, &client, rows).await;
+    let floor_time = write_floor(&floor.1, &rig.client, rows).await;
 
     let per_row = |d: Duration| d.as_secs_f64() * 1000.0 / f64::from(rows);
     println!("import-original, {rows} accounts each with a subscription and an instance:");
@@ -129,40 +107,10 @@ async fn run() {
         first.as_secs_f64() / floor_time.as_secs_f64()
     );
 
-    for pool in [&source.1, &target.1, &floor.1] {
+    for (url, pool) in [source, target, floor] {
         pool.close().await;
+        support::drop_database(&url).await;
     }
-    let mut conn = PgConnection::connect_with(&admin)
-        .await
-        .expect("the admin connection");
-    for name in [&source.0, &target.0, &floor.0] {
-        let _ = conn
-            .execute(sqlx::AssertSqlSafe(format!(
-                r#"drop database if exists "{name}""#
-            )))
-            .await;
-    }
-}
-
-/// A new database `name` and a pool on it.
-async fn database(admin: &PgConnectOptions, name: &str) -> (String, PgPool) {
-    let mut conn = PgConnection::connect_with(admin)
-        .await
-        .expect("DATABASE_URL answers");
-    conn.execute(sqlx::AssertSqlSafe(format!(
-        r#"drop database if exists "{name}""#
-    )))
-    .await
-    .expect("drop");
-    conn.execute(sqlx::AssertSqlSafe(format!(r#"create database "{name}""#)))
-        .await
-        .expect("create");
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .connect_with(admin.clone().database(name))
-        .await
-        .expect("a pool");
-    (name.to_owned(), pool)
 }
 
 /// `rows` accounts, each with an ACTIVE subscription and a STOPPED instance whose token

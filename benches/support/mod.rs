@@ -61,3 +61,90 @@ pub fn human(ns: f64) -> String {
         format!("{ns:.0} ns")
     }
 }
+
+/// The Kubernetes API simulator with the Instance CRD, a kubeconfig for processes and a
+/// client for the bench itself.
+pub struct KubeRig {
+    /// The simulator.
+    pub kube: fasterclaw_sim::kube::KubeSim,
+    /// A client of it.
+    pub client: kube::Client,
+    /// A kubeconfig naming it, for the processes under test.
+    pub kubeconfig: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the Kubernetes API simulator with `config` and installs the CRD.
+pub async fn kube_rig(config: fasterclaw_sim::kube::KubeSimConfig) -> KubeRig {
+    let kube = fasterclaw_sim::kube::KubeSim::start(
+        config,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .expect("the Kubernetes API simulator");
+    kube.install_crds_from_file(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/instance.yaml"),
+    )
+    .expect("the CRD");
+    let dir = tempfile::tempdir().expect("a directory");
+    let kubeconfig = dir.path().join("kubeconfig");
+    kube.write_kubeconfig(&kubeconfig).expect("a kubeconfig");
+    let client = kube::Client::try_from(kube::Config::new(kube.url().parse().expect("a URL")))
+        .expect("a client");
+    KubeRig {
+        kube,
+        client,
+        kubeconfig,
+        _dir: dir,
+    }
+}
+
+/// A fresh database `name` on the server of `DATABASE_URL` (an earlier one of that name
+/// is dropped), migrated when `migrated`; its URL and a pool on it.
+pub async fn database(name: &str, migrated: bool) -> (String, sqlx::PgPool) {
+    use sqlx::{ConnectOptions, Executor};
+    let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL: run ./scripts/bench");
+    let options: sqlx::postgres::PgConnectOptions = admin.parse().expect("DATABASE_URL parses");
+    let mut conn = options.connect().await.expect("Postgres answers");
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        r#"drop database if exists "{name}""#
+    )))
+    .await
+    .ok();
+    conn.execute(sqlx::AssertSqlSafe(format!(r#"create database "{name}""#)))
+        .await
+        .expect("a database");
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(options.database(name))
+        .await
+        .expect("a pool");
+    if migrated {
+        fasterclaw::db::MIGRATOR
+            .run(&pool)
+            .await
+            .expect("migrations");
+    }
+    let url = match admin.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => admin.clone(),
+    };
+    (url, pool)
+}
+
+/// Drops the database at `url` (one [`database`] made).
+pub async fn drop_database(url: &str) {
+    use sqlx::{ConnectOptions, Executor};
+    let Some((_, name)) = url.rsplit_once('/') else {
+        return;
+    };
+    let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL: run ./scripts/bench");
+    let options: sqlx::postgres::PgConnectOptions = admin.parse().expect("DATABASE_URL parses");
+    if let Ok(mut conn) = options.connect().await {
+        let _ = conn
+            .execute(sqlx::AssertSqlSafe(format!(
+                r#"drop database if exists "{name}""#
+            )))
+            .await;
+    }
+}

@@ -324,11 +324,7 @@ impl<'a> Reconciler<'a> {
                     Err(e) => return self.fail(e).await,
                 }
             }
-            self.ctx.metrics.error(problem.reason);
-            let outcome = Outcome::from(problem);
-            self.announce_problem(&outcome).await;
-            self.report(&world, &outcome, None, false).await?;
-            return Ok(Action::await_change());
+            return self.stop_in(&world, problem).await;
         }
         let provider = self.instance.spec.effective_provider();
         let Some(platform_key) = self.ctx.platform_keys.get(provider).cloned() else {
@@ -462,11 +458,16 @@ impl<'a> Reconciler<'a> {
     /// Reports a problem that stops the reconcile before Fly.io is touched, and waits
     /// for a change (a FAILED Instance, a Secret, the controller's settings).
     async fn stop_with(&self, problem: Problem) -> Result<Action, Error> {
+        self.stop_in(&World::from_status(&self.previous), problem)
+            .await
+    }
+
+    /// [`Self::stop_with`], reporting `world` as what Fly.io holds.
+    async fn stop_in(&self, world: &World, problem: Problem) -> Result<Action, Error> {
         self.ctx.metrics.error(problem.reason);
         let outcome = Outcome::from(problem);
         self.announce_problem(&outcome).await;
-        self.report(&World::from_status(&self.previous), &outcome, None, false)
-            .await?;
+        self.report(world, &outcome, None, false).await?;
         Ok(Action::await_change())
     }
 

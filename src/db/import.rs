@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::secrets::{SecretKind, Secrets};
+use super::secrets::Secrets;
 use super::{AuditLog, StoreError};
 use crate::crypto::Keyring;
 use crate::domain::{DisplayName, TelegramBotToken, mask_token};
@@ -215,18 +215,8 @@ impl<'a> Imports<'a> {
             .fetch_optional(&mut *tx)
             .await?;
             if stored.is_none() {
-                let id = Uuid::new_v4();
-                let kind = SecretKind::StripeCustomerId;
-                let sealed = self.keyring.seal(customer, &kind.aad(id));
-                sqlx::query!(
-                    "insert into sealed_secrets (id, kind, owner_id, sealed) values ($1, $2, $3, $4)",
-                    id,
-                    kind.as_str(),
-                    s.user_id,
-                    sealed,
-                )
-                .execute(&mut *tx)
-                .await?;
+                Secrets::insert_stripe_customer_id(&mut tx, self.keyring, s.user_id, customer)
+                    .await?;
             }
         }
         AuditLog::record_in(

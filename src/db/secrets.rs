@@ -181,20 +181,33 @@ impl<'a> Secrets<'a> {
                 .await?;
             }
             None => {
-                let id = Uuid::new_v4();
-                let sealed = self.keyring.seal(customer_id, &kind.aad(id));
-                sqlx::query!(
-                    "insert into sealed_secrets (id, kind, owner_id, sealed) values ($1, $2, $3, $4)",
-                    id,
-                    kind.as_str(),
-                    user_id,
-                    sealed,
-                )
-                .execute(&mut *tx)
-                .await?;
+                Self::insert_stripe_customer_id(&mut tx, self.keyring, user_id, customer_id)
+                    .await?;
             }
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Seals and inserts a user's Stripe customer id on `conn`, for a user who has none.
+    pub(super) async fn insert_stripe_customer_id(
+        conn: &mut PgConnection,
+        keyring: &Keyring,
+        user_id: Uuid,
+        customer_id: &str,
+    ) -> Result<(), StoreError> {
+        let id = Uuid::new_v4();
+        let kind = SecretKind::StripeCustomerId;
+        let sealed = keyring.seal(customer_id, &kind.aad(id));
+        sqlx::query!(
+            "insert into sealed_secrets (id, kind, owner_id, sealed) values ($1, $2, $3, $4)",
+            id,
+            kind.as_str(),
+            user_id,
+            sealed,
+        )
+        .execute(conn)
+        .await?;
         Ok(())
     }
 

@@ -13,7 +13,7 @@ mod report;
 pub mod settings;
 mod source;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use kube::api::{Api, ListParams, PostParams};
 use secrecy::{ExposeSecret, SecretString};
@@ -110,7 +110,7 @@ pub async fn run(args: ImportArgs) -> Result<(), ImportError> {
         api: Api::namespaced(client, &args.instance_namespace),
         namespace: &args.instance_namespace,
         report: Report::new(args.dry_run),
-        accounts: HashMap::new(),
+        accounts: HashSet::new(),
         orphans: None,
     };
     run.all(&snapshot, fly.as_ref(), args.delete_orphans)
@@ -149,7 +149,7 @@ struct Run<'a> {
     namespace: &'a str,
     report: Report,
     /// The original's user ids whose account is here (or would be, in a dry run).
-    accounts: HashMap<String, Uuid>,
+    accounts: HashSet<String>,
     /// The Fly.io apps of the original's naming that nothing records, when Fly.io was
     /// looked at.
     orphans: Option<Orphans>,
@@ -270,7 +270,7 @@ impl Run<'_> {
             let email = user.email.trim();
             match self.imports.user_presence(id, email).await? {
                 UserPresence::Imported => {
-                    self.accounts.insert(user.id.clone(), id);
+                    self.accounts.insert(user.id.clone());
                     line(Outcome::Unchanged)
                 }
                 UserPresence::EmailTaken => line(Outcome::Failed(
@@ -298,7 +298,7 @@ impl Run<'_> {
                             })
                             .await?;
                     }
-                    self.accounts.insert(user.id.clone(), id);
+                    self.accounts.insert(user.id.clone());
                     (
                         Outcome::Imported,
                         password_hash
@@ -318,7 +318,7 @@ impl Run<'_> {
         customer: &str,
     ) -> Result<(), ImportError> {
         let s = subscription;
-        let Some(&user_id) = self.accounts.get(&s.user_id) else {
+        if !self.accounts.contains(&s.user_id) {
             self.line(
                 "subscription",
                 &s.id,
@@ -326,7 +326,8 @@ impl Run<'_> {
                 None,
             );
             return Ok(());
-        };
+        }
+        let user_id = imported_id(LegacyKind::User, &s.user_id);
         let id = imported_id(LegacyKind::Subscription, &s.id);
         if self
             .imports
@@ -401,7 +402,7 @@ impl Run<'_> {
         if let InstanceFate::Skip(why) = fate {
             return Ok((Outcome::Skipped(why), None));
         }
-        let Some(&owner_id) = self.accounts.get(&original.user_id) else {
+        if !self.accounts.contains(&original.user_id) {
             return Ok((
                 Outcome::Failed(format!(
                     "its owner {} was not imported (see that line)",
@@ -409,7 +410,8 @@ impl Run<'_> {
                 )),
                 None,
             ));
-        };
+        }
+        let owner_id = imported_id(LegacyKind::User, &original.user_id);
         if !is_legacy_id(&original.id) {
             return Ok((
                 Outcome::Failed("its id is not one the original gives (a cuid)".to_owned()),
