@@ -131,14 +131,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), StartError> {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    if let Err(e) = instances.list(&ListParams::default().limit(1)).await {
-        return Err(match e {
-            kube::Error::Api(status) if status.code == 404 => {
-                StartError::CrdMissing(status.message)
-            }
-            other => StartError::Kubernetes(other.to_string()),
-        });
-    }
+    check_crd(&instances).await?;
 
     let shutdown = shutdown_signal();
     let health = Arc::new(server::Health {
@@ -221,6 +214,35 @@ pub async fn run(args: ControllerArgs) -> Result<(), StartError> {
     }
     let _ = server.await;
     Ok(())
+}
+
+/// How long start-up waits out an API server that answers 5xx or 429 or not at all.
+const STARTUP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Checks that Instances can be listed (the CRD is installed, access is granted),
+/// trying again while the API server's failure may pass.
+async fn check_crd(instances: &Api<Instance>) -> Result<(), StartError> {
+    let started = std::time::Instant::now();
+    let mut delay = std::time::Duration::from_millis(200);
+    loop {
+        let error = match instances.list(&ListParams::default().limit(1)).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                return Err(StartError::CrdMissing(status.message));
+            }
+            Err(e) => e,
+        };
+        let passing = match &error {
+            kube::Error::Api(status) => status.code >= 500 || status.code == 429,
+            _ => true,
+        };
+        if !passing || started.elapsed() >= STARTUP_PATIENCE {
+            return Err(StartError::Kubernetes(error.to_string()));
+        }
+        tracing::warn!(error = %error, "the Kubernetes API failed; trying again");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(5));
+    }
 }
 
 /// The kube-runtime Controller: Instances (changes to their spec, metadata, finalizers
