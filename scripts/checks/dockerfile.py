@@ -1,6 +1,7 @@
 """Static checks of the Dockerfile (run by ./scripts/test): a multi-stage build whose
 runtime stage runs the `fasterclaw` binary alone as a non-root user, built offline
-(SQLX_OFFLINE) with dependencies cached in their own layer, and no secret in ENV or ARG.
+(SQLX_OFFLINE) with dependencies cached in their own layer, every outside base image
+pinned by digest, and no secret in ENV or ARG.
 Parsed with dockerfile-parse (PyPI); exits 1 listing every problem."""
 
 import re
@@ -12,6 +13,10 @@ from dockerfile_parse import DockerfileParser
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|DATABASE_URL)", re.I)
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+# The ports the image serves: the facade's API, the controller's metrics and health, the
+# facade's metrics.
+PORTS = {"3001", "8080", "9090"}
 
 
 def stages(instructions):
@@ -22,6 +27,32 @@ def stages(instructions):
             result.append([instruction])
         elif result:
             result[-1].append(instruction)
+    return result
+
+
+def base_images(from_instructions):
+    """(line, image, stage name) of each FROM: the image as written (flags such as
+    --platform left out), and the name it gives its stage, if any."""
+    result = []
+    for instruction in from_instructions:
+        words = [w for w in instruction["value"].split() if not w.startswith("--")]
+        image = words[0] if words else ""
+        name = words[2] if len(words) >= 3 and words[1].lower() == "as" else None
+        result.append((instruction["startline"] + 1, image, name))
+    return result
+
+
+def unpinned(from_instructions):
+    """The FROMs of an outside image (not an earlier stage, not scratch) that do not
+    name it by digest, as (line, image)."""
+    stages_so_far = set()
+    result = []
+    for line, image, name in base_images(from_instructions):
+        outside = image.lower() not in stages_so_far and image.lower() != "scratch"
+        if outside and ("$" in image or not DIGEST.search(image)):
+            result.append((line, image))
+        if name:
+            stages_so_far.add(name.lower())
     return result
 
 
@@ -68,16 +99,28 @@ def main():
             if SECRET_NAME.search(name):
                 problems.append(f"line {instruction['startline'] + 1}: {instruction['instruction']} {name} would bake a secret into the image")
 
-    # The Rust the image builds with is at least the workspace's rust-version.
+    # Every outside base image is pinned by digest (the tag alone can move), written
+    # out (a build argument could name another image than the digest's).
+    froms = [i for i in parser.structure if i["instruction"] == "FROM"]
+    for line, image in unpinned(froms):
+        problems.append(
+            f"line {line}: FROM {image} is not pinned by digest (add @sha256:<64 hex>: "
+            "docker buildx imagetools inspect <image:tag> prints it)"
+        )
+
+    # The Rust the image builds with is at least the workspace's rust-version: the tag
+    # of the rust base image says which.
     wanted = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["package"]["rust-version"]
-    version = next(
-        (i["value"].split("=", 1)[1] for i in parser.structure
-         if i["instruction"] == "ARG" and i["value"].startswith("RUST_VERSION=")),
-        "",
-    )
+    rust = [re.match(r"(?:docker\.io/)?(?:library/)?rust:(\d+(?:\.\d+)*)", image)
+            for _, image, _ in base_images(froms)]
+    version = next((m.group(1) for m in rust if m), "")
     as_tuple = lambda v: tuple(int(p) for p in v.split(".") if p.isdigit())
     if not version or as_tuple(version) < as_tuple(wanted):
-        problems.append(f"RUST_VERSION {version!r} is older than the workspace's rust-version {wanted}")
+        problems.append(f"the rust base image's version {version!r} is older than the workspace's rust-version {wanted}")
+
+    exposed = {p.split("/")[0] for i in runtime if i["instruction"] == "EXPOSE" for p in i["value"].split()}
+    if not PORTS <= exposed:
+        problems.append(f"the runtime stage does not EXPOSE {', '.join(sorted(PORTS - exposed))}")
 
     ignored = (ROOT / ".dockerignore").read_text().split()
     for needed in ("target/", ".git/", ".env"):
@@ -87,7 +130,8 @@ def main():
     if problems:
         print("Dockerfile problems:", *problems, sep="\n  - ", file=sys.stderr)
         return 1
-    print(f"Dockerfile: {len(all_stages)} stages, runtime {base}, user {users[-1]}, binary {binaries[0]}")
+    print(f"Dockerfile: {len(all_stages)} stages, runtime {base}, user {users[-1]}, binary {binaries[0]}, "
+          f"{len(froms) - len(unpinned(froms))} FROMs pinned or of earlier stages, Rust {version}")
     return 0
 
 
