@@ -254,7 +254,13 @@ async fn seal(
     value: &str,
 ) -> Uuid {
     let id = Uuid::new_v4();
-    let sealed = keyring.seal(value, &kind.aad(id));
+    let sealed = keyring.seal(
+        value,
+        &kind.aad(
+            id,
+            instance.filter(|_| kind == SecretKind::TelegramBotToken),
+        ),
+    );
     sqlx::query(
         "insert into sealed_secrets (id, kind, owner_id, instance_id, sealed) values ($1, $2, $3, $4, $5)",
     )

@@ -35,10 +35,12 @@ fn crypto() {
     let key = [0x42u8; 32];
     let ring = Keyring::new(EncryptionKey::from_bytes(&key));
     let row = Uuid::new_v4();
+    let instance = Uuid::new_v4();
     let aad = AssociatedData {
         table: "sealed_secrets",
         row_id: row,
         field: "telegram_bot_token",
+        bound_to: Some(instance),
     };
     let ours = ns_per_op(15, 20_000, || {
         let sealed = ring.seal(black_box(TOKEN), &aad);
@@ -52,7 +54,8 @@ fn crypto() {
     let aad_bytes = [
         b"fasterclaw/v1|sealed_secrets|".as_slice(),
         row.as_bytes(),
-        b"|telegram_bot_token",
+        b"|telegram_bot_token|",
+        instance.as_bytes(),
     ]
     .concat();
     let baseline = ns_per_op(15, 20_000, || {

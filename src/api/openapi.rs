@@ -143,7 +143,6 @@ fn content(body: Body, generator: &mut SchemaGenerator) -> Option<Value> {
             }),
         ),
         Body::Html => ("text/html", schemars::json_schema!({ "type": "string" })),
-        Body::PrometheusText => ("text/plain", schemars::json_schema!({ "type": "string" })),
     };
     Some(json!({ media_type: { "schema": schema } }))
 }

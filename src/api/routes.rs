@@ -17,8 +17,6 @@ pub enum Operation {
     Health,
     /// `GET /ready`
     Ready,
-    /// `GET /metrics`
-    Metrics,
     /// `GET /openapi.json`
     OpenApiDocument,
     /// `GET /docs`
@@ -164,8 +162,6 @@ pub enum Body {
     OpenApi,
     /// An HTML page.
     Html,
-    /// Prometheus metrics in the text exposition format.
-    PrometheusText,
 }
 
 /// One documented response of a route.
@@ -297,21 +293,6 @@ pub static ROUTES: &[Route] = &[
             ok(200, "Ready to serve", schema_of::<ReadyResponse>),
             UNAVAILABLE,
         ],
-    },
-    Route {
-        operation: Operation::Metrics,
-        method: Method::Get,
-        path: "/metrics",
-        tag: Tag::Meta,
-        summary: "Request counts and latencies for Prometheus",
-        description: "",
-        auth: Auth::Public,
-        request: Body::Empty,
-        responses: &[Response {
-            status: 200,
-            description: "Prometheus text exposition",
-            body: Body::PrometheusText,
-        }],
     },
     Route {
         operation: Operation::OpenApiDocument,

@@ -1,8 +1,16 @@
 //! Applying Stripe events: each event is recorded and applied in one transaction, so
 //! it takes effect exactly once however often, and however concurrently, Stripe
 //! delivers it. Events may arrive in any order, so none is trusted for the
-//! subscription's state: with the user's row locked (one event of a user at a time),
-//! the subscription is read from Stripe and recorded as Stripe holds it now.
+//! subscription's state: the subscription is read from Stripe and recorded as Stripe
+//! holds it now.
+//!
+//! No lock and no second connection is held while Stripe is asked: what Stripe says is
+//! read first, with the account's billing revision noted; the short transaction that
+//! records it then locks the account and goes ahead only if no other event recorded
+//! anything for it in between (else Stripe is asked again). So the newest answer wins,
+//! and a slow Stripe never holds the database.
+
+use std::time::Duration;
 
 use serde_json::json;
 use uuid::Uuid;
@@ -14,8 +22,15 @@ use super::stripe::{StripeApi, SubscriptionState};
 use crate::api::contract::Plan;
 use crate::crypto::Keyring;
 use crate::db::{
-    AuditLog, Database, StoreError, StripeEvents, SubscriptionUpdate, Subscriptions, Users,
+    AuditLog, Database, Secrets, StoreError, StripeEvents, SubscriptionUpdate, Subscriptions, Users,
 };
+
+/// How often an event is read again from Stripe when other events for the same
+/// account keep landing in between, before Stripe is left to deliver it again.
+const ATTEMPTS: usize = 5;
+/// Longest wait for a row lock, and longest statement, in an event's transaction.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What became of an event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,59 +63,139 @@ pub struct EventProcessor<'a> {
     pub catalog: &'a Catalog,
 }
 
+/// What Stripe holds for an event's subscription, read before any transaction.
+enum Reading {
+    /// The subscription as Stripe holds it.
+    Found(SubscriptionState),
+    /// Stripe no longer has it; a deletion event records it CANCELED.
+    Gone,
+}
+
 impl EventProcessor<'_> {
     /// Records and applies `event` once; an error leaves it unrecorded, for Stripe to
     /// deliver again.
     pub async fn process(&self, event: &Event) -> Result<Outcome, BillingError> {
+        if StripeEvents::seen(self.db.pool(), &event.id).await? {
+            return Ok(Outcome::Duplicate);
+        }
+        for _ in 0..ATTEMPTS {
+            let outcome = match self.read(event).await? {
+                Err(why) => self.record_only(event, why).await?,
+                Ok((user, revision, reading)) => self.apply(event, user, revision, reading).await?,
+            };
+            if let Some(outcome) = outcome {
+                return Ok(outcome);
+            }
+        }
+        Err(BillingError::Store(StoreError::Busy(
+            "the account's billing kept changing while the event was applied",
+        )))
+    }
+
+    /// Everything the event needs from Stripe and the store, read without holding
+    /// anything: whose it is, that account's billing revision, and the subscription.
+    async fn read(
+        &self,
+        event: &Event,
+    ) -> Result<Result<(Uuid, i64, Reading), &'static str>, BillingError> {
+        if let EventKind::Other(_) = event.kind {
+            return Ok(Err("billing does not act on this event type"));
+        }
+        if event.kind == EventKind::CheckoutCompleted && !event.is_subscription_checkout() {
+            return Ok(Err("the Checkout was not for a subscription"));
+        }
+        let Some(subscription_id) = event.subscription_id() else {
+            return Ok(Err("the event names no subscription"));
+        };
+        let Some(user) = self.owner(event, subscription_id).await? else {
+            return Ok(Err("the subscription belongs to no known user"));
+        };
+        let Some(revision) = self.db.users().billing_revision(user).await? else {
+            return Ok(Err("the user no longer exists"));
+        };
+        let reading = match self.stripe.subscription(subscription_id).await {
+            Ok(state) => Reading::Found(state),
+            Err(e) if e.is_missing() && event.kind == EventKind::SubscriptionDeleted => {
+                Reading::Gone
+            }
+            Err(e) if e.is_missing() => return Ok(Err("Stripe has no such subscription")),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Ok((user, revision, reading)))
+    }
+
+    /// Opens the short transaction that records an event, with lock and statement
+    /// timeouts.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, BillingError> {
         let mut tx = self.db.pool().begin().await.map_err(StoreError::from)?;
+        for (setting, value) in [
+            ("lock_timeout", LOCK_TIMEOUT),
+            ("statement_timeout", STATEMENT_TIMEOUT),
+        ] {
+            sqlx::query("select set_config($1, $2, true)")
+                .bind(setting)
+                .bind(format!("{}ms", value.as_millis()))
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        }
+        Ok(tx)
+    }
+
+    /// Records an event billing does not act on.
+    async fn record_only(
+        &self,
+        event: &Event,
+        why: &'static str,
+    ) -> Result<Option<Outcome>, BillingError> {
+        let mut tx = self.begin().await?;
+        if !StripeEvents::record_once_in(&mut tx, &event.id, &event.event_type).await? {
+            return Ok(Some(Outcome::Duplicate));
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Some(Outcome::Ignored(why)))
+    }
+
+    /// Records the event and what Stripe said, unless the account's billing changed
+    /// since `revision` was read (`None`: read again).
+    async fn apply(
+        &self,
+        event: &Event,
+        user: Uuid,
+        revision: i64,
+        reading: Reading,
+    ) -> Result<Option<Outcome>, BillingError> {
+        let mut tx = self.begin().await?;
         // A concurrent delivery of the same event waits here until the first commits
         // (and then finds it recorded) or rolls back (and then applies it itself).
         if !StripeEvents::record_once_in(&mut tx, &event.id, &event.event_type).await? {
-            return Ok(Outcome::Duplicate);
+            return Ok(Some(Outcome::Duplicate));
         }
-        let outcome = self.apply(&mut tx, event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(outcome)
-    }
-
-    async fn apply(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        event: &Event,
-    ) -> Result<Outcome, BillingError> {
-        if let EventKind::Other(_) = event.kind {
-            return Ok(Outcome::Ignored("billing does not act on this event type"));
-        }
-        if event.kind == EventKind::CheckoutCompleted && !event.is_subscription_checkout() {
-            return Ok(Outcome::Ignored("the Checkout was not for a subscription"));
-        }
-        let Some(subscription_id) = event.subscription_id() else {
-            return Ok(Outcome::Ignored("the event names no subscription"));
-        };
-        let Some(user) = self.owner(tx, event, subscription_id).await? else {
-            return Ok(Outcome::Ignored(
-                "the subscription belongs to no known user",
-            ));
-        };
-        if !Users::lock_in(tx, user).await? {
-            return Ok(Outcome::Ignored("the user no longer exists"));
-        }
-        let state = match self.stripe.subscription(subscription_id).await {
-            Ok(state) => state,
-            Err(e) if e.is_missing() => {
-                if event.kind == EventKind::SubscriptionDeleted {
-                    return self
-                        .record_status(tx, user, subscription_id, "CANCELED")
-                        .await;
-                }
-                return Ok(Outcome::Ignored("Stripe has no such subscription"));
+        match Users::lock_billing_in(&mut tx, user).await? {
+            None => {
+                tx.commit().await.map_err(StoreError::from)?;
+                return Ok(Some(Outcome::Ignored("the user no longer exists")));
             }
-            Err(e) => return Err(e.into()),
+            Some(now) if now != revision => return Ok(None),
+            Some(_) => {}
+        }
+        let state = match reading {
+            Reading::Found(state) => state,
+            Reading::Gone => {
+                let subscription_id = event.subscription_id().unwrap_or_default();
+                Subscriptions::set_status_in(&mut tx, subscription_id, "CANCELED").await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                return Ok(Some(Outcome::Applied {
+                    user,
+                    subscription: subscription_id.to_owned(),
+                    status: "CANCELED".to_owned(),
+                }));
+            }
         };
         if event.kind == EventKind::CheckoutCompleted
             && let Some(customer) = event.customer_id()
         {
-            self.remember_customer(user, customer).await?;
+            Secrets::remember_stripe_customer_id_in(&mut tx, self.keyring, user, customer).await?;
         }
         let plan = self.plan_of(&state, event);
         let status = state.status.to_ascii_uppercase();
@@ -114,14 +209,16 @@ impl EventProcessor<'_> {
             current_period_end: from_unix(state.current_period_end).unwrap_or_default(),
             cancel_at_period_end: state.cancel_at_period_end,
         };
-        match Subscriptions::upsert_in(tx, user, &update).await {
+        match Subscriptions::upsert_in(&mut tx, user, &update).await {
             Err(StoreError::SubscriptionTaken) => {
-                return Ok(Outcome::Ignored("the subscription is another user's"));
+                // Recorded as processed, changing nothing: it will never be this user's.
+                tx.commit().await.map_err(StoreError::from)?;
+                return Ok(Some(Outcome::Ignored("the subscription is another user's")));
             }
             other => other?,
         };
         AuditLog::record_in(
-            tx,
+            &mut tx,
             "stripe",
             "subscription.sync",
             &format!("user:{user}"),
@@ -135,25 +232,25 @@ impl EventProcessor<'_> {
             }),
         )
         .await?;
-        Ok(Outcome::Applied {
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Some(Outcome::Applied {
             user,
             subscription: state.id,
             status,
-        })
+        }))
     }
 
     /// Whose subscription it is: the user the object names (metadata or Checkout
     /// reference), the user it is recorded for, or the user its customer was made for.
     async fn owner(
         &self,
-        tx: &mut sqlx::PgConnection,
         event: &Event,
         subscription_id: &str,
     ) -> Result<Option<Uuid>, BillingError> {
         if let Some(user) = event.user_id() {
             return Ok(Some(user));
         }
-        if let Some(user) = Subscriptions::owner_in(tx, subscription_id).await? {
+        if let Some(user) = self.db.subscriptions().owner(subscription_id).await? {
             return Ok(Some(user));
         }
         match event.customer_id() {
@@ -181,29 +278,6 @@ impl EventProcessor<'_> {
                     .or_else(|| event.metadata_plan())?;
                 Plan::ALL.into_iter().find(|p| p.as_str() == named)
             })
-    }
-
-    async fn record_status(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        user: Uuid,
-        subscription_id: &str,
-        status: &str,
-    ) -> Result<Outcome, BillingError> {
-        Subscriptions::set_status_in(tx, subscription_id, status).await?;
-        Ok(Outcome::Applied {
-            user,
-            subscription: subscription_id.to_owned(),
-            status: status.to_owned(),
-        })
-    }
-
-    async fn remember_customer(&self, user: Uuid, customer: &str) -> Result<(), BillingError> {
-        let secrets = self.db.secrets(self.keyring);
-        if secrets.stripe_customer_id(user).await?.is_none() {
-            secrets.set_stripe_customer_id(user, customer).await?;
-        }
-        Ok(())
     }
 }
 

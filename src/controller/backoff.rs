@@ -25,9 +25,12 @@ impl Backoff {
         let count = failures.entry(uid.to_owned()).or_insert(0);
         let exponent = (*count).min(20);
         *count = count.saturating_add(1);
-        let delay = base.saturating_mul(1 << exponent).min(max);
+        let delay = base
+            .saturating_mul(1 << exponent)
+            .min(max)
+            .min(LONGEST_WAIT);
         let half = delay / 2;
-        half + half.mul_f64(rand::rng().random::<f64>())
+        half + scaled(half, rand::rng().random::<f64>())
     }
 
     /// Forgets the failures of `uid` after a success.
@@ -39,9 +42,20 @@ impl Backoff {
     }
 }
 
-/// `interval` jittered by ±10%.
+/// The longest any Instance waits to be looked at again, whatever its settings and
+/// annotations say (kube-runtime's queue cannot hold delays of years).
+pub const LONGEST_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// `interval` jittered by ±10%, at most [`LONGEST_WAIT`].
 pub fn jittered(interval: Duration) -> Duration {
-    interval.mul_f64(0.9 + 0.2 * rand::rng().random::<f64>())
+    scaled(interval, 0.9 + 0.2 * rand::rng().random::<f64>())
+}
+
+/// `interval` times `factor`, saturating at [`LONGEST_WAIT`] instead of overflowing.
+fn scaled(interval: Duration, factor: f64) -> Duration {
+    Duration::try_from_secs_f64(interval.as_secs_f64() * factor)
+        .unwrap_or(LONGEST_WAIT)
+        .min(LONGEST_WAIT)
 }
 
 #[cfg(test)]
@@ -63,6 +77,18 @@ mod tests {
         backoff.succeeded("a");
         assert!(backoff.failed("a", base, max) <= base);
         assert!(backoff.failed("b", base, max) <= base, "per Instance");
+    }
+
+    #[test]
+    fn huge_intervals_saturate_instead_of_overflowing() {
+        // About 584 billion years: jittering it once panicked.
+        let huge = Duration::from_secs(18_429_043_200_000_000_000);
+        assert_eq!(jittered(huge), LONGEST_WAIT);
+        assert_eq!(jittered(Duration::MAX), LONGEST_WAIT);
+        let backoff = Backoff::default();
+        for _ in 0..40 {
+            assert!(backoff.failed("a", Duration::MAX, Duration::MAX) <= LONGEST_WAIT);
+        }
     }
 
     #[test]

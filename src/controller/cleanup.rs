@@ -67,35 +67,52 @@ async fn delete_everything(
 ) -> Result<Cleanup, Error> {
     let fly = &ctx.fly;
     // Only an app the controller recorded as its own (made, or adopted once checked) is
-    // deleted: an Instance that never got that far holds nothing on Fly.io.
+    // looked at, and only one that carries this Instance's mark is deleted: a status
+    // edited to name another app does not reach it.
     if let Some(app) = status.fly_app_name.as_deref() {
         let adopted = instance.spec.adopt.as_ref().filter(|a| a.app_name == app);
-        if status.phase != Some(Phase::Deleted) {
-            let mut deleting = status.clone();
-            deleting.message = Some("deleting the machine and the app on Fly.io".to_owned());
-            write_status(api, instance, &deleting).await?;
+        match ownership(instance, ctx, app).await? {
+            Ownership::Gone => {}
+            Ownership::Foreign(why) => {
+                ctx.publish(
+                    instance,
+                    true,
+                    "AppLeft",
+                    "Delete",
+                    format!("left the Fly.io app {app} in place: {why}"),
+                )
+                .await;
+            }
+            Ownership::Ours => {
+                if status.phase != Some(Phase::Deleted) {
+                    let mut deleting = status.clone();
+                    deleting.message =
+                        Some("deleting the machine and the app on Fly.io".to_owned());
+                    write_status(api, instance, &deleting).await?;
+                }
+                let machine = status
+                    .fly_machine_id
+                    .as_deref()
+                    .or(adopted.and_then(|a| a.machine_id.as_deref()));
+                if let Some(machine) = machine {
+                    fly.delete_machine(app, machine, true).await?;
+                }
+                fly.delete_app(app).await?;
+                match fly.get_app(app).await {
+                    Err(e) if e.is_not_found() => {}
+                    Ok(_) => return Ok(Cleanup::Pending(Duration::from_secs(2))),
+                    Err(e) => return Err(e.into()),
+                }
+                ctx.publish(
+                    instance,
+                    false,
+                    "Deleted",
+                    "Delete",
+                    format!("deleted Fly.io app {app} and its machine"),
+                )
+                .await;
+            }
         }
-        let machine = status
-            .fly_machine_id
-            .as_deref()
-            .or(adopted.and_then(|a| a.machine_id.as_deref()));
-        if let Some(machine) = machine {
-            fly.delete_machine(app, machine, true).await?;
-        }
-        fly.delete_app(app).await?;
-        match fly.get_app(app).await {
-            Err(e) if e.is_not_found() => {}
-            Ok(_) => return Ok(Cleanup::Pending(Duration::from_secs(2))),
-            Err(e) => return Err(e.into()),
-        }
-        ctx.publish(
-            instance,
-            false,
-            "Deleted",
-            "Delete",
-            format!("deleted Fly.io app {app} and its machine"),
-        )
-        .await;
     }
     forget_token(instance, ctx).await?;
     let mut gone = status.clone();
@@ -123,12 +140,51 @@ async fn delete_everything(
     Ok(Cleanup::Done)
 }
 
-/// Deletes the sealed token the facade stored for the Instance.
+/// Whose the recorded app is.
+enum Ownership {
+    /// This Instance's: it carries the Instance's marker secret, or has the name made
+    /// from its uid and no other Instance's marker.
+    Ours,
+    /// Not this Instance's, and why.
+    Foreign(String),
+    /// It does not exist (any more).
+    Gone,
+}
+
+async fn ownership(instance: &Instance, ctx: &Context, app: &str) -> Result<Ownership, Error> {
+    let uid = instance.uid().unwrap_or_default();
+    let ours = naming::marker_secret(&uid);
+    let secrets = match ctx.fly.list_secrets(app).await {
+        Ok(secrets) => secrets,
+        Err(e) if e.is_not_found() => return Ok(Ownership::Gone),
+        Err(e) => return Err(e.into()),
+    };
+    if secrets.iter().any(|s| s.name == ours) {
+        return Ok(Ownership::Ours);
+    }
+    let foreign = secrets
+        .iter()
+        .find(|s| s.name.starts_with(naming::MARKER_PREFIX))
+        .map(|s| s.name.clone());
+    Ok(match foreign {
+        Some(other) => Ownership::Foreign(format!("it carries another Instance's marker {other}")),
+        // Made under the name only this Instance's uid gives, before its marker was set.
+        None if naming::is_own_app_name(app, &uid) => Ownership::Ours,
+        None => Ownership::Foreign(format!("it does not carry this Instance's marker {ours}")),
+    })
+}
+
+/// Deletes the sealed token the facade stored for the Instance; a token stored for
+/// another Instance, which this one's spec may name, is left alone.
 async fn forget_token(instance: &Instance, ctx: &Context) -> Result<(), Error> {
     if let Some(id) = instance.spec.telegram_token.stored_secret_id {
         ctx.db
             .secrets(&ctx.keyring)
-            .delete_telegram_token(id)
+            .delete_telegram_token_of(
+                id,
+                &instance.namespace().unwrap_or_default(),
+                &instance.name_any(),
+            )
             .await?;
     }
     Ok(())

@@ -1,11 +1,13 @@
 //! What every reconcile shares: the clients, the settings and the bookkeeping.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
 
 use super::backoff::Backoff;
+use super::images::AllowedImages;
 use super::metrics::Metrics;
 use super::settings::{MachineDefaults, PlatformKeys, Timing};
 use crate::crd::Instance;
@@ -37,6 +39,59 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Backoff after errors, per Instance.
     pub backoff: Backoff,
+    /// Images allowed to run with the platform's keys.
+    pub allowed_images: AllowedImages,
+    /// Warnings already published about an Instance's annotations.
+    pub warnings: Warnings,
+    /// Adoptions under way, by app, so that this process claims an app for one
+    /// Instance at a time.
+    pub adoptions: Adoptions,
+}
+
+/// A lock per app being adopted.
+#[derive(Debug, Default)]
+pub struct Adoptions {
+    apps: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Adoptions {
+    /// Waits until no other reconcile of this process is claiming `app`, and holds it.
+    pub async fn lock(&self, app: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
+            // Locks nobody holds or waits for are dropped as others are taken.
+            apps.retain(|_, lock| Arc::strong_count(lock) > 1);
+            apps.entry(app.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+}
+
+/// The last warning published about each Instance's annotations, so that a bad value
+/// is announced once, not at every resync.
+#[derive(Debug, Default)]
+pub struct Warnings {
+    last: Mutex<HashMap<String, String>>,
+}
+
+impl Warnings {
+    /// Whether `message` is new for the Instance `uid` (and remembers it).
+    pub fn first(&self, uid: &str, message: &str) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.get(uid).is_some_and(|m| m == message) {
+            return false;
+        }
+        last.insert(uid.to_owned(), message.to_owned());
+        true
+    }
+
+    /// Forgets the Instance's warning (its annotations are fine again).
+    pub fn forget(&self, uid: &str) {
+        self.last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(uid);
+    }
 }
 
 impl std::fmt::Debug for Context {

@@ -21,6 +21,9 @@ pub enum Error {
     /// The Instance lacks metadata the API server always sets.
     #[error("the Instance has no {0}")]
     MissingMetadata(&'static str),
+    /// The reconcile panicked; the panic's message.
+    #[error("the reconcile failed unexpectedly: {0}")]
+    Panicked(String),
 }
 
 impl Error {
@@ -31,6 +34,7 @@ impl Error {
             Error::Kube(_) => "kubernetes",
             Error::Store(_) => "database",
             Error::MissingMetadata(_) => "metadata",
+            Error::Panicked(_) => "panic",
         }
     }
 }

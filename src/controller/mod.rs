@@ -11,6 +11,7 @@ mod cleanup;
 mod context;
 mod desired;
 mod error;
+mod images;
 mod leader;
 mod metrics;
 pub mod naming;
@@ -112,6 +113,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), StartError> {
         .ok_or_else(|| StartError::Setting("DATABASE_URL is not set".to_owned()))?;
     let keyring = args.encryption.keyring().map_err(|e| setting(&e))?;
     args.validate().map_err(|e| setting(&e))?;
+    let allowed_images = args.allowed_images().map_err(|e| setting(&e))?;
     let platform_keys =
         PlatformKeys::from_args(&args.platform_keys, |name| std::env::var(name).ok());
 
@@ -159,6 +161,9 @@ pub async fn run(args: ControllerArgs) -> Result<(), StartError> {
         ),
         metrics: metrics.clone(),
         backoff: Default::default(),
+        allowed_images,
+        warnings: Default::default(),
+        adoptions: Default::default(),
     });
 
     let (leading_tx, mut leading) = watch::channel(!args.leader_election);

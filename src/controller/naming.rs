@@ -2,6 +2,7 @@
 //! functions of an Instance, so a restarted controller finds what it made before.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::crd::Instance;
 
@@ -55,6 +56,14 @@ pub fn app_name(prefix: &str, uid: &str) -> String {
     format!("{prefix}-{}", compact_uid(uid))
 }
 
+/// Whether `app` is a name this controller gives the Instance `uid`'s app, under any
+/// prefix (the prefix may have changed since it was made): only that uid gives it.
+pub fn is_own_app_name(app: &str, uid: &str) -> bool {
+    app.strip_suffix(&compact_uid(uid))
+        .and_then(|prefix| prefix.strip_suffix('-'))
+        .is_some_and(|prefix| !prefix.is_empty())
+}
+
 /// The machine's name within its app.
 pub fn machine_name(instance: &Instance) -> String {
     let name = instance.metadata.name.as_deref().unwrap_or("instance");
@@ -85,6 +94,29 @@ pub fn annotation<'a>(instance: &'a Instance, key: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+/// The shortest and longest `fasterclaw.io/poll-interval` honoured.
+pub const POLL_INTERVAL_BOUNDS: (Duration, Duration) =
+    (Duration::from_secs(5), Duration::from_secs(24 * 3600));
+
+/// The Instance's own resync interval: `Ok(None)` without the annotation, `Err` with
+/// what to tell its author when its value is not a duration within
+/// [`POLL_INTERVAL_BOUNDS`] (then it is ignored).
+pub fn poll_interval(instance: &Instance) -> Result<Option<Duration>, String> {
+    let Some(text) = annotation(instance, POLL_INTERVAL) else {
+        return Ok(None);
+    };
+    let (shortest, longest) = POLL_INTERVAL_BOUNDS;
+    match humantime::parse_duration(text.trim()) {
+        Ok(interval) if (shortest..=longest).contains(&interval) => Ok(Some(interval)),
+        _ => Err(format!(
+            "{POLL_INTERVAL}: {:?} is not a duration from {} to {} (such as 30m); ignored, the controller's RESYNC_INTERVAL applies",
+            text.chars().take(64).collect::<String>(),
+            humantime::format_duration(shortest),
+            humantime::format_duration(longest),
+        )),
+    }
+}
+
 /// Whether the Instance is paused.
 pub fn is_paused(instance: &Instance) -> bool {
     annotation(instance, PAUSED).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
@@ -93,6 +125,46 @@ pub fn is_paused(instance: &Instance) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn poll_intervals_are_bounded() {
+        let with = |value: &str| {
+            let mut instance = Instance::new(
+                "bot",
+                serde_json::from_value(serde_json::json!({
+                    "displayName": "Bot",
+                    "ownerId": "o",
+                    "telegramToken": { "secretKeyRef": { "name": "s", "key": "k" } },
+                }))
+                .unwrap(),
+            );
+            instance.metadata.annotations = Some(BTreeMap::from([(
+                POLL_INTERVAL.to_owned(),
+                value.to_owned(),
+            )]));
+            poll_interval(&instance)
+        };
+        assert_eq!(with("30m"), Ok(Some(Duration::from_secs(1800))));
+        assert_eq!(with(" 5s "), Ok(Some(Duration::from_secs(5))));
+        assert_eq!(with("24h"), Ok(Some(Duration::from_secs(86_400))));
+        for hostile in [
+            "584000000000y",
+            "99999999999999999999s",
+            "4s",
+            "25h",
+            "0s",
+            "-5s",
+            "soon",
+            "",
+        ] {
+            let err = with(hostile).unwrap_err();
+            assert!(err.starts_with("fasterclaw.io/poll-interval: "), "{err}");
+        }
+        assert!(
+            with(&"9".repeat(500)).unwrap_err().len() < 300,
+            "the value is cut short"
+        );
+    }
 
     #[test]
     fn app_names_are_stable_valid_fly_names() {
@@ -109,5 +181,13 @@ mod tests {
             marker_secret(uid),
             "FASTERCLAW_INSTANCE_6F1C2A345B6D4E7F8091A2B3C4D5E6F7"
         );
+        assert!(is_own_app_name(&name, uid));
+        assert!(is_own_app_name(
+            "renamed-6f1c2a345b6d4e7f8091a2b3c4d5e6f7",
+            uid
+        ));
+        assert!(!is_own_app_name("-6f1c2a345b6d4e7f8091a2b3c4d5e6f7", uid));
+        assert!(!is_own_app_name("fasterclaw-0000", uid));
+        assert!(!is_own_app_name("openclaw-clalice0-1732000000001", uid));
     }
 }

@@ -2,6 +2,7 @@
 //! (a pure function), perform them, and report the status (written with server-side
 //! apply, and only when it changed). Deletion goes through [`super::cleanup`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use chrono::Utc;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
+use secrecy::SecretString;
 use serde_json::json;
 
 use super::context::Context;
@@ -25,11 +27,19 @@ use crate::fly::{
     WaitState,
 };
 
-/// Reconciles one Instance. The entry point the kube-runtime `Controller` calls.
+/// Reconciles one Instance. The entry point the kube-runtime `Controller` calls. A
+/// panic inside is caught here, reported as `ReconcileError` and backed off like any
+/// error: one Instance's bad input never stops the others' reconciles.
 pub async fn reconcile(instance: Arc<Instance>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ctx.metrics.reconcile_started();
     let uid = instance.uid().ok_or(Error::MissingMetadata("uid"))?;
-    let result = reconcile_inner(&instance, &ctx).await;
+    let result = match guarded(reconcile_inner(&instance, &ctx)).await {
+        Err(Error::Panicked(message)) => {
+            tracing::error!(instance = %instance.name_any(), panic = %message, "a reconcile panicked");
+            report_panic(&instance, &ctx, message).await
+        }
+        other => other,
+    };
     match &result {
         Ok(_) => {
             ctx.backoff.succeeded(&uid);
@@ -41,6 +51,40 @@ pub async fn reconcile(instance: Arc<Instance>, ctx: Arc<Context>) -> Result<Act
         ctx.metrics.scheduled(1);
     }
     result
+}
+
+/// Runs `reconcile`, turning a panic into [`Error::Panicked`].
+async fn guarded(
+    reconcile: impl std::future::Future<Output = Result<Action, Error>>,
+) -> Result<Action, Error> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(reconcile).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            Err(Error::Panicked(message))
+        }
+    }
+}
+
+/// Reports a panicked reconcile in the status (best effort) and hands it to the backoff.
+async fn report_panic(
+    instance: &Instance,
+    ctx: &Context,
+    message: String,
+) -> Result<Action, Error> {
+    let Some(namespace) = instance.namespace() else {
+        return Err(Error::Panicked(message));
+    };
+    let api: Api<Instance> = Api::namespaced(ctx.client.clone(), &namespace);
+    match Reconciler::new(instance, &api, ctx) {
+        Ok(reconciler) => reconciler.fail(Error::Panicked(message)).await,
+        Err(_) => Err(Error::Panicked(message)),
+    }
 }
 
 /// What the `Controller` does after a failed reconcile: back off, per Instance.
@@ -189,6 +233,14 @@ struct Reconciler<'a> {
     restarted: bool,
 }
 
+/// The marker secrets an app carries.
+struct Markers {
+    /// This Instance's.
+    ours: bool,
+    /// Another Instance's, by name.
+    foreign: Option<String>,
+}
+
 /// A problem the owner must fix, found while acting.
 struct Problem {
     reason: &'static str,
@@ -290,6 +342,21 @@ impl<'a> Reconciler<'a> {
             .await?;
             return Ok(Action::requeue(backoff::jittered(self.ctx.timing.resync)));
         }
+        if let Some(recorded) = self.previous.fly_app_name.as_deref()
+            && !naming::is_own_app_name(recorded, &self.uid)
+            && self.adopted().is_none_or(|a| a.app_name != recorded)
+        {
+            // Only the controller writes the status; an edit that names another app
+            // does not hand that app to this Instance.
+            let problem = Problem {
+                reason: "AppNameConflict",
+                message: format!(
+                    "status.flyAppName names {recorded}, which this Instance neither made nor adopts; the controller leaves it alone"
+                ),
+                failed: true,
+            };
+            return self.stop_with(problem).await;
+        }
         if self.previous.phase == Some(Phase::Failed) && !self.restarted {
             // FAILED waits for a spec change or a retry; a sync request is echoed.
             let outcome = Outcome::Problem {
@@ -318,13 +385,26 @@ impl<'a> Reconciler<'a> {
                 failed: true,
             };
             if self.adopted().is_some() {
-                match self.verify_adoption().await {
+                match self.claim_adoption().await {
                     Ok(Ok(exists)) => world.app_exists = exists,
                     Ok(Err(conflict)) => problem = conflict,
                     Err(e) => return self.fail(e).await,
                 }
             }
             return self.stop_in(&world, problem).await;
+        }
+        if let Some(image) = &self.instance.spec.image
+            && !self.ctx.allowed_images.allows(image)
+        {
+            let problem = Problem {
+                reason: "ImageNotAllowed",
+                message: format!(
+                    "spec.image {image:?} is not from a repository the controller allows ({}); the platform's keys go to those images only, so nothing runs until the image changes",
+                    self.ctx.allowed_images.describe()
+                ),
+                failed: false,
+            };
+            return self.stop_with(problem).await;
         }
         let provider = self.instance.spec.effective_provider();
         let Some(platform_key) = self.ctx.platform_keys.get(provider).cloned() else {
@@ -417,16 +497,34 @@ impl<'a> Reconciler<'a> {
         Ok(if world.still_moving || !ready {
             Action::requeue(self.ctx.timing.transition_requeue)
         } else {
-            Action::requeue(backoff::jittered(self.poll_interval()))
+            Action::requeue(backoff::jittered(self.poll_interval().await))
         })
     }
 
-    /// The resync interval: the Instance's annotation, else the controller's.
-    fn poll_interval(&self) -> Duration {
-        naming::annotation(self.instance, naming::POLL_INTERVAL)
-            .and_then(|text| humantime::parse_duration(text.trim()).ok())
-            .filter(|d| *d >= Duration::from_secs(5))
-            .unwrap_or(self.ctx.timing.resync)
+    /// The resync interval: the Instance's annotation when it is valid, else the
+    /// controller's (and a Warning Event, once per value, naming the annotation).
+    async fn poll_interval(&self) -> Duration {
+        match naming::poll_interval(self.instance) {
+            Ok(interval) => {
+                self.ctx.warnings.forget(&self.uid);
+                interval.unwrap_or(self.ctx.timing.resync)
+            }
+            Err(message) => {
+                if self.ctx.warnings.first(&self.uid, &message) {
+                    tracing::warn!(instance = %self.instance.name_any(), namespace = self.instance.namespace().unwrap_or_default(), %message, "an annotation is ignored");
+                    self.ctx
+                        .publish(
+                            self.instance,
+                            true,
+                            "InvalidAnnotation",
+                            "Reconcile",
+                            message,
+                        )
+                        .await;
+                }
+                self.ctx.timing.resync
+            }
+        }
     }
 
     /// A transition that has lasted longer than the timeout.
@@ -508,7 +606,7 @@ impl<'a> Reconciler<'a> {
         let mut world = World::default();
         let adopting = self.previous.fly_app_name.is_none() && self.adopted().is_some();
         if adopting {
-            match self.verify_adoption().await? {
+            match self.claim_adoption().await? {
                 Err(problem) => return Ok(Err(problem)),
                 // Gone since: the Instance makes it again under the same name.
                 Ok(false) => return Ok(Ok(world)),
@@ -792,53 +890,85 @@ impl<'a> Reconciler<'a> {
         self.instance.spec.adopt.as_ref()
     }
 
-    /// Checks the app the Instance adopts before anything trusts it: it must be in our
-    /// organization and carry no other Instance's marker. `Ok(Ok(false))` when it is
-    /// gone.
-    async fn verify_adoption(&self) -> Result<Result<bool, Problem>, Error> {
+    /// Claims the app the Instance adopts before anything trusts it: only an app of the
+    /// original system's name form, in our organization, carrying no other Instance's
+    /// marker. This Instance's marker is written before any other change and the app is
+    /// checked again, so that of two Instances adopting one app at once at most one
+    /// holds it (a loser withdraws its marker). `Ok(Ok(false))` when the app is gone.
+    async fn claim_adoption(&self) -> Result<Result<bool, Problem>, Error> {
         let fly = &self.ctx.fly;
-        match fly.get_app(&self.app).await {
-            Ok(app) if app.organization.slug != fly.org_slug() => Ok(Err(Problem {
+        let conflict = |message: String| {
+            Ok(Err(Problem {
                 reason: "AppNameConflict",
+                message,
+                failed: true,
+            }))
+        };
+        if crate::domain::parse_original_app_name(&self.app).is_none() {
+            return Ok(Err(Problem {
+                reason: "AdoptionRefused",
                 message: format!(
+                    "spec.adopt names {}, which is not an app of the original system (openclaw-<8 characters>-<milliseconds>); only apps `fasterclaw import-original` hands over can be adopted",
+                    self.app
+                ),
+                failed: true,
+            }));
+        }
+        // One claim of an app at a time in this process; the check below holds across
+        // processes (a leader that just lost its Lease) too.
+        let _claiming = self.ctx.adoptions.lock(&self.app).await;
+        match fly.get_app(&self.app).await {
+            Ok(app) if app.organization.slug != fly.org_slug() => {
+                return conflict(format!(
                     "the Fly.io app {} to adopt belongs to organization {:?}, not {:?}",
                     self.app,
                     app.organization.slug,
                     fly.org_slug()
-                ),
-                failed: true,
-            })),
-            Ok(_) => Ok(match self.foreign_marker().await? {
-                Some(other) => Err(Problem {
-                    reason: "AppNameConflict",
-                    message: format!(
-                        "the Fly.io app {} to adopt is another Instance's already: it carries the marker secret {other}",
-                        self.app
-                    ),
-                    failed: true,
-                }),
-                None => Ok(true),
-            }),
-            Err(e) if e.is_not_found() => Ok(Ok(false)),
-            Err(e) => Err(e.into()),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => return Ok(Ok(false)),
+            Err(e) => return Err(e.into()),
         }
+        let markers = self.markers().await?;
+        if let Some(other) = markers.foreign {
+            return conflict(format!(
+                "the Fly.io app {} to adopt is another Instance's already: it carries the marker secret {other}",
+                self.app
+            ));
+        }
+        let marker = naming::marker_secret(&self.uid);
+        if !markers.ours {
+            let value = BTreeMap::from([(marker.clone(), SecretString::from(self.uid.clone()))]);
+            fly.set_secrets(&self.app, &value).await?;
+        }
+        if let Some(other) = self.markers().await?.foreign {
+            // Another Instance claimed it at the same time: step back.
+            fly.unset_secrets(&self.app, &[marker.as_str()]).await?;
+            return conflict(format!(
+                "another Instance claimed the Fly.io app {} at the same time (marker secret {other})",
+                self.app
+            ));
+        }
+        Ok(Ok(true))
     }
 
-    /// The marker secret of another Instance on the app, if one has it.
-    async fn foreign_marker(&self) -> Result<Option<String>, Error> {
+    /// Which markers the app carries: this Instance's, and another's.
+    async fn markers(&self) -> Result<Markers, Error> {
         let ours = naming::marker_secret(&self.uid);
         let secrets = self.ctx.fly.list_secrets(&self.app).await?;
-        Ok(secrets
-            .into_iter()
-            .map(|s| s.name)
-            .find(|name| name.starts_with(naming::MARKER_PREFIX) && *name != ours))
+        Ok(Markers {
+            ours: secrets.iter().any(|s| s.name == ours),
+            foreign: secrets
+                .into_iter()
+                .map(|s| s.name)
+                .find(|name| name.starts_with(naming::MARKER_PREFIX) && *name != ours),
+        })
     }
 
     /// Whether the app carries this Instance's marker secret.
     async fn carries_marker(&self) -> Result<bool, Error> {
-        let marker = naming::marker_secret(&self.uid);
-        let secrets = self.ctx.fly.list_secrets(&self.app).await?;
-        Ok(secrets.iter().any(|s| s.name == marker))
+        Ok(self.markers().await?.ours)
     }
 
     /// Computes and writes the status.
@@ -971,6 +1101,28 @@ fn leak_reason(reason: &str) -> &'static str {
         "FlyRejected" => "FlyRejected",
         "AppNameConflict" => "AppNameConflict",
         "ImportedFailed" => "ImportedFailed",
+        "AdoptionRefused" => "AdoptionRefused",
         _ => "Failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_a_reconcile_becomes_an_error_of_that_reconcile() {
+        let value: Option<u32> = "not a number".parse().ok();
+        let panicking = async move {
+            let n = value.expect("an annotation the controller never expected");
+            Ok(Action::requeue(Duration::from_secs(u64::from(n))))
+        };
+        match guarded(panicking).await {
+            Err(Error::Panicked(message)) => {
+                assert_eq!(message, "an annotation the controller never expected");
+            }
+            other => panic!("not caught: {other:?}"),
+        }
+        assert!(guarded(async { Ok(Action::await_change()) }).await.is_ok());
     }
 }

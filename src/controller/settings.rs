@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::backoff::LONGEST_WAIT;
+use super::images::AllowedImages;
 use crate::cli::{DatabaseArgs, EncryptionArgs};
 use crate::domain::AiProvider;
 use crate::fly::FlyArgs;
@@ -42,6 +44,13 @@ pub struct ControllerArgs {
         default_value = "ghcr.io/openclaw/openclaw:latest"
     )]
     pub openclaw_image: String,
+
+    /// Image repositories whose machines get the platform's model keys,
+    /// comma-separated (`ghcr.io/openclaw/openclaw`, or `ghcr.io/acme/*` for every
+    /// repository under one); an Instance naming an image from elsewhere is not run.
+    /// Default: the repository of OPENCLAW_IMAGE.
+    #[arg(long, env = "ALLOWED_IMAGE_REPOSITORIES", value_delimiter = ',')]
+    pub allowed_image_repositories: Vec<String>,
 
     /// Machine size: `shared` or `performance` CPUs.
     #[arg(long, env = "MACHINE_CPU_KIND", default_value = "shared")]
@@ -262,6 +271,33 @@ impl ControllerArgs {
                 return bad(format!("{name} must be longer than zero"));
             }
         }
+        for (name, value, most) in [
+            ("RESYNC_INTERVAL", self.resync_interval, LONGEST_WAIT),
+            ("ERROR_BACKOFF_MAX", self.error_backoff_max, LONGEST_WAIT),
+            (
+                "TRANSITION_REQUEUE",
+                self.transition_requeue,
+                Duration::from_secs(3600),
+            ),
+            (
+                "TRANSITION_TIMEOUT",
+                self.transition_timeout,
+                Duration::from_secs(7 * 24 * 3600),
+            ),
+            (
+                "LEASE_DURATION",
+                self.lease_duration,
+                Duration::from_secs(3600),
+            ),
+        ] {
+            if value > most {
+                return bad(format!(
+                    "{name} must be at most {}, not {}",
+                    humantime::format_duration(most),
+                    humantime::format_duration(value)
+                ));
+            }
+        }
         if self.error_backoff_max < self.error_backoff_base {
             return bad("ERROR_BACKOFF_MAX must not be shorter than ERROR_BACKOFF_BASE".to_owned());
         }
@@ -269,6 +305,11 @@ impl ControllerArgs {
             return bad("LEASE_DURATION must be at least 2s".to_owned());
         }
         Ok(())
+    }
+
+    /// The images allowed to run with the platform's keys.
+    pub fn allowed_images(&self) -> Result<AllowedImages, SettingsError> {
+        AllowedImages::new(&self.allowed_image_repositories, self.openclaw_image.trim())
     }
 
     /// Machine defaults.
@@ -339,6 +380,14 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(err.0.starts_with("FLY_APP_PREFIX"), "{err}");
+        let err = parse(&["--resync-interval", "2years"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(
+            err.0.starts_with("RESYNC_INTERVAL must be at most 1day"),
+            "{err}"
+        );
         assert!(parse(&["--resync-interval", "soon"]).is_err());
     }
 

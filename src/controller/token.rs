@@ -25,10 +25,20 @@ pub async fn resolve(
 ) -> Result<Result<SecretString, Unavailable>, Error> {
     let source = &instance.spec.telegram_token;
     if let Some(id) = source.stored_secret_id {
-        return match db.secrets(keyring).telegram_token(id).await {
+        // Only the token stored for this Instance opens for it: a name in another
+        // Instance's spec does not reach another customer's token.
+        let name = instance.metadata.name.as_deref().unwrap_or_default();
+        return match db
+            .secrets(keyring)
+            .telegram_token_of(id, namespace, name)
+            .await
+        {
             Ok(token) => Ok(Ok(token)),
             Err(StoreError::NotFound(_)) => Ok(Err(Unavailable(format!(
                 "the stored token {id} does not exist; recreate the instance or set a new token"
+            )))),
+            Err(StoreError::NotYours(_)) => Ok(Err(Unavailable(format!(
+                "the stored token {id} was stored for another instance; an Instance may only name the token stored for it"
             )))),
             Err(StoreError::Secret { id, .. }) => Ok(Err(Unavailable(format!(
                 "the stored token {id} does not open with ENCRYPTION_KEY or ENCRYPTION_KEYS_PREVIOUS"

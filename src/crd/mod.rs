@@ -137,3 +137,16 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod adoption_schema {
+    /// The API server refuses what the controller would refuse: the schema's pattern for
+    /// `spec.adopt.appName` is the original's app name form.
+    #[test]
+    fn the_adopted_app_name_pattern_is_the_originals_form() {
+        let crd = serde_json::to_value(super::instance_crd()).unwrap();
+        let pattern = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            ["properties"]["adopt"]["properties"]["appName"]["pattern"];
+        assert_eq!(pattern, crate::domain::ORIGINAL_APP_NAME_PATTERN);
+    }
+}

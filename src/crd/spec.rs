@@ -100,10 +100,13 @@ pub struct InstanceSpec {
 
     /// A Fly.io app (and machine) that exist already and that this Instance takes over
     /// instead of creating its own, as `fasterclaw import-original` sets it for bots the
-    /// original system made. The controller moves the Telegram token and the provider key
-    /// from the machine's env into the app's secrets and updates the machine in place
-    /// (one restart); with `deletionPolicy: Delete` the app goes with the Instance. Set
-    /// at creation; it cannot change afterwards.
+    /// original system made: only an app of the original's name form, carrying no other
+    /// Instance's marker, is taken over. The controller marks the app as this Instance's,
+    /// moves the Telegram token and the provider key from the machine's env into the
+    /// app's secrets and updates the machine in place (one restart); with
+    /// `deletionPolicy: Delete` the app goes with the Instance. Set at creation; it
+    /// cannot change afterwards. Only the import's identity should be allowed to set it
+    /// (see the chart's admission policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self == oldSelf").message("adopt cannot change after creation"))]
     pub adopt: Option<Adoption>,
@@ -113,8 +116,12 @@ pub struct InstanceSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Adoption {
-    /// Name of the Fly.io app, in the controller's organization.
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9][a-z0-9-]*$"))]
+    /// Name of the Fly.io app, in the controller's organization: an app the original
+    /// system made, `openclaw-<8 characters of its owner's id>-<milliseconds>`.
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^openclaw-[a-z0-9]{1,8}-[0-9]{10,16}$")
+    )]
     pub app_name: String,
 
     /// Id of the app's machine to keep. When absent the controller looks for the

@@ -160,6 +160,7 @@ mod tests {
             table: "sealed_secrets",
             row_id,
             field: "telegram_bot_token",
+            bound_to: None,
         }
     }
 
@@ -244,6 +245,25 @@ mod tests {
         assert_eq!(
             ring.open(&sealed, &other_field).err(),
             Some(OpenError::Tampered)
+        );
+        let bound = AssociatedData {
+            bound_to: Some(Uuid::new_v4()),
+            ..aad(row)
+        };
+        let sealed_bound = ring.seal(TOKEN, &bound);
+        assert_eq!(
+            ring.open(&sealed_bound, &aad(row)).err(),
+            Some(OpenError::Tampered),
+            "a value bound to its owner does not open for no owner"
+        );
+        let other_owner = AssociatedData {
+            bound_to: Some(Uuid::new_v4()),
+            ..bound
+        };
+        assert_eq!(
+            ring.open(&sealed_bound, &other_owner).err(),
+            Some(OpenError::Tampered),
+            "nor for another owner"
         );
     }
 

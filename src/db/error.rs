@@ -28,6 +28,9 @@ pub enum StoreError {
     /// The row does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The row belongs to something other than the one asking.
+    #[error("the {0} belongs to another instance")]
+    NotYours(&'static str),
     /// A stored secret did not open.
     #[error("stored secret {id}: {source}")]
     Secret {
@@ -37,6 +40,9 @@ pub enum StoreError {
         #[source]
         source: OpenError,
     },
+    /// The work kept meeting concurrent changes and gave up, for now.
+    #[error("busy: {0}")]
+    Busy(&'static str),
     /// Any other database failure.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),

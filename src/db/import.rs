@@ -24,6 +24,21 @@ pub enum UserPresence {
     Imported,
     /// Another account has this email (in any letter case).
     EmailTaken,
+    /// Imported once and deleted here since: it stays deleted.
+    Deleted,
+}
+
+/// What is here of an instance to import.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstancePresence {
+    /// Not here yet.
+    Absent,
+    /// Imported by an earlier run, with the secret id of its stored token.
+    Imported(Uuid),
+    /// Imported once and deleted here since: it stays deleted.
+    Deleted,
+    /// Its record is here, but its stored token is not.
+    WithoutToken,
 }
 
 /// An account to import.
@@ -103,8 +118,23 @@ impl<'a> Imports<'a> {
         Self { pool, keyring }
     }
 
-    /// Whether the account `id` with this email can be imported.
-    pub async fn user_presence(&self, id: Uuid, email: &str) -> Result<UserPresence, StoreError> {
+    /// Whether the account `id` (the original's `legacy_id`) with this email can be
+    /// imported.
+    pub async fn user_presence(
+        &self,
+        id: Uuid,
+        legacy_id: &str,
+        email: &str,
+    ) -> Result<UserPresence, StoreError> {
+        let tombstone = sqlx::query_scalar!(
+            "select legacy_id from account_tombstones where legacy_id = $1",
+            legacy_id
+        )
+        .fetch_optional(self.pool)
+        .await?;
+        if tombstone.is_some() {
+            return Ok(UserPresence::Deleted);
+        }
         let found = sqlx::query_scalar!(
             "select id from users where id = $1 or lower(email) = lower($2)
              order by (id = $1) desc limit 1",
@@ -124,8 +154,8 @@ impl<'a> Imports<'a> {
     pub async fn insert_user(&self, user: ImportedUser<'_>) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query!(
-            "insert into users (id, legacy_id, email, password_hash, name, created_at)
-             values ($1, $2, $3, $4, $5, $6)
+            "insert into users (id, legacy_id, email, password_hash, name, created_at, imported_at)
+             values ($1, $2, $3, $4, $5, $6, now())
              on conflict (id) do nothing",
             user.id,
             user.legacy_id,
@@ -208,16 +238,8 @@ impl<'a> Imports<'a> {
             return Ok(false);
         }
         if let Some(customer) = stripe_customer_id.filter(|c| !c.is_empty()) {
-            let stored = sqlx::query_scalar!(
-                "select id from sealed_secrets where owner_id = $1 and kind = 'stripe_customer_id'",
-                s.user_id,
-            )
-            .fetch_optional(&mut *tx)
-            .await?;
-            if stored.is_none() {
-                Secrets::insert_stripe_customer_id(&mut tx, self.keyring, s.user_id, customer)
-                    .await?;
-            }
+            Secrets::remember_stripe_customer_id_in(&mut tx, self.keyring, s.user_id, customer)
+                .await?;
         }
         AuditLog::record_in(
             &mut tx,
@@ -231,15 +253,24 @@ impl<'a> Imports<'a> {
         Ok(true)
     }
 
-    /// The stored token's secret id of an instance imported already.
-    pub async fn instance_secret(&self, id: Uuid) -> Result<Option<Uuid>, StoreError> {
-        Ok(sqlx::query_scalar!(
-            "select s.id from instances i join sealed_secrets s on s.instance_id = i.id
-             where i.id = $1",
+    /// What is here of the instance `id`.
+    pub async fn instance_presence(&self, id: Uuid) -> Result<InstancePresence, StoreError> {
+        let row = sqlx::query!(
+            r#"select i.deleted_at, s.id as "secret_id?"
+               from instances i left join sealed_secrets s on s.instance_id = i.id
+               where i.id = $1"#,
             id,
         )
         .fetch_optional(self.pool)
-        .await?)
+        .await?;
+        Ok(match row {
+            None => InstancePresence::Absent,
+            Some(row) if row.deleted_at.is_some() => InstancePresence::Deleted,
+            Some(row) => match row.secret_id {
+                Some(secret_id) => InstancePresence::Imported(secret_id),
+                None => InstancePresence::WithoutToken,
+            },
+        })
     }
 
     /// Inserts an instance record and seals its token, in one transaction; returns the

@@ -238,6 +238,26 @@ impl<'a> Instances<'a> {
         .await?)
     }
 
+    /// The names of the instances in `namespace` not marked deleted and recorded before
+    /// `before`, with their ids.
+    pub async fn live_in_namespace(
+        &self,
+        namespace: &str,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, String)>, StoreError> {
+        Ok(sqlx::query!(
+            "select id, name from instances
+             where namespace = $1 and deleted_at is null and created_at < $2",
+            namespace,
+            before,
+        )
+        .fetch_all(self.pool)
+        .await?
+        .into_iter()
+        .map(|row| (row.id, row.name))
+        .collect())
+    }
+
     /// Deletes a record and, by cascade, its sealed token: for an instance whose
     /// resource could not be created. Returns whether it existed.
     pub async fn forget(&self, id: Uuid) -> Result<bool, StoreError> {

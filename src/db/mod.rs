@@ -21,7 +21,9 @@ use sqlx::{Connection, PgPool};
 
 pub use audit::{AuditEntry, AuditLog};
 pub use error::StoreError;
-pub use import::{ImportedInstance, ImportedSubscription, ImportedUser, Imports, UserPresence};
+pub use import::{
+    ImportedInstance, ImportedSubscription, ImportedUser, Imports, InstancePresence, UserPresence,
+};
 pub use instances::{InstanceRecord, Instances, NewInstance};
 pub use secrets::{SecretKind, Secrets};
 pub use stripe_events::StripeEvents;

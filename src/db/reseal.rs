@@ -127,7 +127,7 @@ pub async fn run(
     loop {
         let mut tx = pool.begin().await?;
         let rows = sqlx::query!(
-            "select id, kind, sealed from sealed_secrets
+            "select id, kind, instance_id, sealed from sealed_secrets
              where id > $1 and substring(sealed from 1 for octet_length($2::bytea)) <> $2::bytea
              order by id limit $3 for update",
             after,
@@ -145,7 +145,14 @@ pub async fn run(
         let mut sealed = Vec::with_capacity(rows.len());
         for row in &rows {
             report.examined += 1;
-            match convert(keyring, task, row.id, &row.kind, &row.sealed) {
+            match convert(
+                keyring,
+                task,
+                row.id,
+                &row.kind,
+                row.instance_id,
+                &row.sealed,
+            ) {
                 Ok((value, counter)) => {
                     *counter_of(&mut report, counter) += 1;
                     ids.push(row.id);
@@ -196,20 +203,29 @@ fn counter_of(report: &mut Report, counter: Counter) -> &mut u64 {
     }
 }
 
-/// The new stored value of one row, or why there is none.
+/// The new stored value of one row, or why there is none. Telegram tokens are sealed
+/// bound to their instance (`instance`), whatever form they had.
 fn convert(
     keyring: &Keyring,
     task: &Task,
     id: Uuid,
     kind: &str,
+    instance: Option<Uuid>,
     stored: &[u8],
 ) -> Result<(Vec<u8>, Counter), String> {
     let kind = SecretKind::parse(kind).ok_or_else(|| format!("unknown kind {kind:?}"))?;
-    let aad = kind.aad(id);
+    let bound_to = instance.filter(|_| kind == SecretKind::TelegramBotToken);
+    let aad = kind.aad(id, bound_to);
     use secrecy::ExposeSecret;
     match (task, classify(stored)) {
         (Task::RotateKey, StoredForm::Sealed(_)) => {
-            let value = keyring.open(stored, &aad).map_err(|e| e.to_string())?;
+            let value = match kind {
+                SecretKind::TelegramBotToken => {
+                    super::secrets::open_token(keyring, id, bound_to, stored)
+                }
+                SecretKind::StripeCustomerId => keyring.open(stored, &aad),
+            }
+            .map_err(|e| e.to_string())?;
             Ok((keyring.seal(value.expose_secret(), &aad), Counter::Rotated))
         }
         (Task::RotateKey, StoredForm::Plain | StoredForm::Legacy) => {

@@ -34,12 +34,15 @@ impl SecretKind {
         }
     }
 
-    /// What the associated data of a secret of this kind in row `id` is.
-    pub fn aad(self, id: Uuid) -> AssociatedData<'static> {
+    /// What the associated data of a secret of this kind in row `id` is; `instance` is
+    /// the instance a Telegram token belongs to (the row's `instance_id`), bound into
+    /// every token sealed since tokens were bound to their instance.
+    pub fn aad(self, id: Uuid, instance: Option<Uuid>) -> AssociatedData<'static> {
         AssociatedData {
             table: Secrets::TABLE,
             row_id: id,
             field: self.as_str(),
+            bound_to: instance,
         }
     }
 }
@@ -70,7 +73,7 @@ impl<'a> Secrets<'a> {
     ) -> Result<Uuid, StoreError> {
         let id = Uuid::new_v4();
         let kind = SecretKind::TelegramBotToken;
-        let sealed = keyring.seal(token.expose(), &kind.aad(id));
+        let sealed = keyring.seal(token.expose(), &kind.aad(id, Some(instance_id)));
         sqlx::query!(
             "insert into sealed_secrets (id, kind, owner_id, instance_id, sealed)
              values ($1, $2, $3, $4, $5)",
@@ -89,13 +92,37 @@ impl<'a> Secrets<'a> {
     /// `spec.telegramToken.storedSecretId`).
     pub async fn telegram_token(&self, secret_id: Uuid) -> Result<SecretString, StoreError> {
         let row = sqlx::query!(
-            "select sealed from sealed_secrets where id = $1 and kind = 'telegram_bot_token'",
+            "select sealed, instance_id from sealed_secrets
+             where id = $1 and kind = 'telegram_bot_token'",
             secret_id,
         )
         .fetch_optional(self.pool)
         .await?
         .ok_or(StoreError::NotFound("telegram token"))?;
-        self.open(secret_id, SecretKind::TelegramBotToken, &row.sealed)
+        self.open_token(secret_id, row.instance_id, &row.sealed)
+    }
+
+    /// The Telegram token stored under this secret id for the Instance `name` in
+    /// `namespace`: [`StoreError::NotYours`] when the token was stored for another.
+    pub async fn telegram_token_of(
+        &self,
+        secret_id: Uuid,
+        namespace: &str,
+        name: &str,
+    ) -> Result<SecretString, StoreError> {
+        let row = sqlx::query!(
+            "select s.sealed, s.instance_id, i.namespace, i.name
+             from sealed_secrets s join instances i on i.id = s.instance_id
+             where s.id = $1 and s.kind = 'telegram_bot_token'",
+            secret_id,
+        )
+        .fetch_optional(self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("telegram token"))?;
+        if row.namespace != namespace || row.name != name {
+            return Err(StoreError::NotYours("telegram token"));
+        }
+        self.open_token(secret_id, row.instance_id, &row.sealed)
     }
 
     /// The id of an instance's stored token.
@@ -108,11 +135,22 @@ impl<'a> Secrets<'a> {
         .await?)
     }
 
-    /// Deletes a stored Telegram token, when its Instance is gone; whether one was there.
-    pub async fn delete_telegram_token(&self, secret_id: Uuid) -> Result<bool, StoreError> {
+    /// Deletes the Telegram token stored under this secret id for the Instance `name` in
+    /// `namespace`, when that Instance is gone; a token stored for another Instance is
+    /// left alone. Whether one was deleted.
+    pub async fn delete_telegram_token_of(
+        &self,
+        secret_id: Uuid,
+        namespace: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
         let deleted = sqlx::query!(
-            "delete from sealed_secrets where id = $1 and kind = 'telegram_bot_token'",
+            "delete from sealed_secrets s using instances i
+             where s.id = $1 and s.kind = 'telegram_bot_token' and i.id = s.instance_id
+               and i.namespace = $2 and i.name = $3",
             secret_id,
+            namespace,
+            name,
         )
         .execute(self.pool)
         .await?;
@@ -143,7 +181,10 @@ impl<'a> Secrets<'a> {
         .fetch_optional(&mut *conn)
         .await?
         .ok_or(StoreError::NotFound("telegram token"))?;
-        let sealed = keyring.seal(token.expose(), &SecretKind::TelegramBotToken.aad(id));
+        let sealed = keyring.seal(
+            token.expose(),
+            &SecretKind::TelegramBotToken.aad(id, Some(instance_id)),
+        );
         sqlx::query!(
             "update sealed_secrets set sealed = $2 where id = $1",
             id,
@@ -171,7 +212,7 @@ impl<'a> Secrets<'a> {
         .await?;
         match existing {
             Some(id) => {
-                let sealed = self.keyring.seal(customer_id, &kind.aad(id));
+                let sealed = self.keyring.seal(customer_id, &kind.aad(id, None));
                 sqlx::query!(
                     "update sealed_secrets set sealed = $2 where id = $1",
                     id,
@@ -181,7 +222,7 @@ impl<'a> Secrets<'a> {
                 .await?;
             }
             None => {
-                Self::insert_stripe_customer_id(&mut tx, self.keyring, user_id, customer_id)
+                Self::remember_stripe_customer_id_in(&mut tx, self.keyring, user_id, customer_id)
                     .await?;
             }
         }
@@ -189,8 +230,8 @@ impl<'a> Secrets<'a> {
         Ok(())
     }
 
-    /// Seals and inserts a user's Stripe customer id on `conn`, for a user who has none.
-    pub(super) async fn insert_stripe_customer_id(
+    /// Stores a user's Stripe customer id on `conn` unless one is stored already.
+    pub async fn remember_stripe_customer_id_in(
         conn: &mut PgConnection,
         keyring: &Keyring,
         user_id: Uuid,
@@ -198,9 +239,10 @@ impl<'a> Secrets<'a> {
     ) -> Result<(), StoreError> {
         let id = Uuid::new_v4();
         let kind = SecretKind::StripeCustomerId;
-        let sealed = keyring.seal(customer_id, &kind.aad(id));
+        let sealed = keyring.seal(customer_id, &kind.aad(id, None));
         sqlx::query!(
-            "insert into sealed_secrets (id, kind, owner_id, sealed) values ($1, $2, $3, $4)",
+            "insert into sealed_secrets (id, kind, owner_id, sealed) values ($1, $2, $3, $4)
+             on conflict (owner_id) where kind = 'stripe_customer_id' do nothing",
             id,
             kind.as_str(),
             user_id,
@@ -229,7 +271,35 @@ impl<'a> Secrets<'a> {
 
     fn open(&self, id: Uuid, kind: SecretKind, sealed: &[u8]) -> Result<SecretString, StoreError> {
         self.keyring
-            .open(sealed, &kind.aad(id))
+            .open(sealed, &kind.aad(id, None))
             .map_err(|source| StoreError::Secret { id, source })
+    }
+
+    /// Opens a Telegram token: bound to its instance, or (sealed before tokens were
+    /// bound, until `fasterclaw secrets rotate-key` re-seals it) bound to its row only.
+    fn open_token(
+        &self,
+        id: Uuid,
+        instance: Option<Uuid>,
+        sealed: &[u8],
+    ) -> Result<SecretString, StoreError> {
+        open_token(self.keyring, id, instance, sealed)
+            .map_err(|source| StoreError::Secret { id, source })
+    }
+}
+
+/// Opens a Telegram token sealed bound to `instance`, or before binding, to its row only.
+pub(super) fn open_token(
+    keyring: &Keyring,
+    id: Uuid,
+    instance: Option<Uuid>,
+    sealed: &[u8],
+) -> Result<SecretString, crate::crypto::OpenError> {
+    let kind = SecretKind::TelegramBotToken;
+    match keyring.open(sealed, &kind.aad(id, instance)) {
+        Err(crate::crypto::OpenError::Tampered) if instance.is_some() => {
+            keyring.open(sealed, &kind.aad(id, None))
+        }
+        other => other,
     }
 }

@@ -19,6 +19,17 @@ impl<'a> StripeEvents<'a> {
         Self::record_once_in(&mut conn, event_id, event_type).await
     }
 
+    /// Whether the event was processed already.
+    pub async fn seen(pool: &PgPool, event_id: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar!(
+            "select event_id from stripe_webhook_events where event_id = $1",
+            event_id
+        )
+        .fetch_optional(pool)
+        .await?
+        .is_some())
+    }
+
     /// Records an event on `conn`, inside the transaction that applies it, so an event
     /// is marked processed exactly when its effects commit.
     pub async fn record_once_in(

@@ -76,13 +76,14 @@ impl<'a> Subscriptions<'a> {
         Self::upsert_in(&mut conn, user_id, update).await
     }
 
-    /// [`Subscriptions::upsert`] on `conn`, inside the caller's transaction.
+    /// [`Subscriptions::upsert`] on `conn`, inside the caller's transaction. The
+    /// account's billing revision moves on.
     pub async fn upsert_in(
         conn: &mut PgConnection,
         user_id: Uuid,
         update: &SubscriptionUpdate<'_>,
     ) -> Result<SubscriptionRecord, StoreError> {
-        sqlx::query_as!(
+        let record = sqlx::query_as!(
             SubscriptionRecord,
             "insert into subscriptions (user_id, stripe_subscription_id, stripe_price_id, status,
                  plan, instance_limit, current_period_start, current_period_end, cancel_at_period_end)
@@ -109,9 +110,22 @@ impl<'a> Subscriptions<'a> {
             update.current_period_end,
             update.cancel_at_period_end,
         )
-        .fetch_optional(conn)
+        .fetch_optional(&mut *conn)
         .await?
-        .ok_or(StoreError::SubscriptionTaken)
+        .ok_or(StoreError::SubscriptionTaken)?;
+        sqlx::query!(
+            "update users set billing_revision = billing_revision + 1 where id = $1",
+            user_id
+        )
+        .execute(conn)
+        .await?;
+        Ok(record)
+    }
+
+    /// The user a Stripe subscription is recorded for.
+    pub async fn owner(&self, stripe_subscription_id: &str) -> Result<Option<Uuid>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::owner_in(&mut conn, stripe_subscription_id).await
     }
 
     /// The user a Stripe subscription is recorded for.
@@ -169,19 +183,30 @@ impl<'a> Subscriptions<'a> {
         Self::set_status_in(&mut conn, stripe_subscription_id, status).await
     }
 
-    /// [`Subscriptions::set_status`] on `conn`, inside the caller's transaction.
+    /// [`Subscriptions::set_status`] on `conn`, inside the caller's transaction. The
+    /// account's billing revision moves on.
     pub async fn set_status_in(
         conn: &mut PgConnection,
         stripe_subscription_id: &str,
         status: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query!(
-            "update subscriptions set status = $2 where stripe_subscription_id = $1",
+        let owner = sqlx::query_scalar!(
+            "update subscriptions set status = $2 where stripe_subscription_id = $1
+             returning user_id",
             stripe_subscription_id,
             status,
         )
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(owner) = owner else {
+            return Ok(false);
+        };
+        sqlx::query!(
+            "update users set billing_revision = billing_revision + 1 where id = $1",
+            owner
+        )
         .execute(conn)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(true)
     }
 }

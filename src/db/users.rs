@@ -67,6 +67,30 @@ impl<'a> Users<'a> {
         )
     }
 
+    /// The account's billing revision, which moves on whenever one of its
+    /// subscriptions is recorded; `None` when the account does not exist.
+    pub async fn billing_revision(&self, id: Uuid) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar!("select billing_revision from users where id = $1", id)
+                .fetch_optional(self.pool)
+                .await?,
+        )
+    }
+
+    /// Locks the account's row on `conn` (as [`Users::lock_in`]) and returns its billing
+    /// revision; `None` when the account does not exist.
+    pub async fn lock_billing_in(
+        conn: &mut PgConnection,
+        id: Uuid,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar!(
+            "select billing_revision from users where id = $1 for update",
+            id
+        )
+        .fetch_optional(conn)
+        .await?)
+    }
+
     /// Creates an account. An email taken in any letter case is
     /// [`StoreError::EmailTaken`].
     pub async fn create(
@@ -129,19 +153,23 @@ impl<'a> Users<'a> {
         .ok_or(StoreError::NotFound("user"))
     }
 
-    /// Replaces the password hash.
-    pub async fn update_password_hash(&self, id: Uuid, hash: &str) -> Result<(), StoreError> {
+    /// Replaces the password hash `old` (the one just verified) with `new`; whether it
+    /// was still `old` (a password changed in between is kept).
+    pub async fn upgrade_password_hash(
+        &self,
+        id: Uuid,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query!(
-            "update users set password_hash = $2 where id = $1",
+            "update users set password_hash = $3 where id = $1 and password_hash = $2",
             id,
-            hash
+            old,
+            new
         )
         .execute(self.pool)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound("user"));
-        }
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     /// Sets a new password and ends every session: the token version moves on.
@@ -159,11 +187,51 @@ impl<'a> Users<'a> {
     }
 
     /// Deletes the account and, by cascade, its instances' records, secrets and
-    /// subscriptions. Returns whether it existed.
+    /// subscriptions; an account imported from the original system leaves a tombstone
+    /// of its original id, so that no later import brings it back. Returns whether it
+    /// existed.
     pub async fn delete(&self, id: Uuid) -> Result<bool, StoreError> {
-        let done = sqlx::query!("delete from users where id = $1", id)
-            .execute(self.pool)
+        let mut tx = self.pool.begin().await?;
+        let deleted =
+            sqlx::query_scalar!("delete from users where id = $1 returning legacy_id", id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(legacy_id) = deleted else {
+            return Ok(false);
+        };
+        if let Some(legacy_id) = legacy_id {
+            sqlx::query!(
+                "insert into account_tombstones (legacy_id) values ($1) on conflict do nothing",
+                legacy_id
+            )
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// When the account `id` was imported from the original system, where it had the id
+    /// `legacy_id`; `None` when it was not (or under another id).
+    pub async fn imported_at(
+        &self,
+        id: Uuid,
+        legacy_id: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar!(
+            "select imported_at from users where id = $1 and legacy_id = $2",
+            id,
+            legacy_id,
+        )
+        .fetch_optional(self.pool)
+        .await?
+        .flatten())
+    }
+
+    /// When the latest account was imported from the original system, if any was.
+    pub async fn last_import(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar!("select max(imported_at) from users")
+            .fetch_one(self.pool)
+            .await?)
     }
 }

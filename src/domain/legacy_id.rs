@@ -3,6 +3,7 @@
 //! cuid (UUID version 5, one namespace per kind), so the same row always lands under
 //! the same id, and a cuid in a session token or a URL leads to it without a lookup.
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 /// The kinds of imported rows, each with its own id namespace.
@@ -38,9 +39,57 @@ pub fn is_legacy_id(text: &str) -> bool {
     (1..=63).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// The pattern of the app names the original gave: `openclaw-<the first 8 characters of
+/// the user id, lowercased>-<milliseconds since the epoch>`.
+pub const ORIGINAL_APP_NAME_PATTERN: &str = "^openclaw-[a-z0-9]{1,8}-[0-9]{10,16}$";
+
+/// The owner prefix and creation time an app name of the original's form carries, or
+/// `None` for any other name.
+pub fn parse_original_app_name(name: &str) -> Option<(String, DateTime<Utc>)> {
+    let rest = name.strip_prefix("openclaw-")?;
+    let (owner, millis) = rest.rsplit_once('-')?;
+    let valid_owner = (1..=8).contains(&owner.len())
+        && owner
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let valid_millis =
+        (10..=16).contains(&millis.len()) && millis.bytes().all(|b| b.is_ascii_digit());
+    if !valid_owner || !valid_millis {
+        return None;
+    }
+    let at = DateTime::from_timestamp_millis(millis.parse().ok()?)?;
+    Some((owner.to_owned(), at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn app_names_of_the_original_form_parse_and_match_the_pattern() {
+        let pattern = regex::Regex::new(ORIGINAL_APP_NAME_PATTERN).unwrap();
+        for (name, parsed) in [
+            (
+                "openclaw-clx8k2m0-1732000000123",
+                Some(("clx8k2m0", 1_732_000_000_123)),
+            ),
+            ("fasterclaw-6f1c2a34", None),
+            ("openclaw-CLX8-1732000000123", None),
+            ("openclaw-clx8k2m0-17320", None),
+            ("openclaw-toolongprefix-1732000000123", None),
+            ("openclaw--1732000000123", None),
+            ("openclaw-clx8k2m0-1732000000123-x", None),
+        ] {
+            let want = parsed.map(|(owner, millis)| {
+                (
+                    owner.to_owned(),
+                    DateTime::from_timestamp_millis(millis).unwrap_or_default(),
+                )
+            });
+            assert_eq!(parse_original_app_name(name), want, "{name}");
+            assert_eq!(pattern.is_match(name), want.is_some(), "{name}");
+        }
+    }
 
     #[test]
     fn imported_ids_are_stable_and_differ_by_kind() {

@@ -18,7 +18,9 @@ pub use ai_model::{AiModel, AiProvider};
 pub use display_name::DisplayName;
 pub use email::EmailAddress;
 pub use error::InvalidValue;
-pub use legacy_id::{LegacyKind, imported_id, is_legacy_id};
+pub use legacy_id::{
+    LegacyKind, ORIGINAL_APP_NAME_PATTERN, imported_id, is_legacy_id, parse_original_app_name,
+};
 pub use person::{NewPassword, Password, PersonName};
 pub use region::Region;
 pub use telegram_token::{TelegramBotToken, mask_token};

@@ -32,8 +32,8 @@ use crate::crd::{Instance, PowerState};
 use crate::crypto::KeyError;
 use crate::crypto::legacy::LegacyKey;
 use crate::db::{
-    Database, ImportedInstance, ImportedSubscription, ImportedUser, Imports, MIGRATOR, StoreError,
-    UserPresence,
+    Database, ImportedInstance, ImportedSubscription, ImportedUser, Imports, InstancePresence,
+    MIGRATOR, StoreError, UserPresence,
 };
 use crate::domain::{AiModel, LegacyKind, Region, imported_id, is_legacy_id};
 use crate::fly::{FlyClient, FlyError};
@@ -268,11 +268,14 @@ impl Run<'_> {
         } else {
             let id = imported_id(LegacyKind::User, &user.id);
             let email = user.email.trim();
-            match self.imports.user_presence(id, email).await? {
+            match self.imports.user_presence(id, &user.id, email).await? {
                 UserPresence::Imported => {
                     self.accounts.insert(user.id.clone());
                     line(Outcome::Unchanged)
                 }
+                UserPresence::Deleted => line(Outcome::Skipped(
+                    "it was imported before and its account has been deleted here since; it stays deleted".to_owned(),
+                )),
                 UserPresence::EmailTaken => line(Outcome::Failed(
                     "another account here has its email (emails are unique in any letter case); merge or rename one, then run again".to_owned(),
                 )),
@@ -420,7 +423,27 @@ impl Run<'_> {
         }
         let id = imported_id(LegacyKind::Instance, &original.id);
         let name = format!("fc-{id}");
-        let stored = self.imports.instance_secret(id).await?;
+        let stored = match self.imports.instance_presence(id).await? {
+            InstancePresence::Absent => None,
+            InstancePresence::Imported(secret_id) => Some(secret_id),
+            InstancePresence::Deleted => {
+                return Ok((
+                    Outcome::Skipped(
+                        "it was imported before and has been deleted here since; it stays deleted"
+                            .to_owned(),
+                    ),
+                    None,
+                ));
+            }
+            InstancePresence::WithoutToken => {
+                return Ok((
+                    Outcome::Failed(
+                        "its record here has lost its stored token; delete the instance here and run again".to_owned(),
+                    ),
+                    None,
+                ));
+            }
+        };
         let exists = self
             .api
             .get_opt(&name)

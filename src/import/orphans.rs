@@ -9,25 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::domain::parse_original_app_name;
+
 /// How far an app's timestamp may fall outside its instance's lifetime (clocks differ).
 const SLACK: TimeDelta = TimeDelta::minutes(5);
-
-/// The owner prefix and creation time an app name of the original's form carries.
-pub fn parse_name(name: &str) -> Option<(String, DateTime<Utc>)> {
-    let rest = name.strip_prefix("openclaw-")?;
-    let (owner, millis) = rest.rsplit_once('-')?;
-    let valid_owner = (1..=8).contains(&owner.len())
-        && owner
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    let valid_millis =
-        (10..=16).contains(&millis.len()) && millis.bytes().all(|b| b.is_ascii_digit());
-    if !valid_owner || !valid_millis {
-        return None;
-    }
-    let at = DateTime::from_timestamp_millis(millis.parse().ok()?)?;
-    Some((owner.to_owned(), at))
-}
 
 /// The original's prefix of a user id in its app names.
 pub fn owner_prefix(user_id: &str) -> String {
@@ -48,7 +33,7 @@ impl Orphans {
             if recorded.contains(app) {
                 continue;
             }
-            if let Some((owner, at)) = parse_name(app) {
+            if let Some((owner, at)) = parse_original_app_name(app) {
                 by_owner
                     .entry(owner)
                     .or_default()
@@ -98,15 +83,7 @@ mod tests {
     }
 
     #[test]
-    fn names_of_the_original_form_parse() {
-        assert_eq!(
-            parse_name("openclaw-clx8k2m0-1732000000123"),
-            Some(("clx8k2m0".to_owned(), at(1_732_000_000_123)))
-        );
-        assert_eq!(parse_name("fasterclaw-6f1c2a34"), None);
-        assert_eq!(parse_name("openclaw-CLX8-1732000000123"), None);
-        assert_eq!(parse_name("openclaw-clx8k2m0-17320"), None);
-        assert_eq!(parse_name("openclaw-toolongprefix-1732000000123"), None);
+    fn the_owner_prefix_is_the_ids_first_eight_characters_lowercased() {
         assert_eq!(owner_prefix("CLX8k2m0q0000abcd"), "clx8k2m0");
     }
 

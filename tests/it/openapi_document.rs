@@ -34,7 +34,6 @@ const EXPECTED: &[(&str, &str)] = &[
 const PUBLIC: &[&str] = &[
     "/health",
     "/ready",
-    "/metrics",
     "/docs",
     "/docs/json",
     "/openapi.json",

@@ -91,15 +91,19 @@ fn rate_scope(path: &str) -> String {
     }
 }
 
+/// Whether the request carries the token exactly as Fly.io expects it: a macaroon
+/// (`FlyV1 …`) as it is, any other token as `Bearer <token>`. A token sent under the
+/// other scheme is refused, as Fly.io refuses it.
 fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    let expected = if token.starts_with("FlyV1 ") {
+        token.to_owned()
+    } else {
+        format!("Bearer {token}")
+    };
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("FlyV1 "))
-        })
-        .is_some_and(|given| given == token)
+        .is_some_and(|given| given == expected)
 }
 
 async fn pipeline(

@@ -18,7 +18,8 @@ use crate::sync::lock;
 /// How the simulator behaves.
 #[derive(Clone, Debug)]
 pub struct FlySimConfig {
-    /// The API token requests must carry (`Bearer <token>` or `FlyV1 <token>`).
+    /// The API token requests must carry, as `FLY_API_TOKEN` would be set to it: a
+    /// macaroon (`FlyV1 …`) is expected as it is, any other token as `Bearer <token>`.
     pub token: String,
     /// The organization apps are created in when a request names none.
     pub org_slug: String,

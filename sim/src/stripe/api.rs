@@ -82,6 +82,10 @@ pub async fn v1(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
+    let latency = lock(&shared.world).latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let now = chrono::Utc::now().timestamp();
     let mut world = lock(&shared.world);
     world.requests.push(format!("{method} {path}"));

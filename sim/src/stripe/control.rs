@@ -173,16 +173,20 @@ pub async fn set_webhook(
 struct Faults {
     #[serde(default)]
     server_errors: u32,
+    #[serde(default)]
+    latency_ms: u64,
 }
 
-/// `POST /_sim/faults`, body `{"server_errors": N}`: the next N `/v1` requests fail
-/// with 500.
+/// `POST /_sim/faults`, body `{"server_errors": N, "latency_ms": M}`: the next N `/v1`
+/// requests fail with 500, and every one takes M milliseconds.
 pub async fn faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let faults = match options::<Faults>(&body) {
         Ok(o) => o,
         Err(e) => return bad_options(e),
     };
-    lock(&shared.world).server_errors = faults.server_errors;
+    let mut world = lock(&shared.world);
+    world.server_errors = faults.server_errors;
+    world.latency = std::time::Duration::from_millis(faults.latency_ms);
     StatusCode::NO_CONTENT.into_response()
 }
 

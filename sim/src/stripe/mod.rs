@@ -164,6 +164,11 @@ impl StripeSim {
         lock(&self.shared.world).server_errors = count;
     }
 
+    /// Makes every `/v1` request take `latency` before it is answered.
+    pub fn slow_down(&self, latency: Duration) {
+        lock(&self.shared.world).latency = latency;
+    }
+
     /// The subscription `id` as Stripe holds it.
     pub fn subscription(&self, id: &str) -> Option<Value> {
         lock(&self.shared.world).subscription(id).ok()

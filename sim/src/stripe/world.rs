@@ -82,6 +82,8 @@ pub struct World {
     pub idempotency: HashMap<String, Remembered>,
     /// `/v1` requests still to be answered 500, as a fault.
     pub server_errors: u32,
+    /// How long every `/v1` request takes before it is answered, as a fault.
+    pub latency: std::time::Duration,
     /// Every `/v1` request, as `METHOD /path`.
     pub requests: Vec<String>,
 }

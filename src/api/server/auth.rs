@@ -8,9 +8,10 @@ use axum::http::StatusCode;
 use kube::api::{DeleteParams, ListParams};
 
 use super::cache::{MANAGED_BY, OWNER};
+use super::client_address::rate_key;
 use super::error::ApiError;
 use super::extract::{ClientAddress, JsonBody, SignedIn};
-use super::passwords::{self, Verified};
+use super::passwords::Verified;
 use super::state::{AppState, attempt};
 use crate::api::contract::{
     LoginRequest, MessageResponse, RegisterRequest, TokenResponse, UpdatePasswordRequest,
@@ -27,6 +28,11 @@ fn user(record: &UserRecord) -> User {
         created_at: Timestamp::from(record.created_at),
         updated_at: Timestamp::from(record.updated_at),
     }
+}
+
+/// The key of a signed-in account's attempts (sign-ins are keyed by email).
+fn account_key(record: &UserRecord) -> String {
+    format!("account:{}", record.id)
 }
 
 fn session(state: &AppState, record: &UserRecord) -> TokenResponse {
@@ -47,10 +53,11 @@ pub async fn register(
     ClientAddress(address): ClientAddress,
     JsonBody(body): JsonBody<RegisterRequest>,
 ) -> Result<(StatusCode, Json<TokenResponse>), ApiError> {
-    attempt(&state.per_address, address.to_string())?;
-    let hash = passwords::hash(body.password.expose().to_owned())
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    attempt(&state.per_address, rate_key(address))?;
+    let hash = state
+        .passwords
+        .hash(body.password.expose().to_owned())
+        .await?;
     let record = match state
         .db
         .users()
@@ -69,40 +76,44 @@ pub async fn login(
     ClientAddress(address): ClientAddress,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    attempt(&state.per_address, address.to_string())?;
+    attempt(&state.per_address, rate_key(address))?;
     attempt(&state.per_account, body.email.as_str().to_lowercase())?;
     let invalid = || ApiError::new(StatusCode::UNAUTHORIZED, "Invalid credentials");
-    let Some(record) = state.db.users().find_by_email(body.email.as_str()).await? else {
-        // The same work as for a known account, so timing does not tell them apart.
-        passwords::verify_nothing(body.password.expose().to_owned()).await;
+    // An unknown email, or an account without a password, costs a check all the same,
+    // so timing does not tell them apart.
+    let record = state.db.users().find_by_email(body.email.as_str()).await?;
+    let stored = record.as_ref().and_then(|r| r.password_hash.clone());
+    let verified = state
+        .passwords
+        .verify(stored.clone(), body.password.expose().to_owned())
+        .await?;
+    let Some(record) = record.filter(|_| verified != Verified::No) else {
         return Err(invalid());
     };
-    match passwords::verify(
-        record.password_hash.clone(),
-        body.password.expose().to_owned(),
-    )
-    .await
+    if verified == Verified::YesRehash
+        && let Some(old) = stored
     {
-        Verified::No => Err(invalid()),
-        Verified::Yes => Ok(Json(session(&state, &record))),
-        Verified::YesRehash => {
-            // The original's bcrypt hash: replaced with argon2id now that the password is known.
-            match passwords::hash(body.password.expose().to_owned()).await {
-                Ok(hash) => {
-                    if let Err(e) = state
-                        .db
-                        .users()
-                        .update_password_hash(record.id, &hash)
-                        .await
-                    {
-                        tracing::warn!(error = %e, "cannot upgrade a password hash; keeping the old one");
-                    }
+        // The original's bcrypt hash: replaced with argon2id now that the password is
+        // known, unless the password changed in the meantime.
+        match state
+            .passwords
+            .hash(body.password.expose().to_owned())
+            .await
+        {
+            Ok(new) => {
+                if let Err(e) = state
+                    .db
+                    .users()
+                    .upgrade_password_hash(record.id, &old, &new)
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot upgrade a password hash; keeping the old one");
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot upgrade a password hash"),
             }
-            Ok(Json(session(&state, &record)))
+            Err(e) => tracing::warn!(error = %e, "cannot upgrade a password hash"),
         }
     }
+    Ok(Json(session(&state, &record)))
 }
 
 /// `GET /auth/me`
@@ -130,26 +141,29 @@ pub async fn update_password(
     SignedIn(record): SignedIn,
     JsonBody(body): JsonBody<UpdatePasswordRequest>,
 ) -> Result<Json<MessageResponse>, ApiError> {
+    attempt(&state.per_account, account_key(&record))?;
     if record.password_hash.as_deref().is_none_or(str::is_empty) {
         return Err(ApiError::bad_request(
             "Password change not available for this account",
         ));
     }
-    if passwords::verify(
-        record.password_hash.clone(),
-        body.current_password.expose().to_owned(),
-    )
-    .await
-        == Verified::No
-    {
+    let verified = state
+        .passwords
+        .verify(
+            record.password_hash.clone(),
+            body.current_password.expose().to_owned(),
+        )
+        .await?;
+    if verified == Verified::No {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "Current password is incorrect",
         ));
     }
-    let hash = passwords::hash(body.new_password.expose().to_owned())
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let hash = state
+        .passwords
+        .hash(body.new_password.expose().to_owned())
+        .await?;
     state.db.users().change_password(record.id, &hash).await?;
     Ok(Json(MessageResponse {
         message: "Password updated successfully".to_owned(),
@@ -162,6 +176,7 @@ pub async fn delete_account(
     State(state): State<Arc<AppState>>,
     SignedIn(record): SignedIn,
 ) -> Result<Json<MessageResponse>, ApiError> {
+    attempt(&state.per_account, account_key(&record))?;
     super::billing::cancel_before_deletion(&state, &record).await?;
     let selector = format!("{}={},{}={}", MANAGED_BY.0, MANAGED_BY.1, OWNER, record.id);
     state

@@ -24,6 +24,9 @@ pub const OWNER: &str = "fasterclaw.io/owner";
 /// The label naming an Instance's record.
 pub const INSTANCE_ID: &str = "fasterclaw.io/instance-id";
 
+/// How long after its record a new Instance may take to appear in a list.
+const RECENT: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
 /// The cache.
 pub struct InstanceCache {
     store: Store<Instance>,
@@ -58,6 +61,7 @@ impl InstanceCache {
     ) -> Arc<Self> {
         let api: Api<Instance> = Api::namespaced(client, namespace);
         let (reader, writer) = reflector::store();
+        let watched = api.clone();
         let cache = Arc::new(Self {
             store: reader,
             namespace: namespace.to_owned(),
@@ -66,16 +70,28 @@ impl InstanceCache {
         });
         let config =
             watcher::Config::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
-        let stream = watcher(api, config)
+        let stream = watcher(watched, config)
             .default_backoff()
             .modify(|i| i.managed_fields_mut().clear())
             .reflect(writer);
         let task_cache = cache.clone();
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
+            let mut listed_from = chrono::Utc::now();
             while let Some(event) = stream.next().await {
                 match event {
-                    Ok(watcher::Event::InitDone) => task_cache.synced.store(true, Ordering::SeqCst),
+                    Ok(watcher::Event::Init) => listed_from = chrono::Utc::now(),
+                    Ok(watcher::Event::InitDone) => {
+                        task_cache.synced.store(true, Ordering::SeqCst);
+                        // A (re-)list brings no Delete for what went while the watch was
+                        // down: records of Instances that are gone are marked here.
+                        if let Err(e) = task_cache
+                            .mark_vanished(&api, &db, &keyring, listed_from)
+                            .await
+                        {
+                            tracing::warn!(error = %e, "cannot mark the records of vanished Instances");
+                        }
+                    }
                     Ok(watcher::Event::Delete(instance)) => {
                         task_cache.forget(&instance.name_any());
                         let records = db.instances(&keyring);
@@ -92,6 +108,43 @@ impl InstanceCache {
             }
         });
         cache
+    }
+
+    /// Marks deleted the records of Instances the list just read did not hold and the
+    /// API server confirms gone. Records made within [`RECENT`] of the list are left
+    /// alone: their Instance may be on its way.
+    async fn mark_vanished(
+        &self,
+        api: &Api<Instance>,
+        db: &Database,
+        keyring: &Keyring,
+        listed_from: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), String> {
+        let records = db.instances(keyring);
+        let before = listed_from - RECENT;
+        let live = records
+            .live_in_namespace(&self.namespace, before)
+            .await
+            .map_err(|e| e.to_string())?;
+        for (id, name) in live {
+            let listed = self
+                .store
+                .get(&ObjectRef::new(&name).within(&self.namespace))
+                .is_some();
+            if listed {
+                continue;
+            }
+            match api.get_opt(&name).await {
+                Ok(None) => {
+                    tracing::info!(instance = %name, "the Instance is gone: its record is marked deleted");
+                    self.forget(&name);
+                    records.mark_deleted(id).await.map_err(|e| e.to_string())?;
+                }
+                Ok(Some(_)) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(())
     }
 
     /// Whether the first list has been read.

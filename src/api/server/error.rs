@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::passwords::HashError;
 use crate::db::StoreError;
 
 /// An error answer.
@@ -17,7 +18,7 @@ pub struct ApiError {
     pub message: String,
     /// For validation errors: each problem, `field: rule`.
     pub details: Vec<String>,
-    /// For 429: seconds to wait.
+    /// For 429 and a busy 503: seconds to wait.
     pub retry_after: Option<u64>,
 }
 
@@ -90,6 +91,21 @@ impl ApiError {
             StatusCode::SERVICE_UNAVAILABLE,
             format!("{what} is unavailable; try again shortly"),
         )
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => Self {
+                retry_after: Some(1),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many sign-ins at once; try again in a second",
+                )
+            },
+            HashError::Failed(_) => Self::internal(&e),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::error::ApiError;
+use super::session::Session;
 use super::state::AppState;
 use crate::db::UserRecord;
 use crate::domain::{LegacyKind, imported_id, is_legacy_id};
@@ -108,16 +109,32 @@ impl FromRequestParts<Arc<AppState>> for SignedIn {
             })
             .map(str::trim)
             .ok_or_else(ApiError::unauthorized)?;
-        let claims = state
+        let (id, version) = match state
             .sessions
             .check(token)
-            .ok_or_else(ApiError::unauthorized)?;
-        // The original's tokens name the account by its cuid; an imported account's id
-        // derives from it.
-        let id = match claims.sub.parse::<Uuid>() {
-            Ok(id) => id,
-            Err(_) if is_legacy_id(&claims.sub) => imported_id(LegacyKind::User, &claims.sub),
-            Err(_) => return Err(ApiError::unauthorized()),
+            .ok_or_else(ApiError::unauthorized)?
+        {
+            Session::Current(claims) => {
+                let id = claims
+                    .sub
+                    .parse::<Uuid>()
+                    .map_err(|_| ApiError::unauthorized())?;
+                (id, claims.tv.unwrap_or_default())
+            }
+            Session::Original(claims) => {
+                // The original named accounts by their cuid; only an account imported
+                // from it under that id, after the session began, is its holder's.
+                if !is_legacy_id(&claims.sub) {
+                    return Err(ApiError::unauthorized());
+                }
+                let id = imported_id(LegacyKind::User, &claims.sub);
+                let imported_at = state.db.users().imported_at(id, &claims.sub).await?;
+                let issued = claims.iat.unwrap_or(i64::MAX);
+                if imported_at.is_none_or(|at| issued >= at.timestamp()) {
+                    return Err(ApiError::unauthorized());
+                }
+                (id, 0)
+            }
         };
         let user = state
             .db
@@ -125,7 +142,7 @@ impl FromRequestParts<Arc<AppState>> for SignedIn {
             .find(id)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
-        if user.token_version != claims.tv {
+        if user.token_version != version {
             return Err(ApiError::unauthorized());
         }
         Ok(Self(user))
@@ -154,8 +171,8 @@ impl FromRequestParts<Arc<AppState>> for InstanceId {
     }
 }
 
-/// The client's address: the connection's, or the first `X-Forwarded-For` entry when
-/// the facade is told to trust it.
+/// The client's address: the connection's, or behind trusted proxies the one they
+/// name (see [`super::client_address`]).
 pub struct ClientAddress(pub IpAddr);
 
 impl FromRequestParts<Arc<AppState>> for ClientAddress {
@@ -165,21 +182,16 @@ impl FromRequestParts<Arc<AppState>> for ClientAddress {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        if state.trust_forwarded_for
-            && let Some(first) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok())
-        {
-            return Ok(Self(first));
-        }
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(Self(peer))
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        Ok(Self(state.trusted_proxies.client(peer, forwarded)))
     }
 }

@@ -4,13 +4,15 @@
 mod auth;
 mod billing;
 mod cache;
+pub mod client_address;
 mod docs;
 mod error;
 mod extract;
 mod instances;
+mod listener;
 mod meta;
 mod metrics;
-mod passwords;
+pub mod passwords;
 mod router;
 pub mod session;
 pub mod settings;
@@ -47,9 +49,18 @@ pub enum StartError {
     Listen(#[from] std::io::Error),
 }
 
+/// How long after the latest import the original's sessions can still be valid: they
+/// were issued before it and lasted at most [`session::SESSION`].
+const LEGACY_SESSIONS_END: std::time::Duration = session::SESSION;
+
 /// Serves the facade until SIGTERM or SIGINT, finishing the requests in flight.
 pub async fn run(args: ApiArgs) -> Result<(), StartError> {
     let setting = |e: &dyn std::fmt::Display| StartError::Setting(e.to_string());
+    if std::env::var_os("TRUST_FORWARDED_FOR").is_some() {
+        return Err(StartError::Setting(
+            "TRUST_FORWARDED_FOR is no longer read: name the proxies in front of the facade in TRUSTED_PROXIES (addresses or CIDR blocks), whose X-Forwarded-For entries are then believed".to_owned(),
+        ));
+    }
     let sessions = session::Sessions::new(args.api_jwt_secret.as_ref())
         .map_err(|e| setting(&e))?
         .with_legacy(args.legacy_api_jwt_secret.as_ref());
@@ -61,6 +72,8 @@ pub async fn run(args: ApiArgs) -> Result<(), StartError> {
     let keyring = args.encryption.keyring().map_err(|e| setting(&e))?;
     url::Url::parse(&args.frontend_url)
         .map_err(|e| StartError::Setting(format!("FRONTEND_URL is not a URL: {e}")))?;
+    let trusted_proxies = client_address::TrustedProxies::parse(&args.trusted_proxies)
+        .map_err(StartError::Setting)?;
     let telegram = telegram::Telegram::new(&args.telegram_api_url, Duration::from_secs(5))
         .map_err(StartError::Setting)?;
     let billing = args.stripe.billing().map_err(StartError::Setting)?;
@@ -78,7 +91,15 @@ pub async fn run(args: ApiArgs) -> Result<(), StartError> {
             "BODY_LIMIT_BYTES must be at least 1024".to_owned(),
         ));
     }
+    if args.header_read_timeout.is_zero() {
+        return Err(StartError::Setting(
+            "HEADER_READ_TIMEOUT must be longer than zero".to_owned(),
+        ));
+    }
     let db = Database::connect(&database_url).await?;
+    if sessions.has_legacy_secret() {
+        check_legacy_deadline(&db).await?;
+    }
     let client = kube::Client::try_default()
         .await
         .map_err(|e| StartError::Kubernetes(e.to_string()))?;
@@ -98,7 +119,8 @@ pub async fn run(args: ApiArgs) -> Result<(), StartError> {
         telegram,
         per_address: state::per_minute(args.auth_rate_per_address),
         per_account: state::per_minute(args.auth_rate_per_account),
-        trust_forwarded_for: args.trust_forwarded_for,
+        trusted_proxies,
+        passwords: passwords::Passwords::new(usize::from(args.password_hash_concurrency)),
         metrics: metrics::HttpMetrics::default(),
         billing,
         frontend_url: args.frontend_url.clone(),
@@ -109,16 +131,60 @@ pub async fn run(args: ApiArgs) -> Result<(), StartError> {
         frontend_url: args.frontend_url.clone(),
         environment: args.app_env,
     };
-    let app = router::router(state, &limits);
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port)).await?;
-    tracing::info!(addr = %listener.local_addr()?, "serving the facade");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
-        crate::controller::shutdown_signal().await;
-    })
-    .await?;
+    let app = router::router(state.clone(), &limits);
+    let listen = |addr: SocketAddr, what: &'static str| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| StartError::Setting(format!("cannot listen on {what} {addr}: {e}")))
+    };
+    let listener = listen(SocketAddr::new(args.host, args.port), "HOST:PORT").await?;
+    let metrics_listener = listen(args.metrics_addr, "METRICS_ADDR").await?;
+    tracing::info!(addr = %listener.local_addr()?, metrics = %metrics_listener.local_addr()?, "serving the facade");
+    let shutdown = crate::controller::shutdown_signal();
+    let pruning = tokio::spawn({
+        let state = state.clone();
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                state.prune_limiters();
+            }
+        }
+    });
+    let connections = listener::Limits {
+        max_connections: args.max_connections as usize,
+        header_read_timeout: args.header_read_timeout,
+    };
+    let metrics_server = tokio::spawn(listener::serve(
+        metrics_listener,
+        router::metrics_router(state),
+        listener::Limits {
+            max_connections: 64,
+            ..connections
+        },
+        shutdown.clone(),
+    ));
+    listener::serve(listener, app, connections, shutdown).await;
+    pruning.abort();
+    let _ = metrics_server.await;
+    Ok(())
+}
+
+/// Refuses a legacy secret past its use: every session the original issued before the
+/// latest import has expired once [`LEGACY_SESSIONS_END`] has passed since it.
+async fn check_legacy_deadline(db: &Database) -> Result<(), StartError> {
+    let Some(last_import) = db.users().last_import().await? else {
+        // Nothing imported yet: the secret opens no session until something is.
+        return Ok(());
+    };
+    let deadline = last_import
+        + chrono::Duration::from_std(LEGACY_SESSIONS_END).unwrap_or(chrono::Duration::MAX);
+    if chrono::Utc::now() > deadline {
+        return Err(StartError::Setting(format!(
+            "LEGACY_API_JWT_SECRET is past its deadline ({}, {} days after the latest import): every session the original issued has expired, so remove it",
+            deadline.format("%Y-%m-%d %H:%M UTC"),
+            LEGACY_SESSIONS_END.as_secs() / 86_400
+        )));
+    }
     Ok(())
 }

@@ -56,7 +56,6 @@ fn serve(route: &Route) -> MethodRouter<Arc<AppState>> {
     match route.operation {
         Operation::Health => on(method, meta::health),
         Operation::Ready => on(method, meta::ready),
-        Operation::Metrics => on(method, meta::metrics),
         Operation::OpenApiDocument | Operation::DocsJson => on(method, meta::openapi_document),
         Operation::DocsPage => on(method, meta::docs_page),
         Operation::Register => on(method, auth::register),
@@ -158,6 +157,13 @@ async fn json_errors(response: Response) -> Response {
             .insert(header::CONTENT_TYPE, content_type.clone());
     }
     Response::from_parts(parts, body)
+}
+
+/// The router of the metrics listener: `/metrics` alone.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(meta::metrics))
+        .with_state(state)
 }
 
 /// The facade's router.

@@ -1,6 +1,6 @@
 //! The facade's settings: each from the environment or the flag of the same name.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -83,12 +83,34 @@ pub struct ApiArgs {
     #[arg(long, env = "AUTH_RATE_PER_ADDRESS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub auth_rate_per_address: u32,
 
-    /// Sign-in attempts allowed per account per minute.
+    /// Attempts allowed per account per minute: sign-ins, and (signed in) password
+    /// changes and account deletions.
     #[arg(long, env = "AUTH_RATE_PER_ACCOUNT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub auth_rate_per_account: u32,
 
-    /// Take the client address from the first `X-Forwarded-For` entry (behind a proxy
-    /// that sets it), not from the connection.
-    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
-    pub trust_forwarded_for: bool,
+    /// The proxies in front of the facade (its Ingress controller, a load balancer):
+    /// addresses or CIDR blocks, comma-separated. A request from one of them is
+    /// attributed to the right-most `X-Forwarded-For` entry that is not a trusted
+    /// proxy; empty, the connection's address is the client's.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    /// Password hashes computed at once (each takes about 19 MiB while it runs); a
+    /// request that finds them all taken for 2 s is answered 503.
+    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub password_hash_concurrency: u16,
+
+    /// Connections open at once; further clients wait to be accepted.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Longest time a client may take to send a request's headers, or leave a
+    /// kept-alive connection idle, before the connection is closed.
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Address of `/metrics` (Prometheus text), apart from the API so that it is not
+    /// served to the internet with it.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9090")]
+    pub metrics_addr: SocketAddr,
 }

@@ -8,8 +8,10 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use kube::api::Api;
 
 use super::cache::InstanceCache;
+use super::client_address::TrustedProxies;
 use super::error::ApiError;
 use super::metrics::HttpMetrics;
+use super::passwords::Passwords;
 use super::session::Sessions;
 use super::telegram::Telegram;
 use crate::billing::settings::BillingSettings;
@@ -35,10 +37,12 @@ pub struct AppState {
     pub telegram: Telegram,
     /// Sign-in and sign-up attempts per client address.
     pub per_address: DefaultKeyedRateLimiter<String>,
-    /// Sign-in attempts per account.
+    /// Attempts per account: sign-ins by email, password changes and deletions by id.
     pub per_account: DefaultKeyedRateLimiter<String>,
-    /// Whether `X-Forwarded-For` names the client.
-    pub trust_forwarded_for: bool,
+    /// The proxies whose `X-Forwarded-For` entries are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Password hashing, so many at once.
+    pub passwords: Passwords,
     /// Request metrics.
     pub metrics: HttpMetrics,
     /// Stripe and the plans on sale.
@@ -52,6 +56,17 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("namespace", &self.namespace)
             .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Forgets the rate limiters' keys that are back to a full allowance, so that their
+    /// memory follows the clients of the last minute, not of all time.
+    pub fn prune_limiters(&self) {
+        for limiter in [&self.per_address, &self.per_account] {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
     }
 }
 

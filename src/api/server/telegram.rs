@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::api::contract::ValidateTelegramTokenResponse;
+use crate::domain::TelegramBotToken;
 
 /// A client of the Bot API's `getMe`.
 #[derive(Clone, Debug)]
@@ -54,9 +55,9 @@ impl Telegram {
             bot_name: None,
             error: Some(error),
         };
-        // Telegram's own syntax: a token with a slash or space could not name a bot,
-        // and must not reach the URL path.
-        if token.contains(['/', '?', '#', ' ']) {
+        // Only a token of a token's shape reaches the URL: anything else could not name
+        // a bot, and could change the path or the query.
+        if !TelegramBotToken::has_token_shape(token) || token.len() > TelegramBotToken::MAX_CHARS {
             return invalid("Invalid bot token".to_owned());
         }
         let answer = self

@@ -251,3 +251,78 @@ async fn events_out_of_order_end_in_stripes_state() {
     .await;
     assert!(audit_lines(&billing, user.id).await >= 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_lock_or_transaction_is_held_while_stripe_is_asked() {
+    let billing = Billing::start(&[]).await;
+    let (_client, user, subscription) = billing.subscriber("pro").await;
+    let pool = billing.stack.db.db.pool().clone();
+    let before = audit_lines(&billing, user.id).await;
+    let asked = |billing: &Billing| {
+        billing
+            .stripe
+            .requests()
+            .iter()
+            .filter(|r| r.ends_with(&format!("/v1/subscriptions/{subscription}")))
+            .count()
+    };
+    let asked_before = asked(&billing);
+
+    // Stripe answers slowly; while the webhook waits for it, the account is not locked
+    // and no transaction of the facade's is open.
+    billing.stripe.slow_down(Duration::from_secs(3));
+    let renewal = {
+        let url = format!(
+            "{}/_sim/subscriptions/{subscription}/renew",
+            billing.stripe.base_url()
+        );
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("the stand-in answers")
+                .json::<Value>()
+                .await
+                .expect("JSON")
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while asked(&billing) == asked_before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the webhook never asked Stripe"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for _ in 0..5 {
+        let mut tx = pool.begin().await.unwrap();
+        let locked = sqlx::query("select id from users where id = $1 for update nowait")
+            .bind(user.id)
+            .execute(&mut *tx)
+            .await;
+        assert!(
+            locked.is_ok(),
+            "the account was locked across a Stripe call: {locked:?}"
+        );
+        tx.rollback().await.unwrap();
+        let idle_in_transaction: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and state like 'idle in transaction%'
+               and pid <> pg_backend_pid()",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(idle_in_transaction, 0, "a transaction waited on Stripe");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    billing.stripe.slow_down(Duration::ZERO);
+    let delivered = renewal.await.unwrap();
+    super::assert_accepted(&delivered);
+    assert!(
+        audit_lines(&billing, user.id).await > before,
+        "the renewal was not recorded"
+    );
+}

@@ -341,10 +341,15 @@ async fn orphaned_instances_leave_fly_alone_and_half_done_ones_clean_up() {
 
     // An Instance stuck before its machine (the image cannot be pulled) still cleans up
     // the app it made.
-    stack.fly.mark_image_missing("ghcr.io/openclaw/missing:1");
+    stack
+        .fly
+        .mark_image_missing("ghcr.io/openclaw/openclaw:missing");
     stack.token_secret("half-telegram", TOKEN).await;
     stack
-        .instance("half", json!({ "image": "ghcr.io/openclaw/missing:1" }))
+        .instance(
+            "half",
+            json!({ "image": "ghcr.io/openclaw/openclaw:missing" }),
+        )
         .await;
     let failed = stack
         .until("half", SOON, "FAILED", |i| phase(i) == "FAILED")

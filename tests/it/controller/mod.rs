@@ -2,6 +2,7 @@
 //! (and the simulator for the faults a real server cannot inject), the Fly.io
 //! simulator and Postgres.
 
+mod hardening;
 mod lifecycle;
 mod oldest;
 mod operations;

@@ -134,13 +134,13 @@ async fn a_refused_config_fails_once_and_is_not_retried_in_a_loop() {
     let stack = Stack::new().await;
     stack
         .fly
-        .mark_image_missing("ghcr.io/openclaw/does-not-exist:1");
+        .mark_image_missing("ghcr.io/openclaw/openclaw:does-not-exist");
     stack.token_secret("bad-telegram", TOKEN).await;
     let _controller = stack.controller(&[]);
     stack
         .instance(
             "bad",
-            json!({ "image": "ghcr.io/openclaw/does-not-exist:1" }),
+            json!({ "image": "ghcr.io/openclaw/openclaw:does-not-exist" }),
         )
         .await;
     let failed = stack

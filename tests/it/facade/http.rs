@@ -150,8 +150,11 @@ async fn meta_routes_errors_request_ids_and_cors() {
         assert_eq!(echoed == Some(origin), allowed, "{origin}");
     }
 
+    // Metrics are served on their own listener, not with the API.
+    let on_api = http.get(url("/metrics")).send().await.unwrap();
+    assert_eq!(on_api.status(), 404);
     let metrics = http
-        .get(url("/metrics"))
+        .get(format!("{}/metrics", facade.metrics_url))
         .send()
         .await
         .unwrap()

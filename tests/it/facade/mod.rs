@@ -3,6 +3,7 @@
 //! way of calling matters).
 
 mod accounts;
+mod hardening;
 mod http;
 mod instances;
 mod schemathesis;

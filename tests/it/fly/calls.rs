@@ -394,16 +394,28 @@ async fn a_bad_token_is_401_and_not_retried() {
 }
 
 #[tokio::test]
-async fn macaroon_tokens_are_sent_as_they_are() {
+async fn macaroon_tokens_are_sent_as_they_are_and_only_so() {
     let sim = sim_with(fasterclaw_sim::fly::FlySimConfig {
-        token: "fm2_macaroon".to_owned(),
+        token: "FlyV1 fm2_macaroon".to_owned(),
         ..sim_config()
     })
     .await;
     let macaroon = client_for(&sim, "FlyV1 fm2_macaroon");
     macaroon.create_app("fc-macaroon").await.unwrap();
+    // The same token under the other scheme is not the token Fly.io issued.
     let bearer = client_for(&sim, "fm2_macaroon");
-    bearer.get_app("fc-macaroon").await.unwrap();
+    let err = bearer.get_app("fc-macaroon").await.unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    let plain = sim_with(sim_config()).await;
+    let as_macaroon = client_for(&plain, &format!("FlyV1 {}", plain.token()));
+    assert_eq!(
+        as_macaroon
+            .get_app("fc-anything")
+            .await
+            .unwrap_err()
+            .status(),
+        Some(401)
+    );
 }
 
 #[tokio::test]

@@ -748,6 +748,38 @@ async fn a_running_original_moves_over_without_reprovisioning_a_bot() {
     assert!(!stack.fly.app_names().contains(&moving.half_app));
     assert!(stack.fly.app_names().contains(&GONE_APP.to_owned()));
 
+    // An imported account, or instance, deleted here stays deleted when the import runs
+    // again.
+    let (status, body) = call(
+        &http,
+        reqwest::Method::DELETE,
+        url("/auth/account"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let third = moving.import(&[]);
+    let report = text(&third);
+    assert!(third.status.success(), "{report}");
+    assert!(
+        report.contains(&format!(
+            "user {BOB}: skipped: it was imported before and its account has been deleted here since; it stays deleted"
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "instance {FAILED}: skipped: it was imported before and has been deleted here since; it stays deleted"
+        )),
+        "{report}"
+    );
+    let bob_id = imported_id(LegacyKind::User, BOB);
+    assert!(
+        stack.db.db.users().find(bob_id).await.unwrap().is_none(),
+        "the deleted account came back"
+    );
+
     let logs = format!("{}{}", controller.logs(), facade.logs());
     for secret in moving.secrets() {
         assert!(!logs.contains(&secret), "a secret reached a log");

@@ -118,17 +118,19 @@ async fn legacy_database(test: &TestDatabase) -> (Vec<(Uuid, &'static str, Strin
     (expected, vec![garbage, foreign])
 }
 
-async fn stored(test: &TestDatabase, id: Uuid) -> Vec<u8> {
-    sqlx::query_scalar("select sealed from sealed_secrets where id = $1")
+/// A row's sealed value and the instance it belongs to.
+async fn stored(test: &TestDatabase, id: Uuid) -> (Vec<u8>, Option<Uuid>) {
+    sqlx::query_as("select sealed, instance_id from sealed_secrets where id = $1")
         .bind(id)
         .fetch_one(test.pool())
         .await
         .unwrap()
 }
 
-fn open(ring: &Keyring, id: Uuid, kind: &str, stored: &[u8]) -> String {
+/// Opens a value as sealed by the tools: a token bound to its instance.
+fn open(ring: &Keyring, id: Uuid, kind: &str, instance: Option<Uuid>, stored: &[u8]) -> String {
     let kind = fasterclaw::db::SecretKind::parse(kind).unwrap();
-    ring.open(stored, &kind.aad(id))
+    ring.open(stored, &kind.aad(id, instance))
         .unwrap()
         .expose_secret()
         .to_owned()
@@ -154,7 +156,7 @@ async fn converts_both_legacy_forms_and_a_second_run_changes_nothing() {
     .await;
     assert_eq!((dry.sealed_plaintext, dry.sealed_legacy), (6, 3));
     assert_eq!(
-        stored(&test, expected[0].0).await,
+        stored(&test, expected[0].0).await.0,
         token(0).as_bytes(),
         "a dry run wrote"
     );
@@ -185,9 +187,9 @@ async fn converts_both_legacy_forms_and_a_second_run_changes_nothing() {
     }
 
     for (id, kind, plaintext) in &expected {
-        let value = stored(&test, *id).await;
+        let (value, instance) = stored(&test, *id).await;
         assert!(value.starts_with(&SEALED_MARK));
-        assert_eq!(&open(&ring, *id, kind, &value), plaintext);
+        assert_eq!(&open(&ring, *id, kind, instance, &value), plaintext);
     }
     // The store reads them too.
     let loaded = test
@@ -199,7 +201,7 @@ async fn converts_both_legacy_forms_and_a_second_run_changes_nothing() {
     assert_eq!(loaded.expose_secret(), expected[5].2);
     // The values that could not be converted are exactly as they were.
     assert_eq!(
-        stored(&test, unconvertible[0]).await,
+        stored(&test, unconvertible[0]).await.0,
         b"this is not a token at all"
     );
 
@@ -261,16 +263,19 @@ async fn counts(test: &TestDatabase) -> (i64, i64) {
 }
 
 async fn assert_every_token_opens(test: &TestDatabase, ring: &Keyring, count: i32) {
-    let rows: Vec<(Uuid, Vec<u8>, String)> = sqlx::query_as(
-        "select s.id, s.sealed, i.name from sealed_secrets s join instances i on i.id = s.instance_id",
+    let rows: Vec<(Uuid, Vec<u8>, String, Uuid)> = sqlx::query_as(
+        "select s.id, s.sealed, i.name, i.id from sealed_secrets s join instances i on i.id = s.instance_id",
     )
     .fetch_all(test.pool())
     .await
     .unwrap();
     assert_eq!(rows.len(), count as usize);
-    for (id, sealed, name) in rows {
+    for (id, sealed, name, instance) in rows {
         let n: u32 = name.trim_start_matches("bulk-").parse().unwrap();
-        assert_eq!(open(ring, id, "telegram_bot_token", &sealed), token(n));
+        assert_eq!(
+            open(ring, id, "telegram_bot_token", Some(instance), &sealed),
+            token(n)
+        );
     }
 }
 

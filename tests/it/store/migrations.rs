@@ -24,6 +24,7 @@ async fn every_migration_reverts_and_applies_again() {
     assert_eq!(
         tables,
         [
+            "account_tombstones",
             "audit_log",
             "instances",
             "sealed_secrets",
@@ -87,14 +88,29 @@ async fn the_cli_applies_lists_and_reverts_the_last() {
             .unwrap()
         }
     };
-    assert!(users_columns(&test).await.contains(&"legacy_id".to_owned()));
+    assert!(
+        users_columns(&test)
+            .await
+            .contains(&"imported_at".to_owned())
+    );
 
     let (ok, out) = migrate(&test, &["revert"]);
     assert!(ok, "{out}");
     assert!(out.contains(&format!("reverted migration {last}")), "{out}");
     let (_, status) = migrate(&test, &["status"]);
     assert_eq!(status.matches("applied").count(), count - 1, "{status}");
-    // The last migration added the ids of imported rows; reverting it takes them away.
-    assert!(!users_columns(&test).await.contains(&"legacy_id".to_owned()));
+    // The last migration added the time of an account's import and the tombstones of
+    // deleted imported accounts; reverting it takes them away.
+    assert!(
+        !users_columns(&test)
+            .await
+            .contains(&"imported_at".to_owned())
+    );
+    assert!(users_columns(&test).await.contains(&"legacy_id".to_owned()));
+    assert!(
+        !our_tables(&test)
+            .await
+            .contains(&"account_tombstones".to_owned())
+    );
     assert!(our_tables(&test).await.contains(&"audit_log".to_owned()));
 }

@@ -33,11 +33,25 @@ async fn users_change_their_name_and_password_and_debug_hides_the_hash() {
     let renamed = test.db.users().update_name(ada.id, "Ada L.").await.unwrap();
     assert_eq!(renamed.name.as_deref(), Some("Ada L."));
     assert!(renamed.updated_at >= ada.updated_at);
-    test.db
-        .users()
-        .update_password_hash(ada.id, "$argon2id$new")
-        .await
-        .unwrap();
+    let old = ada.password_hash.clone().unwrap();
+    assert!(
+        test.db
+            .users()
+            .upgrade_password_hash(ada.id, &old, "$argon2id$new")
+            .await
+            .unwrap()
+    );
+    let found = test.db.users().find(ada.id).await.unwrap().unwrap();
+    assert_eq!(found.password_hash.as_deref(), Some("$argon2id$new"));
+    // An upgrade made from a hash that has changed since replaces nothing.
+    assert!(
+        !test
+            .db
+            .users()
+            .upgrade_password_hash(ada.id, &old, "$argon2id$stale")
+            .await
+            .unwrap()
+    );
     let found = test.db.users().find(ada.id).await.unwrap().unwrap();
     assert_eq!(found.password_hash.as_deref(), Some("$argon2id$new"));
     assert!(!format!("{found:?}").contains("argon2id"));

@@ -46,6 +46,8 @@ pub struct FacadeProcess {
     pub log: PathBuf,
     /// Its base URL.
     pub url: String,
+    /// The base URL of its metrics listener.
+    pub metrics_url: String,
 }
 
 impl FacadeProcess {
@@ -63,6 +65,22 @@ impl FacadeProcess {
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
     }
+
+    /// Its peak resident memory so far, in KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        peak_rss_kib(self.child.id())
+    }
+}
+
+/// The peak resident memory of process `pid` so far, in KiB (`VmHWM` of
+/// `/proc/<pid>/status`).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM for process {pid}: {status}"))
 }
 
 /// Stops `child` as an orchestrator would: SIGTERM, then SIGKILL after 5 s. (A clean
@@ -225,11 +243,13 @@ impl Stack {
     /// answers `/health`.
     pub async fn api(&self, telegram: &str, extra: &[(&str, &str)]) -> FacadeProcess {
         let addr = free_addr();
+        let metrics = free_addr();
         let settings = [
             ("INSTANCE_NAMESPACE", self.cluster.namespace.clone()),
             ("API_JWT_SECRET", JWT_SECRET.to_owned()),
             ("HOST", "127.0.0.1".to_owned()),
             ("PORT", addr.port().to_string()),
+            ("METRICS_ADDR", metrics.to_string()),
             ("TELEGRAM_API_URL", telegram.to_owned()),
             ("FRONTEND_URL", "https://app.example.com".to_owned()),
         ];
@@ -238,6 +258,7 @@ impl Stack {
             child,
             log,
             url: format!("http://{addr}"),
+            metrics_url: format!("http://{metrics}"),
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {

@@ -1595,22 +1595,6 @@ export type PostInstancesByIdSyncResponses = {
 
 export type PostInstancesByIdSyncResponse = PostInstancesByIdSyncResponses[keyof PostInstancesByIdSyncResponses];
 
-export type GetMetricsData = {
-    body?: never;
-    path?: never;
-    query?: never;
-    url: '/metrics';
-};
-
-export type GetMetricsResponses = {
-    /**
-     * Prometheus text exposition
-     */
-    200: string;
-};
-
-export type GetMetricsResponse = GetMetricsResponses[keyof GetMetricsResponses];
-
 export type GetOpenapiJsonData = {
     body?: never;
     path?: never;
