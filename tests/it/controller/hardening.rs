@@ -10,30 +10,19 @@ use fasterclaw::db::NewInstance;
 use fasterclaw::domain::{DisplayName, EmailAddress, TelegramBotToken};
 use fasterclaw::fly::{CreateMachine, FlyClient, FlyConfig, MachineConfig};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::core::ApiResource;
+use kube::api::{Patch, PatchParams};
 use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::stack::{ANTHROPIC_KEY, Stack, TOKEN, condition, phase, running};
 
 const SOON: Duration = Duration::from_secs(30);
 
-async fn events(stack: &Stack, name: &str) -> Vec<Event> {
-    let events: Api<Event> =
-        Api::namespaced(stack.cluster.client.clone(), &stack.cluster.namespace);
-    events
-        .list(&ListParams::default().fields(&format!("regarding.name={name}")))
-        .await
-        .unwrap()
-        .items
-}
-
 /// Waits for a Warning Event `reason` about `name` whose note contains `needle`.
 async fn until_warning(stack: &Stack, name: &str, reason: &str, needle: &str) -> Event {
     let deadline = tokio::time::Instant::now() + SOON;
     loop {
-        let found = events(stack, name).await.into_iter().find(|e| {
+        let found = stack.events(name).await.into_iter().find(|e| {
             e.type_.as_deref() == Some("Warning")
                 && e.reason.as_deref() == Some(reason)
                 && e.note.as_deref().is_some_and(|n| n.contains(needle))
@@ -44,7 +33,8 @@ async fn until_warning(stack: &Stack, name: &str, reason: &str, needle: &str) ->
         assert!(
             tokio::time::Instant::now() < deadline,
             "no Warning {reason} about {name} mentioning {needle:?}: {:?}",
-            events(stack, name)
+            stack
+                .events(name)
                 .await
                 .iter()
                 .map(|e| (e.reason.clone(), e.note.clone()))
@@ -52,43 +42,6 @@ async fn until_warning(stack: &Stack, name: &str, reason: &str, needle: &str) ->
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-async fn annotate(stack: &Stack, name: &str, key: &str, value: &str) {
-    stack
-        .instances()
-        .patch(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "metadata": { "annotations": { key: value } } })),
-        )
-        .await
-        .unwrap();
-}
-
-/// Creates an Instance as [`Stack::instance`] does, returning the API server's refusal.
-async fn try_instance(stack: &Stack, name: &str, spec: Value) -> Result<(), kube::Error> {
-    let mut full = json!({
-        "displayName": "Support bot",
-        "ownerId": "ops-team",
-        "telegramToken": { "secretKeyRef": { "name": format!("{name}-telegram"), "key": "token" } },
-    });
-    json_patch::merge(&mut full, &spec);
-    let object: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "fasterclaw.io/v1alpha1",
-        "kind": "Instance",
-        "metadata": { "name": name },
-        "spec": full,
-    }))
-    .unwrap();
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        stack.cluster.client.clone(),
-        &stack.cluster.namespace,
-        &ApiResource::erase::<Instance>(&()),
-    );
-    api.create(&PostParams::default(), &object)
-        .await
-        .map(|_| ())
 }
 
 fn reason(instance: &Instance) -> String {
@@ -124,7 +77,9 @@ async fn hostile_annotations_leave_the_controller_alive_and_are_named() {
         "soon",
     ];
     for (n, value) in hostile.into_iter().enumerate() {
-        annotate(&stack, "far", "fasterclaw.io/poll-interval", value).await;
+        stack
+            .annotate("far", "fasterclaw.io/poll-interval", Some(value))
+            .await;
         // Each value is named once; the Events recorder folds the repeats of one
         // reason into a series on the first Event.
         let deadline = tokio::time::Instant::now() + SOON;
@@ -353,13 +308,10 @@ async fn only_the_originals_unclaimed_apps_are_adopted_and_no_other_app_is_delet
     let fly = fly_client(&stack);
 
     // An app of any other name is refused by the API server itself.
-    let refused = try_instance(
-        &stack,
-        "named",
-        json!({ "adopt": { "appName": "prod-database" } }),
-    )
-    .await
-    .expect_err("the API server refuses it");
+    let refused = stack
+        .try_instance("named", json!({ "adopt": { "appName": "prod-database" } }))
+        .await
+        .expect_err("the API server refuses it");
     assert!(refused.to_string().contains("appName"), "{refused}");
 
     let _controller = stack.controller(&[]);
@@ -431,7 +383,8 @@ async fn only_the_originals_unclaimed_apps_are_adopted_and_no_other_app_is_delet
         stack.fly.app_names().contains(&held.to_owned()),
         "another Instance's app was deleted"
     );
-    let left = events(&stack, "mallory")
+    let left = stack
+        .events("mallory")
         .await
         .into_iter()
         .find(|e| e.reason.as_deref() == Some("AppLeft"));

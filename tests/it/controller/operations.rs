@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use fasterclaw_sim::fly::FlySimConfig;
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
 use crate::support::cluster::TestCluster;
@@ -14,26 +13,10 @@ use crate::support::stack::{Stack, TOKEN, condition, phase, running};
 
 const SOON: Duration = Duration::from_secs(30);
 
-async fn annotate(stack: &Stack, name: &str, key: &str, value: Option<&str>) {
-    stack
-        .instances()
-        .patch(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "metadata": { "annotations": { key: value } } })),
-        )
-        .await
-        .unwrap();
-}
-
 async fn event_reasons(stack: &Stack, name: &str) -> Vec<String> {
-    let events: Api<Event> =
-        Api::namespaced(stack.cluster.client.clone(), &stack.cluster.namespace);
-    events
-        .list(&ListParams::default().fields(&format!("regarding.name={name}")))
+    stack
+        .events(name)
         .await
-        .unwrap()
-        .items
         .into_iter()
         .filter_map(|e| e.reason)
         .collect()
@@ -47,7 +30,9 @@ async fn pause_stops_writes_and_sync_now_is_echoed() {
     stack.instance("calm", json!({})).await;
     stack.until("calm", SOON, "RUNNING", running).await;
 
-    annotate(&stack, "calm", "fasterclaw.io/paused", Some("true")).await;
+    stack
+        .annotate("calm", "fasterclaw.io/paused", Some("true"))
+        .await;
     stack
         .until("calm", SOON, "Synced=False ReconcilePaused", |i| {
             condition(i, "Synced") == Some(("False".into(), "ReconcilePaused".into()))
@@ -74,20 +59,20 @@ async fn pause_stops_writes_and_sync_now_is_echoed() {
         "RUNNING"
     );
 
-    annotate(&stack, "calm", "fasterclaw.io/paused", None).await;
+    stack.annotate("calm", "fasterclaw.io/paused", None).await;
     stack
         .until("calm", SOON, "STOPPED once unpaused", |i| {
             phase(i) == "STOPPED"
         })
         .await;
 
-    annotate(
-        &stack,
-        "calm",
-        "fasterclaw.io/reconcile-requested-at",
-        Some("2026-11-30T12:00:00Z"),
-    )
-    .await;
+    stack
+        .annotate(
+            "calm",
+            "fasterclaw.io/reconcile-requested-at",
+            Some("2026-11-30T12:00:00Z"),
+        )
+        .await;
     stack
         .until("calm", SOON, "the sync request echoed", |i| {
             i.status
@@ -208,13 +193,13 @@ async fn a_machine_stuck_starting_fails_after_its_deadline_and_a_retry_starts_ov
     );
 
     stack.fly.set_transition(Duration::from_millis(100));
-    annotate(
-        &stack,
-        "slow",
-        "fasterclaw.io/retry-requested-at",
-        Some("2026-11-30T12:00:00Z"),
-    )
-    .await;
+    stack
+        .annotate(
+            "slow",
+            "fasterclaw.io/retry-requested-at",
+            Some("2026-11-30T12:00:00Z"),
+        )
+        .await;
     let recovered = stack
         .until("slow", SOON, "RUNNING after the retry", running)
         .await;

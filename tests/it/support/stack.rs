@@ -12,7 +12,8 @@ use fasterclaw::crd::Instance;
 use fasterclaw::crypto::{EncryptionKey, Keyring};
 use fasterclaw_sim::fly::{FlySim, FlySimConfig};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DynamicObject, PostParams};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use serde_json::{Value, json};
 
@@ -323,6 +324,14 @@ impl Stack {
     /// Creates an Instance `name` with `spec` (merged over a minimal valid spec whose
     /// token comes from the Secret `<name>-telegram`).
     pub async fn instance(&self, name: &str, spec: Value) -> Instance {
+        self.try_instance(name, spec)
+            .await
+            .unwrap_or_else(|e| panic!("the Instance {name} is created: {e}"));
+        self.instances().get(name).await.expect("it reads back")
+    }
+
+    /// [`Stack::instance`], returning the API server's refusal.
+    pub async fn try_instance(&self, name: &str, spec: Value) -> Result<(), kube::Error> {
         let mut full = json!({
             "displayName": "Support bot",
             "ownerId": "ops-team",
@@ -343,8 +352,30 @@ impl Stack {
         );
         api.create(&PostParams::default(), &object)
             .await
-            .unwrap_or_else(|e| panic!("the Instance {name} is created: {e}"));
-        self.instances().get(name).await.expect("it reads back")
+            .map(|_| ())
+    }
+
+    /// Sets (or, with `None`, removes) an annotation of the Instance `name`.
+    pub async fn annotate(&self, name: &str, key: &str, value: Option<&str>) {
+        self.instances()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "metadata": { "annotations": { key: value } } })),
+            )
+            .await
+            .expect("the annotation is set");
+    }
+
+    /// The Events about the Instance `name`.
+    pub async fn events(&self, name: &str) -> Vec<Event> {
+        let events: Api<Event> =
+            Api::namespaced(self.cluster.client.clone(), &self.cluster.namespace);
+        events
+            .list(&ListParams::default().fields(&format!("regarding.name={name}")))
+            .await
+            .expect("Events list")
+            .items
     }
 
     /// Waits until `check` holds of the Instance `name`, or panics with its last state.
