@@ -13,5 +13,6 @@ pub mod db;
 pub mod domain;
 pub mod fly;
 pub mod import;
+pub mod startup;
 pub mod telemetry;
 pub mod tls;

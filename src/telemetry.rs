@@ -1,8 +1,28 @@
 //! Logging: `tracing` with a filter from `LOG_LEVEL` and text or JSON lines on stderr.
 
+use clap::{Args, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{LogFormat, LoggingArgs};
+/// Where logs go and how much of them.
+#[derive(Debug, Args)]
+pub struct LoggingArgs {
+    /// Log filter, as `tracing` directives (`info`, `fasterclaw=debug,kube=warn`).
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+
+    /// Log line format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
 
 /// Installs the global subscriber. A filter that does not parse falls back to `info`
 /// and says so, rather than stopping the program.

@@ -2,9 +2,33 @@
 
 use std::collections::HashMap;
 
+use clap::{Args, Subcommand};
+
 use super::{Error, connect};
-use crate::cli::{MigrateAction, MigrateArgs};
-use crate::db::MIGRATOR;
+use crate::db::{DatabaseArgs, MIGRATOR};
+
+/// `fasterclaw migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// What to do; `run` when absent.
+    #[command(subcommand)]
+    pub action: Option<MigrateAction>,
+
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// What `fasterclaw migrate` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every migration not yet applied.
+    Run,
+    /// List the migrations and whether each is applied.
+    Status,
+    /// Revert the most recently applied migration.
+    Revert,
+}
 
 /// Runs `fasterclaw migrate`.
 pub async fn run(args: MigrateArgs) -> Result<(), Error> {

@@ -1,15 +1,44 @@
-//! What each subcommand does.
+//! The subcommands: what each takes and what it does. The long-running ones (the
+//! controller, the facade) and the import live in their own modules; the small operator
+//! commands live here.
 
 mod migrate;
 mod print;
 mod probe;
 mod secrets;
 
+use clap::Subcommand;
 use secrecy::SecretString;
 
-use crate::cli::{Command, DatabaseArgs, EncryptionArgs};
-use crate::crypto::{KeyError, Keyring};
-use crate::db::{Database, StoreError};
+pub use migrate::{MigrateAction, MigrateArgs};
+pub use probe::ProbeArgs;
+pub use secrets::{SecretsAction, SecretsArgs};
+
+use crate::crypto::{EncryptionArgs, KeyError, Keyring};
+use crate::db::{Database, DatabaseArgs, StoreError};
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controller that drives Fly.io apps and machines toward each Instance's spec.
+    Controller(Box<crate::controller::settings::ControllerArgs>),
+    /// Serve the HTTP facade the web app calls (auth, instances, billing).
+    Api(Box<crate::api::server::settings::ApiArgs>),
+    /// Print the Instance CustomResourceDefinition as YAML.
+    Crd,
+    /// Print the facade's OpenAPI 3.1 document as JSON.
+    Openapi,
+    /// Apply, list or revert the database migrations.
+    Migrate(MigrateArgs),
+    /// Seal stored secrets: convert legacy values, or re-seal under a new key.
+    Secrets(SecretsArgs),
+    /// Import the original system's users, subscriptions and instances, adopting the
+    /// Fly.io apps and machines its bots run on.
+    ImportOriginal(Box<crate::import::settings::ImportArgs>),
+    /// Check a health endpoint: exit 0 when it answers 2xx (for container health
+    /// checks in images without a shell or curl).
+    Probe(ProbeArgs),
+}
 
 /// Why a subcommand failed. Each message is one line for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -29,12 +58,9 @@ pub enum Error {
     /// Some stored values could not be converted; they are listed above.
     #[error("{0} stored value(s) could not be converted and were left unchanged")]
     Unconvertible(usize),
-    /// The facade could not start or stopped.
+    /// The controller or the facade could not start, or stopped.
     #[error(transparent)]
-    Api(#[from] crate::api::server::StartError),
-    /// The controller could not start or stopped.
-    #[error(transparent)]
-    Controller(#[from] crate::controller::StartError),
+    Start(#[from] crate::startup::StartError),
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),

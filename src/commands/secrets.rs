@@ -2,10 +2,51 @@
 
 use std::ops::ControlFlow;
 
+use clap::{Args, Subcommand};
+use secrecy::SecretString;
+
 use super::{Error, connect, keyring};
-use crate::cli::{SecretsAction, SecretsArgs};
+use crate::crypto::EncryptionArgs;
 use crate::crypto::legacy::LegacyKey;
+use crate::db::DatabaseArgs;
 use crate::db::reseal::{self, Options, Report, Task};
+
+/// `fasterclaw secrets`.
+#[derive(Debug, Args)]
+pub struct SecretsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: SecretsAction,
+
+    /// Count what would change, and write nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+
+    /// Rows per transaction.
+    #[arg(long, global = true, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// The keys.
+    #[command(flatten)]
+    pub encryption: EncryptionArgs,
+}
+
+/// What `fasterclaw secrets` does.
+#[derive(Debug, Subcommand)]
+pub enum SecretsAction {
+    /// Seal values left in plaintext or in the original system's format.
+    EncryptLegacy {
+        /// The original system's ENCRYPTION_KEY string, to open values it encrypted.
+        #[arg(long, env = "LEGACY_ENCRYPTION_KEY", hide_env_values = true)]
+        legacy_encryption_key: Option<SecretString>,
+    },
+    /// Re-seal values sealed under a previous key with ENCRYPTION_KEY.
+    RotateKey,
+}
 
 /// Runs `fasterclaw secrets`.
 pub async fn run(args: SecretsArgs) -> Result<(), Error> {

@@ -25,7 +25,7 @@ mod token;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use kube::core::PartialObjectMeta;
@@ -40,51 +40,10 @@ pub use error::Error;
 pub use metrics::Metrics;
 
 use crate::crd::Instance;
-use crate::db::Database;
 use crate::fly::{CallObserver, FlyClient};
+use crate::startup::{self, StartError};
 use context::Context;
 use settings::{ControllerArgs, PlatformKeys};
-
-/// Why the controller could not start or stopped: one line for the operator.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// A setting is missing or malformed.
-    #[error("{0}")]
-    Setting(String),
-    /// The Kubernetes API is not reachable.
-    #[error("cannot reach the Kubernetes API: {0}")]
-    Kubernetes(String),
-    /// The Instance CRD is not installed.
-    #[error("the Instance CRD is not installed: run `fasterclaw crd | kubectl apply -f -` ({0})")]
-    CrdMissing(String),
-    /// Postgres is not reachable.
-    #[error(transparent)]
-    Database(#[from] crate::db::StoreError),
-    /// The metrics endpoint cannot listen.
-    #[error("cannot listen on METRICS_ADDR: {0}")]
-    Listen(#[from] std::io::Error),
-}
-
-/// A future that resolves on SIGTERM or SIGINT.
-pub fn shutdown_signal() -> futures::future::Shared<futures::future::BoxFuture<'static, ()>> {
-    async {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = terminate => {}
-        }
-        tracing::info!("shutting down");
-    }
-    .boxed()
-    .shared()
-}
 
 /// This replica's name in the Lease.
 fn identity(args: &ControllerArgs) -> String {
@@ -104,16 +63,10 @@ fn identity(args: &ControllerArgs) -> String {
 
 /// Runs the controller until SIGTERM or SIGINT.
 pub async fn run(args: ControllerArgs) -> Result<(), StartError> {
-    let setting = |e: &dyn std::fmt::Display| StartError::Setting(e.to_string());
-    let fly_config = args.fly.config().map_err(|e| setting(&e))?;
-    let database_url = args
-        .database
-        .url()
-        .cloned()
-        .ok_or_else(|| StartError::Setting("DATABASE_URL is not set".to_owned()))?;
-    let keyring = args.encryption.keyring().map_err(|e| setting(&e))?;
-    args.validate().map_err(|e| setting(&e))?;
-    let allowed_images = args.allowed_images().map_err(|e| setting(&e))?;
+    let fly_config = args.fly.config().map_err(StartError::setting)?;
+    let keyring = args.encryption.keyring().map_err(StartError::setting)?;
+    args.validate().map_err(StartError::setting)?;
+    let allowed_images = args.allowed_images().map_err(StartError::setting)?;
     let platform_keys =
         PlatformKeys::from_args(&args.platform_keys, |name| std::env::var(name).ok());
 
@@ -123,19 +76,17 @@ pub async fn run(args: ControllerArgs) -> Result<(), StartError> {
         CallObserver::new(move |operation, status| metrics.fly_call(operation, status))
     };
     let fly = FlyClient::new(fly_config)
-        .map_err(|e| setting(&e))?
+        .map_err(StartError::setting)?
         .with_observer(observer);
-    let db = Database::connect(&database_url).await?;
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|e| StartError::Kubernetes(e.to_string()))?;
+    let db = startup::database(&args.database).await?;
+    let client = startup::kubernetes().await?;
     let instances: Api<Instance> = match &args.watch_namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
     check_crd(&instances).await?;
 
-    let shutdown = shutdown_signal();
+    let shutdown = startup::shutdown_signal();
     let health = Arc::new(server::Health {
         metrics: metrics.clone(),
         ready: Default::default(),

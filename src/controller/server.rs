@@ -13,6 +13,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use super::metrics::Metrics;
+use crate::startup::StartError;
 
 /// What the endpoints report.
 #[derive(Debug)]
@@ -50,14 +51,14 @@ pub async fn serve(
     addr: SocketAddr,
     health: Arc<Health>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+) -> Result<tokio::task::JoinHandle<()>, StartError> {
+    let listener = crate::startup::listen(addr, "METRICS_ADDR").await?;
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(health);
-    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /healthz and /readyz");
+    tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "serving /metrics, /healthz and /readyz");
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

@@ -10,7 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::backoff::LONGEST_WAIT;
 use super::images::AllowedImages;
-use crate::cli::{DatabaseArgs, EncryptionArgs};
+use crate::crypto::EncryptionArgs;
+use crate::db::DatabaseArgs;
 use crate::domain::AiProvider;
 use crate::fly::FlyArgs;
 

@@ -10,7 +10,9 @@ mod aad;
 mod envelope;
 mod key;
 pub mod legacy;
+mod settings;
 
 pub use aad::AssociatedData;
 pub use envelope::{OpenError, SEALED_MARK, StoredForm, classify, sealed_prefix};
 pub use key::{EncryptionKey, KeyError, KeyId, Keyring};
+pub use settings::EncryptionArgs;

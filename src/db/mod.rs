@@ -7,6 +7,7 @@ mod import;
 mod instances;
 pub mod reseal;
 mod secrets;
+mod settings;
 mod stripe_events;
 mod subscriptions;
 mod users;
@@ -26,6 +27,7 @@ pub use import::{
 };
 pub use instances::{InstanceRecord, Instances, NewInstance};
 pub use secrets::{SecretKind, Secrets};
+pub use settings::DatabaseArgs;
 pub use stripe_events::StripeEvents;
 pub use subscriptions::{SubscriptionRecord, SubscriptionUpdate, Subscriptions};
 pub use users::{UserRecord, Users};

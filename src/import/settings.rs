@@ -4,7 +4,8 @@ use clap::Args;
 use secrecy::SecretString;
 
 use crate::billing::settings::PriceArgs;
-use crate::cli::{DatabaseArgs, EncryptionArgs};
+use crate::crypto::EncryptionArgs;
+use crate::db::DatabaseArgs;
 use crate::fly::FlyArgs;
 
 /// `fasterclaw import-original`.

@@ -30,24 +30,8 @@ pub use cache::{INSTANCE_ID, MANAGED_BY, OWNER};
 pub use router::origin_allowed;
 
 use crate::db::Database;
+use crate::startup::{self, StartError};
 use settings::ApiArgs;
-
-/// Why the facade could not start or stopped: one line for the operator.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// A setting is missing or malformed.
-    #[error("{0}")]
-    Setting(String),
-    /// Postgres is not reachable.
-    #[error(transparent)]
-    Database(#[from] crate::db::StoreError),
-    /// The Kubernetes API is not reachable.
-    #[error("cannot reach the Kubernetes API: {0}")]
-    Kubernetes(String),
-    /// The address cannot be bound.
-    #[error("cannot listen on HOST:PORT: {0}")]
-    Listen(#[from] std::io::Error),
-}
 
 /// How long after the latest import the original's sessions can still be valid: they
 /// were issued before it and lasted at most [`session::SESSION`].
@@ -55,21 +39,15 @@ const LEGACY_SESSIONS_END: std::time::Duration = session::SESSION;
 
 /// Serves the facade until SIGTERM or SIGINT, finishing the requests in flight.
 pub async fn run(args: ApiArgs) -> Result<(), StartError> {
-    let setting = |e: &dyn std::fmt::Display| StartError::Setting(e.to_string());
     if std::env::var_os("TRUST_FORWARDED_FOR").is_some() {
         return Err(StartError::Setting(
             "TRUST_FORWARDED_FOR is no longer read: name the proxies in front of the facade in TRUSTED_PROXIES (addresses or CIDR blocks), whose X-Forwarded-For entries are then believed".to_owned(),
         ));
     }
     let sessions = session::Sessions::new(args.api_jwt_secret.as_ref())
-        .map_err(|e| setting(&e))?
+        .map_err(StartError::setting)?
         .with_legacy(args.legacy_api_jwt_secret.as_ref());
-    let database_url = args
-        .database
-        .url()
-        .cloned()
-        .ok_or_else(|| StartError::Setting("DATABASE_URL is not set".to_owned()))?;
-    let keyring = args.encryption.keyring().map_err(|e| setting(&e))?;
+    let keyring = args.encryption.keyring().map_err(StartError::setting)?;
     url::Url::parse(&args.frontend_url)
         .map_err(|e| StartError::Setting(format!("FRONTEND_URL is not a URL: {e}")))?;
     let trusted_proxies = client_address::TrustedProxies::parse(&args.trusted_proxies)
@@ -96,13 +74,11 @@ pub async fn run(args: ApiArgs) -> Result<(), StartError> {
             "HEADER_READ_TIMEOUT must be longer than zero".to_owned(),
         ));
     }
-    let db = Database::connect(&database_url).await?;
+    let db = startup::database(&args.database).await?;
     if sessions.has_legacy_secret() {
         check_legacy_deadline(&db).await?;
     }
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|e| StartError::Kubernetes(e.to_string()))?;
+    let client = startup::kubernetes().await?;
     let cache = cache::InstanceCache::start(
         client.clone(),
         &args.instance_namespace,
@@ -132,15 +108,15 @@ pub async fn run(args: ApiArgs) -> Result<(), StartError> {
         environment: args.app_env,
     };
     let app = router::router(state.clone(), &limits);
-    let listen = |addr: SocketAddr, what: &'static str| async move {
-        tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| StartError::Setting(format!("cannot listen on {what} {addr}: {e}")))
-    };
-    let listener = listen(SocketAddr::new(args.host, args.port), "HOST:PORT").await?;
-    let metrics_listener = listen(args.metrics_addr, "METRICS_ADDR").await?;
-    tracing::info!(addr = %listener.local_addr()?, metrics = %metrics_listener.local_addr()?, "serving the facade");
-    let shutdown = crate::controller::shutdown_signal();
+    let addr = SocketAddr::new(args.host, args.port);
+    let listener = startup::listen(addr, "HOST:PORT").await?;
+    let metrics_listener = startup::listen(args.metrics_addr, "METRICS_ADDR").await?;
+    tracing::info!(
+        addr = %listener.local_addr().unwrap_or(addr),
+        metrics = %metrics_listener.local_addr().unwrap_or(args.metrics_addr),
+        "serving the facade"
+    );
+    let shutdown = startup::shutdown_signal();
     let pruning = tokio::spawn({
         let state = state.clone();
         async move {

@@ -7,7 +7,8 @@ use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 
 use crate::billing::settings::StripeArgs;
-use crate::cli::{DatabaseArgs, EncryptionArgs};
+use crate::crypto::EncryptionArgs;
+use crate::db::DatabaseArgs;
 
 /// Where the facade runs: development also lets any `http://localhost:*` origin call it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
