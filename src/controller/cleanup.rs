@@ -31,7 +31,7 @@ pub async fn cleanup(
     ctx: &Context,
 ) -> Result<Cleanup, Error> {
     let status = instance.status.clone().unwrap_or_default();
-    if naming::is_paused(instance) {
+    if instance.is_paused() {
         let mut waiting = status.clone();
         waiting.message = Some(
             "deletion waits: the instance is paused (fasterclaw.io/paused); remove the annotation to let it finish".to_owned(),

@@ -1,31 +1,10 @@
-//! Names the controller gives things on Fly.io and the annotations it reads: stable
-//! functions of an Instance, so a restarted controller finds what it made before.
+//! The names the controller gives things on Fly.io: stable functions of an Instance, so
+//! a restarted controller finds what it made before. (The Instance's own vocabulary,
+//! its annotations, labels and finalizer, is in [`crate::crd::vocabulary`].)
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use crate::crd::Instance;
-
-/// The finalizer that holds a deleted Instance until its Fly.io resources are gone.
-pub const FINALIZER: &str = "fasterclaw.io/cleanup";
-/// The field manager of the controller's server-side applies.
-pub const FIELD_MANAGER: &str = "fasterclaw-controller";
-
-/// Annotation: `"true"` stops every write to Fly.io for the Instance.
-pub const PAUSED: &str = "fasterclaw.io/paused";
-/// Annotation: a changed value asks for an immediate sync, echoed into
-/// `status.lastHandledReconcileAt`.
-pub const RECONCILE_REQUESTED_AT: &str = "fasterclaw.io/reconcile-requested-at";
-/// Annotation: a changed value starts a FAILED Instance over, echoed into
-/// `status.lastHandledRetryAt`.
-pub const RETRY_REQUESTED_AT: &str = "fasterclaw.io/retry-requested-at";
-/// Annotation: how often this Instance is checked when settled (`30s`, `1h`).
-pub const POLL_INTERVAL: &str = "fasterclaw.io/poll-interval";
-
-/// Annotation set by `fasterclaw import-original` on an Instance the original system
-/// had marked FAILED: the Instance starts FAILED with this message (keeping the app it
-/// adopts, so deleting it cleans up) until a retry provisions it afresh.
-pub const IMPORTED_FAILED: &str = "fasterclaw.io/imported-failed";
 
 /// Machine metadata: the Instance's uid, by which a lost machine is found again.
 pub const TAG_UID: &str = "fasterclaw_instance_uid";
@@ -84,87 +63,9 @@ pub fn machine_tags(instance: &Instance) -> BTreeMap<String, String> {
     ])
 }
 
-/// An annotation's value.
-pub fn annotation<'a>(instance: &'a Instance, key: &str) -> Option<&'a str> {
-    instance
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(key))
-        .map(String::as_str)
-}
-
-/// The shortest and longest `fasterclaw.io/poll-interval` honoured.
-pub const POLL_INTERVAL_BOUNDS: (Duration, Duration) =
-    (Duration::from_secs(5), Duration::from_secs(24 * 3600));
-
-/// The Instance's own resync interval: `Ok(None)` without the annotation, `Err` with
-/// what to tell its author when its value is not a duration within
-/// [`POLL_INTERVAL_BOUNDS`] (then it is ignored).
-pub fn poll_interval(instance: &Instance) -> Result<Option<Duration>, String> {
-    let Some(text) = annotation(instance, POLL_INTERVAL) else {
-        return Ok(None);
-    };
-    let (shortest, longest) = POLL_INTERVAL_BOUNDS;
-    match humantime::parse_duration(text.trim()) {
-        Ok(interval) if (shortest..=longest).contains(&interval) => Ok(Some(interval)),
-        _ => Err(format!(
-            "{POLL_INTERVAL}: {:?} is not a duration from {} to {} (such as 30m); ignored, the controller's RESYNC_INTERVAL applies",
-            text.chars().take(64).collect::<String>(),
-            humantime::format_duration(shortest),
-            humantime::format_duration(longest),
-        )),
-    }
-}
-
-/// Whether the Instance is paused.
-pub fn is_paused(instance: &Instance) -> bool {
-    annotation(instance, PAUSED).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn poll_intervals_are_bounded() {
-        let with = |value: &str| {
-            let mut instance = Instance::new(
-                "bot",
-                serde_json::from_value(serde_json::json!({
-                    "displayName": "Bot",
-                    "ownerId": "o",
-                    "telegramToken": { "secretKeyRef": { "name": "s", "key": "k" } },
-                }))
-                .unwrap(),
-            );
-            instance.metadata.annotations = Some(BTreeMap::from([(
-                POLL_INTERVAL.to_owned(),
-                value.to_owned(),
-            )]));
-            poll_interval(&instance)
-        };
-        assert_eq!(with("30m"), Ok(Some(Duration::from_secs(1800))));
-        assert_eq!(with(" 5s "), Ok(Some(Duration::from_secs(5))));
-        assert_eq!(with("24h"), Ok(Some(Duration::from_secs(86_400))));
-        for hostile in [
-            "584000000000y",
-            "99999999999999999999s",
-            "4s",
-            "25h",
-            "0s",
-            "-5s",
-            "soon",
-            "",
-        ] {
-            let err = with(hostile).unwrap_err();
-            assert!(err.starts_with("fasterclaw.io/poll-interval: "), "{err}");
-        }
-        assert!(
-            with(&"9".repeat(500)).unwrap_err().len() < 300,
-            "the value is cut short"
-        );
-    }
 
     #[test]
     fn app_names_are_stable_valid_fly_names() {

@@ -16,11 +16,12 @@ use serde_json::json;
 use super::context::Context;
 use super::desired::{self, DesiredSecrets};
 use super::error::Error;
-use super::naming::{self, FINALIZER};
+use super::naming;
 use super::plan::{self, AppState, Observation, Step, Target};
 use super::report::{self, Outcome, ReportInput};
 use super::settings::PlatformKeys;
 use super::{backoff, cleanup, token};
+use crate::crd::{FINALIZER, annotation, field_manager};
 use crate::crd::{Instance, InstanceStatus, Phase, PowerState};
 use crate::fly::{
     AppCreation, CreateMachine, FlyError, FlyErrorCode, Machine, MachineFilter, UpdateMachine,
@@ -199,7 +200,7 @@ pub async fn write_status(
     });
     api.patch_status(
         &instance.name_any(),
-        &PatchParams::apply(naming::FIELD_MANAGER).force(),
+        &PatchParams::apply(field_manager::CONTROLLER).force(),
         &Patch::Apply(body),
     )
     .await?;
@@ -308,7 +309,7 @@ impl<'a> Reconciler<'a> {
             .or_else(|| instance.spec.adopt.as_ref().map(|a| a.app_name.clone()))
             .unwrap_or_else(|| naming::app_name(&ctx.app_prefix, &uid));
         let generation = instance.meta().generation;
-        let retry_requested = naming::annotation(instance, naming::RETRY_REQUESTED_AT);
+        let retry_requested = instance.annotation(annotation::RETRY_REQUESTED_AT);
         let retried = retry_requested.is_some()
             && retry_requested != previous.last_handled_retry_at.as_deref();
         let restarted = retried || generation != previous.observed_generation;
@@ -320,7 +321,7 @@ impl<'a> Reconciler<'a> {
             app,
             previous,
             generation,
-            reconcile_requested: naming::annotation(instance, naming::RECONCILE_REQUESTED_AT),
+            reconcile_requested: instance.annotation(annotation::RECONCILE_REQUESTED_AT),
             retry_requested,
             retried,
             restarted,
@@ -332,7 +333,7 @@ impl<'a> Reconciler<'a> {
     }
 
     async fn run(self) -> Result<Action, Error> {
-        if naming::is_paused(self.instance) {
+        if self.instance.is_paused() {
             self.report(
                 &World::from_status(&self.previous),
                 &Outcome::Paused,
@@ -374,7 +375,7 @@ impl<'a> Reconciler<'a> {
         }
         if self.previous.phase.is_none()
             && !self.retried
-            && let Some(message) = naming::annotation(self.instance, naming::IMPORTED_FAILED)
+            && let Some(message) = self.instance.annotation(annotation::IMPORTED_FAILED)
         {
             // Imported as the original left it: FAILED, holding the app it adopts once
             // that app is known to be one it may hold.
@@ -504,7 +505,7 @@ impl<'a> Reconciler<'a> {
     /// The resync interval: the Instance's annotation when it is valid, else the
     /// controller's (and a Warning Event, once per value, naming the annotation).
     async fn poll_interval(&self) -> Duration {
-        match naming::poll_interval(self.instance) {
+        match self.instance.poll_interval() {
             Ok(interval) => {
                 self.ctx.warnings.forget(&self.uid);
                 interval.unwrap_or(self.ctx.timing.resync)

@@ -7,6 +7,7 @@
 mod schema;
 mod spec;
 mod status;
+pub mod vocabulary;
 
 pub use spec::{
     Adoption, DeletionPolicy, Instance, InstanceSpec, PowerState, SecretKeyRef, TelegramTokenSource,
@@ -14,6 +15,7 @@ pub use spec::{
 pub use status::{
     ConditionType, InstanceStatus, Phase, ProvisioningStep, ProvisioningStepName, StepState,
 };
+pub use vocabulary::{AccountInstance, FINALIZER, annotation, field_manager, label, record_name};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;

@@ -13,11 +13,10 @@ mod report;
 pub mod settings;
 mod source;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use kube::api::{Api, ListParams, PostParams};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::json;
 use uuid::Uuid;
 
 use self::decide::InstanceFate;
@@ -25,24 +24,20 @@ use self::orphans::Orphans;
 use self::report::{Line, Outcome, Report};
 use self::settings::ImportArgs;
 use self::source::{OriginalInstance, OriginalSubscription, OriginalUser, Snapshot, utc};
-use crate::api::server::{INSTANCE_ID, MANAGED_BY, OWNER};
 use crate::billing::catalog::Catalog;
-use crate::controller::naming::IMPORTED_FAILED;
-use crate::crd::{Instance, PowerState};
+use crate::crd::annotation::IMPORTED_FAILED;
+use crate::crd::{
+    AccountInstance, Adoption, Instance, InstanceSpec, PowerState, TelegramTokenSource,
+    field_manager, record_name,
+};
 use crate::crypto::KeyError;
 use crate::crypto::legacy::LegacyKey;
 use crate::db::{
     Database, ImportedInstance, ImportedSubscription, ImportedUser, Imports, InstancePresence,
     MIGRATOR, StoreError, UserPresence,
 };
-use crate::domain::{AiModel, LegacyKind, Region, imported_id, is_legacy_id};
+use crate::domain::{AiModel, DisplayName, LegacyKind, Region, imported_id, is_legacy_id};
 use crate::fly::{FlyClient, FlyError};
-
-/// Label of an imported Instance: the original's id of its instance (a cuid, a valid
-/// label value), by which an operator selects them all.
-pub const IMPORTED_FROM: &str = "fasterclaw.io/imported-from";
-/// The field manager of the Instances the import creates.
-pub const FIELD_MANAGER: &str = "fasterclaw-import";
 
 /// Why the import stopped. Rows with bad data do not stop it: they are listed in the
 /// report and end it with [`ImportError::Incomplete`].
@@ -422,7 +417,7 @@ impl Run<'_> {
             ));
         }
         let id = imported_id(LegacyKind::Instance, &original.id);
-        let name = format!("fc-{id}");
+        let name = record_name(id);
         let stored = match self.imports.instance_presence(id).await? {
             InstancePresence::Absent => None,
             InstancePresence::Imported(secret_id) => Some(secret_id),
@@ -521,20 +516,19 @@ impl Run<'_> {
             return Ok((outcome, detail));
         }
         if !exists {
-            let object = resource(&ResourceInput {
-                name: &name,
+            let object = resource(ResourceInput {
                 namespace: self.namespace,
                 id,
                 owner_id,
                 legacy_id: &original.id,
-                display_name: display_name.as_str(),
-                region: region.as_str(),
-                model: model.as_str(),
+                display_name: display_name.clone(),
+                region,
+                model,
                 secret_id,
                 fate: &fate,
-            })?;
+            });
             let params = PostParams {
-                field_manager: Some(FIELD_MANAGER.to_owned()),
+                field_manager: Some(field_manager::IMPORT.to_owned()),
                 ..PostParams::default()
             };
             match self.api.create(&params, &object).await {
@@ -585,68 +579,61 @@ fn describe(fate: &InstanceFate) -> (Outcome, Option<String>) {
 
 /// What an imported Instance is made from.
 struct ResourceInput<'a> {
-    name: &'a str,
     namespace: &'a str,
     id: Uuid,
     owner_id: Uuid,
     legacy_id: &'a str,
-    display_name: &'a str,
-    region: &'a str,
-    model: &'a str,
+    display_name: DisplayName,
+    region: Region,
+    model: AiModel,
     secret_id: Uuid,
     fate: &'a InstanceFate,
 }
 
 /// The Instance of an imported instance: labelled as the facade labels its own, with
 /// the token by its sealed id and the Fly.io resources to adopt.
-fn resource(input: &ResourceInput<'_>) -> Result<Instance, ImportError> {
-    let mut annotations = serde_json::Map::new();
+fn resource(input: ResourceInput<'_>) -> Instance {
+    let mut annotations = BTreeMap::new();
     let (power, app, machine) = match input.fate {
         InstanceFate::Adopt {
             power,
             app,
             machine,
-        } => (*power, Some(app.as_str()), Some(machine.as_str())),
+        } => (*power, Some(app.clone()), Some(machine.clone())),
         InstanceFate::Failed {
             message,
             app,
             machine,
         } => {
-            annotations.insert(IMPORTED_FAILED.to_owned(), json!(message));
-            (PowerState::Running, app.as_deref(), machine.as_deref())
+            annotations.insert(IMPORTED_FAILED.to_owned(), message.clone());
+            (PowerState::Running, app.clone(), machine.clone())
         }
         InstanceFate::Skip(_) => (PowerState::Running, None, None),
     };
-    let mut spec = json!({
-        "displayName": input.display_name,
-        "ownerId": input.owner_id.to_string(),
-        "region": input.region,
-        "aiModel": input.model,
-        "powerState": power,
-        "telegramToken": { "storedSecretId": input.secret_id },
-    });
-    if let Some(app) = app {
-        let mut adopt = json!({ "appName": app });
-        if let Some(machine) = machine {
-            adopt["machineId"] = json!(machine);
-        }
-        spec["adopt"] = adopt;
-    }
-    serde_json::from_value(json!({
-        "apiVersion": "fasterclaw.io/v1alpha1",
-        "kind": "Instance",
-        "metadata": {
-            "name": input.name,
-            "namespace": input.namespace,
-            "labels": {
-                MANAGED_BY.0: MANAGED_BY.1,
-                OWNER: input.owner_id.to_string(),
-                INSTANCE_ID: input.id.to_string(),
-                IMPORTED_FROM: input.legacy_id,
+    AccountInstance {
+        record: input.id,
+        namespace: input.namespace,
+        owner: input.owner_id,
+        imported_from: Some(input.legacy_id),
+        annotations,
+        spec: InstanceSpec {
+            display_name: input.display_name,
+            owner_id: input.owner_id.to_string(),
+            region: input.region,
+            ai_model: input.model,
+            ai_provider: None,
+            power_state: power,
+            telegram_token: TelegramTokenSource {
+                stored_secret_id: Some(input.secret_id),
+                secret_key_ref: None,
             },
-            "annotations": annotations,
+            deletion_policy: Default::default(),
+            image: None,
+            adopt: app.map(|app_name| Adoption {
+                app_name,
+                machine_id: machine,
+            }),
         },
-        "spec": spec,
-    }))
-    .map_err(|e| ImportError::Kubernetes(format!("cannot build an Instance: {e}")))
+    }
+    .build()
 }

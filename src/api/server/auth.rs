@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use kube::api::{DeleteParams, ListParams};
 
-use super::cache::{MANAGED_BY, OWNER};
 use super::client_address::rate_key;
 use super::error::ApiError;
 use super::extract::{ClientAddress, JsonBody, SignedIn};
@@ -17,6 +16,7 @@ use crate::api::contract::{
     LoginRequest, MessageResponse, RegisterRequest, TokenResponse, UpdatePasswordRequest,
     UpdateProfileRequest, User,
 };
+use crate::crd::label;
 use crate::db::{StoreError, UserRecord};
 use crate::domain::Timestamp;
 
@@ -178,7 +178,7 @@ pub async fn delete_account(
 ) -> Result<Json<MessageResponse>, ApiError> {
     attempt(&state.per_account, account_key(&record))?;
     super::billing::cancel_before_deletion(&state, &record).await?;
-    let selector = format!("{}={},{}={}", MANAGED_BY.0, MANAGED_BY.1, OWNER, record.id);
+    let selector = label::owned_by(record.id);
     state
         .instances
         .delete_collection(

@@ -13,16 +13,9 @@ use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 
-use crate::crd::Instance;
+use crate::crd::{Instance, label};
 use crate::crypto::Keyring;
 use crate::db::Database;
-
-/// The label the facade puts on the Instances it creates, and watches by.
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "fasterclaw-api");
-/// The label naming an Instance's owner.
-pub const OWNER: &str = "fasterclaw.io/owner";
-/// The label naming an Instance's record.
-pub const INSTANCE_ID: &str = "fasterclaw.io/instance-id";
 
 /// How long after its record a new Instance may take to appear in a list.
 const RECENT: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
@@ -68,8 +61,7 @@ impl InstanceCache {
             recent: Mutex::new(HashMap::new()),
             synced: AtomicBool::new(false),
         });
-        let config =
-            watcher::Config::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
+        let config = watcher::Config::default().labels(&label::managed());
         let stream = watcher(watched, config)
             .default_backoff()
             .modify(|i| i.managed_fields_mut().clear())

@@ -10,7 +10,6 @@ use chrono::{SecondsFormat, Utc};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use super::cache::{INSTANCE_ID, MANAGED_BY, OWNER};
 use super::error::ApiError;
 use super::extract::{InstanceId, JsonBody, SignedIn};
 use super::state::AppState;
@@ -20,12 +19,11 @@ use crate::api::contract::{
     SuccessResponse, UpdateInstanceRequest, ValidateTelegramTokenRequest,
     ValidateTelegramTokenResponse,
 };
-use crate::controller::naming::{RECONCILE_REQUESTED_AT, RETRY_REQUESTED_AT};
-use crate::crd::{Instance, Phase};
+use crate::crd::annotation::{RECONCILE_REQUESTED_AT, RETRY_REQUESTED_AT};
+use crate::crd::{
+    AccountInstance, Instance, InstanceSpec, Phase, TelegramTokenSource, field_manager, record_name,
+};
 use crate::db::{InstanceRecord, NewInstance, StoreError, UserRecord};
-
-/// The annotation recording who created an Instance through the facade.
-const FIELD_MANAGER: &str = "fasterclaw-api";
 
 /// The caller's record of an instance and its Instance, or 404.
 async fn find(
@@ -80,7 +78,7 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateInstanceRequest>,
 ) -> Result<(StatusCode, Json<InstanceResponse>), ApiError> {
     let id = uuid::Uuid::new_v4();
-    let name = format!("fc-{id}");
+    let name = record_name(id);
     let records = state.db.instances(&state.keyring);
     let new = NewInstance {
         id,
@@ -105,25 +103,31 @@ pub async fn create(
         }
         other => other?,
     };
-    let object: Instance = serde_json::from_value(json!({
-        "apiVersion": "fasterclaw.io/v1alpha1",
-        "kind": "Instance",
-        "metadata": {
-            "name": name,
-            "namespace": state.namespace,
-            "labels": { MANAGED_BY.0: MANAGED_BY.1, OWNER: user.id.to_string(), INSTANCE_ID: id.to_string() },
+    let object = AccountInstance {
+        record: id,
+        namespace: &state.namespace,
+        owner: user.id,
+        imported_from: None,
+        annotations: Default::default(),
+        spec: InstanceSpec {
+            display_name: body.name.clone(),
+            owner_id: user.id.to_string(),
+            region: body.region.clone(),
+            ai_model: body.ai_model.clone(),
+            ai_provider: None,
+            power_state: Default::default(),
+            telegram_token: TelegramTokenSource {
+                stored_secret_id: Some(secret_id),
+                secret_key_ref: None,
+            },
+            deletion_policy: Default::default(),
+            image: None,
+            adopt: None,
         },
-        "spec": {
-            "displayName": body.name,
-            "ownerId": user.id.to_string(),
-            "region": body.region,
-            "aiModel": body.ai_model,
-            "telegramToken": { "storedSecretId": secret_id },
-        },
-    }))
-    .map_err(|e| ApiError::internal(&e))?;
+    }
+    .build();
     let params = PostParams {
-        field_manager: Some(FIELD_MANAGER.to_owned()),
+        field_manager: Some(field_manager::FACADE.to_owned()),
         ..PostParams::default()
     };
     let created = match state.instances.create(&params, &object).await {

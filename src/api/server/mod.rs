@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use kube::api::Api;
 
-pub use cache::{INSTANCE_ID, MANAGED_BY, OWNER};
 pub use router::origin_allowed;
 
 use crate::db::Database;
