@@ -3,7 +3,7 @@
 
 use super::desired;
 use crate::crd::PowerState;
-use crate::fly::{Machine, MachineConfig, WaitState};
+use crate::fly::{Machine, MachineConfig, MachineState, WaitState};
 
 /// What is known of the Instance's app.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,29 +65,12 @@ pub enum Step {
     Wait(WaitState),
 }
 
-/// Machine states in which the machine is gone for good.
-fn is_gone(state: &str) -> bool {
-    matches!(state, "destroyed" | "destroying")
-}
-
-fn is_failed(state: &str) -> bool {
-    matches!(state, "failed" | "launch_failed")
-}
-
-/// Running, or on the way to it.
-fn is_up(state: &str) -> bool {
-    matches!(
-        state,
-        "started" | "starting" | "restarting" | "replacing" | "updating" | "replaced" | "migrated"
-    )
-}
-
 /// The steps, in order, that bring Fly.io to the Instance's spec. Empty when it is
 /// there already.
 pub fn plan(target: Target<'_>, observed: Observation<'_>) -> Vec<Step> {
     let mut steps = Vec::new();
     let running = target.power == PowerState::Running;
-    let machine = observed.machine.filter(|m| !is_gone(&m.state));
+    let machine = observed.machine.filter(|m| !m.state.is_gone());
     let secrets_changed = observed.applied_secrets != Some(target.secrets);
     if observed.app == AppState::Missing {
         steps.push(Step::CreateApp);
@@ -102,19 +85,15 @@ pub fn plan(target: Target<'_>, observed: Observation<'_>) -> Vec<Step> {
         }
         return steps;
     };
-    let state = machine.state.as_str();
+    let state = &machine.state;
     let stale = !desired::config_matches(&machine.config, target.config) || secrets_changed;
-    let settled_as_asked = match target.power {
-        PowerState::Running => state == "started",
-        PowerState::Stopped => matches!(state, "stopped" | "suspended"),
-    };
-    if is_failed(state) || (observed.start_over && !settled_as_asked) {
+    if state.is_failed() || (observed.start_over && !state.is_settled_as(target.power)) {
         // A failed machine, or on a retry a stuck one, is brought to rest and replaced
         // with its config.
-        if is_up(state) {
+        if state.is_up() {
             steps.push(Step::Stop);
         }
-        if is_up(state) || matches!(state, "stopping" | "suspending") {
+        if state.is_up() || state.is_going_down() {
             steps.push(Step::Wait(WaitState::Stopped));
         }
         steps.push(Step::UpdateMachine { launch: running });
@@ -123,7 +102,7 @@ pub fn plan(target: Target<'_>, observed: Observation<'_>) -> Vec<Step> {
         }
         return steps;
     }
-    match (running, is_up(state), stale) {
+    match (running, state.is_up(), stale) {
         (true, _, true) => {
             steps.push(Step::UpdateMachine { launch: true });
             steps.push(Step::Wait(WaitState::Started));
@@ -136,12 +115,12 @@ pub fn plan(target: Target<'_>, observed: Observation<'_>) -> Vec<Step> {
         }
         (false, false, true) => steps.push(Step::UpdateMachine { launch: false }),
         (true, true, false) => {
-            if state != "started" {
+            if *state != MachineState::Started {
                 steps.push(Step::Wait(WaitState::Started));
             }
         }
         (true, false, false) => {
-            if matches!(state, "stopping" | "suspending") {
+            if state.is_going_down() {
                 steps.push(Step::Wait(WaitState::Stopped));
             }
             steps.push(Step::Start);
@@ -152,7 +131,7 @@ pub fn plan(target: Target<'_>, observed: Observation<'_>) -> Vec<Step> {
             steps.push(Step::Wait(WaitState::Stopped));
         }
         (false, false, false) => {
-            if matches!(state, "stopping" | "suspending") {
+            if state.is_going_down() {
                 steps.push(Step::Wait(WaitState::Stopped));
             }
         }
@@ -177,7 +156,7 @@ mod tests {
     fn machine(state: &str, image: &str) -> Machine {
         Machine {
             id: "m1".to_owned(),
-            state: state.to_owned(),
+            state: MachineState::parse(state),
             config: config(image),
             ..Machine::default()
         }

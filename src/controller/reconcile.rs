@@ -24,8 +24,8 @@ use super::{backoff, cleanup, token};
 use crate::crd::{FINALIZER, annotation, field_manager};
 use crate::crd::{Instance, InstanceStatus, Phase, PowerState};
 use crate::fly::{
-    AppCreation, CreateMachine, FlyError, FlyErrorCode, Machine, MachineFilter, UpdateMachine,
-    WaitState,
+    AppCreation, CreateMachine, FlyError, FlyErrorCode, Machine, MachineFilter, MachineState,
+    UpdateMachine, WaitState,
 };
 
 /// Reconciles one Instance. The entry point the kube-runtime `Controller` calls. A
@@ -492,7 +492,7 @@ impl<'a> Reconciler<'a> {
         let ready = world
             .machine
             .as_ref()
-            .is_some_and(|m| report::at_desired_power(m, self.power()));
+            .is_some_and(|m| m.state.is_settled_as(self.power()));
         self.report(&world, &Outcome::Synced, Some(&secrets), ready)
             .await?;
         Ok(if world.still_moving || !ready {
@@ -669,9 +669,7 @@ impl<'a> Reconciler<'a> {
                 &MachineFilter::tagged(naming::TAG_UID, self.uid.clone()),
             )
             .await?;
-        world.machine = tagged
-            .into_iter()
-            .find(|m| !matches!(m.state.as_str(), "destroyed" | "destroying"));
+        world.machine = tagged.into_iter().find(|m| !m.state.is_gone());
         Ok(Ok(world))
     }
 
@@ -757,7 +755,7 @@ impl<'a> Reconciler<'a> {
                             let named = fly.list_machines(app, &MachineFilter::default()).await?;
                             match named.into_iter().find(|m| {
                                 m.name == naming::machine_name(self.instance)
-                                    && m.state != "destroyed"
+                                    && m.state != MachineState::Destroyed
                             }) {
                                 Some(m) => m,
                                 None => return Err(e.into()),
@@ -814,14 +812,14 @@ impl<'a> Reconciler<'a> {
                         continue;
                     };
                     fly.start_machine(app, &machine.id).await?;
-                    machine.state = "starting".to_owned();
+                    machine.state = MachineState::Starting;
                 }
                 Step::Stop => {
                     let Some(machine) = world.machine.as_mut() else {
                         continue;
                     };
                     fly.stop_machine(app, &machine.id).await?;
-                    machine.state = "stopping".to_owned();
+                    machine.state = MachineState::Stopping;
                 }
                 Step::Wait(state) => {
                     let Some(machine) = world.machine.as_mut() else {
@@ -838,8 +836,8 @@ impl<'a> Reconciler<'a> {
                         )
                         .await;
                     match waited {
-                        Ok(answer) if answer.ok || answer.state == state.as_str() => {
-                            machine.state = state.as_str().to_owned();
+                        Ok(answer) if answer.ok || answer.state.as_str() == state.as_str() => {
+                            machine.state = MachineState::parse(state.as_str());
                             let (reason, verb) = match state {
                                 WaitState::Stopped => ("MachineStopped", "stopped"),
                                 _ => ("MachineStarted", "started"),
@@ -1072,14 +1070,13 @@ impl World {
         let machine = status.fly_machine_id.as_ref().map(|id| Machine {
             id: id.clone(),
             state: match status.phase {
-                Some(Phase::Running) => "started",
-                Some(Phase::Stopped) => "stopped",
-                Some(Phase::Starting) => "starting",
-                Some(Phase::Stopping) => "stopping",
-                Some(Phase::Failed) => "failed",
-                _ => "created",
-            }
-            .to_owned(),
+                Some(Phase::Running) => MachineState::Started,
+                Some(Phase::Stopped) => MachineState::Stopped,
+                Some(Phase::Starting) => MachineState::Starting,
+                Some(Phase::Stopping) => MachineState::Stopping,
+                Some(Phase::Failed) => MachineState::Failed,
+                _ => MachineState::Created,
+            },
             private_ip: status.ip_address.clone().unwrap_or_default(),
             region: status.region.clone().unwrap_or_default(),
             ..Machine::default()

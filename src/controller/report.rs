@@ -11,7 +11,7 @@ use crate::crd::{
     StepState,
 };
 use crate::domain::Timestamp;
-use crate::fly::{Machine, map_fly_state};
+use crate::fly::{Machine, MachineState};
 
 /// How the reconcile ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,19 +62,11 @@ pub struct ReportInput<'a> {
     pub restarted: bool,
 }
 
-/// Whether a machine is where the spec wants it.
-pub fn at_desired_power(machine: &Machine, power: PowerState) -> bool {
-    match power {
-        PowerState::Running => machine.state == "started",
-        PowerState::Stopped => matches!(machine.state.as_str(), "stopped" | "suspended"),
-    }
-}
-
 fn phase(input: &ReportInput<'_>) -> Phase {
     match (input.outcome, input.machine) {
         (Outcome::Problem { failed: true, .. }, _) => Phase::Failed,
         (Outcome::Paused, _) => input.previous.phase.unwrap_or(Phase::Creating),
-        (_, Some(machine)) => map_fly_state(&machine.state),
+        (_, Some(machine)) => machine.state.phase(),
         (_, None) if input.app_exists => Phase::Provisioning,
         (_, None) => Phase::Creating,
     }
@@ -120,7 +112,7 @@ fn ready(input: &ReportInput<'_>, phase: Phase) -> (bool, &'static str, String) 
         );
     }
     match machine {
-        Some(m) if at_desired_power(m, input.power) => match input.power {
+        Some(m) if m.state.is_settled_as(input.power) => match input.power {
             PowerState::Running => (true, "Running", "the machine is running".to_owned()),
             PowerState::Stopped => (
                 true,
@@ -240,12 +232,12 @@ pub fn status(input: &ReportInput<'_>) -> InstanceStatus {
             input.now,
         ),
     ];
-    let machine = input.machine.filter(|m| m.state != "destroyed");
+    let machine = input.machine.filter(|m| m.state != MachineState::Destroyed);
     let done = [
         input.app_exists,
         input.secrets_current,
         machine.is_some(),
-        machine.is_some_and(|m| at_desired_power(m, input.power)),
+        machine.is_some_and(|m| m.state.is_settled_as(input.power)),
     ];
     let progressing_since = if is_ready {
         None
@@ -298,7 +290,7 @@ mod tests {
     fn machine(state: &str) -> Machine {
         Machine {
             id: "m1".to_owned(),
-            state: state.to_owned(),
+            state: MachineState::parse(state),
             region: "lax".to_owned(),
             private_ip: "fdaa::1".to_owned(),
             ..Machine::default()

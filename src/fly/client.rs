@@ -17,11 +17,11 @@ use serde_json::{Value, json};
 use tracing::{Instrument, debug, info_span, warn};
 use url::Url;
 
-use super::FlyConfig;
 use super::error::{FlyError, FlyErrorCode};
 use super::limits::ClientLimits;
 use super::retry::{RetryPolicy, parse_retry_after};
 use super::types::*;
+use super::{FlyConfig, MachineState};
 
 /// The metadata key under which a machine create request tags its machine, so that
 /// after an ambiguous failure the client finds the machine instead of making another.
@@ -645,7 +645,7 @@ impl FlyClient {
             app,
             id,
             self.run(call).await.result,
-            &["starting", "started"],
+            &[MachineState::Starting, MachineState::Started],
         )
         .await
     }
@@ -663,7 +663,7 @@ impl FlyClient {
             app,
             id,
             self.run(call).await.result,
-            &["stopping", "stopped"],
+            &[MachineState::Stopping, MachineState::Stopped],
         )
         .await
     }
@@ -675,13 +675,13 @@ impl FlyClient {
         app: &str,
         id: &str,
         result: Result<Bytes, FlyError>,
-        done: &[&str],
+        done: &[MachineState],
     ) -> Result<(), FlyError> {
         match result {
             Ok(_) => Ok(()),
             Err(e) if e.status() == Some(412) => {
                 let machine = self.get_machine(app, id).await?;
-                if done.contains(&machine.state.as_str()) {
+                if done.contains(&machine.state) {
                     Ok(())
                 } else {
                     Err(e)

@@ -14,7 +14,7 @@ pub use client::{AppCreation, CREATE_REQUEST_TAG, CallObserver, FlyClient};
 pub use config::{FlyArgs, FlyConfig};
 pub use error::{FlyError, FlyErrorCode};
 pub use retry::{RetryPolicy, parse_retry_after};
-pub use state::map_fly_state;
+pub use state::MachineState;
 pub use types::{
     App, AppOrganization, AppSecret, CreateAppRequest, CreateMachine, Deleted, Guest, Machine,
     MachineConfig, MachineFilter, RestartPolicy, UpdateMachine, WaitResponse, WaitState,

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::MachineState;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -177,8 +178,8 @@ pub struct Machine {
     pub id: String,
     /// Name.
     pub name: String,
-    /// State, such as `started`; see [`super::map_fly_state`].
-    pub state: String,
+    /// State, such as `started`.
+    pub state: MachineState,
     /// Region code.
     pub region: String,
     /// Version, changed by every update.

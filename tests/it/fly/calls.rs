@@ -134,7 +134,7 @@ async fn a_machine_lives_through_create_wait_update_stop_start_and_delete() {
         .create_machine(app, request.clone())
         .await
         .unwrap();
-    assert_eq!(created.state, "created");
+    assert_eq!(created.state.as_str(), "created");
     assert_eq!(created.region, "lax");
     assert!(
         created
@@ -157,7 +157,7 @@ async fn a_machine_lives_through_create_wait_update_stop_start_and_delete() {
     assert!(waited.ok);
     assert_eq!(waited.state, "started");
     let shown = fly.client.get_machine(app, &created.id).await.unwrap();
-    assert_eq!(shown.state, "started");
+    assert_eq!(shown.state.as_str(), "started");
     assert!(
         shown.private_ip.starts_with("fdaa:"),
         "{}",
