@@ -10,10 +10,12 @@ use kube::api::Api;
 
 use super::context::Context;
 use super::error::Error;
-use super::naming;
-use super::reconcile::write_status;
+use super::events::{EventReason, Note};
+use super::naming::{self, Markers};
+use super::observe::markers;
 use super::report;
-use crate::crd::{ConditionType, DeletionPolicy, Instance, InstanceStatus, Phase};
+use super::write;
+use crate::crd::{ConditionType, DeletionPolicy, Instance, InstanceStatus, Phase, ReadyReason};
 
 /// Where the cleanup stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,22 +38,17 @@ pub async fn cleanup(
         waiting.message = Some(
             "deletion waits: the instance is paused (fasterclaw.io/paused); remove the annotation to let it finish".to_owned(),
         );
-        write_status(api, instance, &waiting).await?;
+        write::status(api, instance, &waiting).await?;
         return Ok(Cleanup::Pending(ctx.timing.resync));
     }
     match instance.spec.deletion_policy {
         DeletionPolicy::Orphan => {
-            ctx.publish(
-                instance,
-                false,
-                "Orphaned",
-                "Delete",
-                format!(
-                    "deletionPolicy Orphan: Fly.io app {} and its machine are left as they are",
-                    status.fly_app_name.as_deref().unwrap_or("(none)")
-                ),
-            )
-            .await;
+            let text = format!(
+                "deletionPolicy Orphan: Fly.io app {} and its machine are left as they are",
+                status.fly_app_name.as_deref().unwrap_or("(none)")
+            );
+            ctx.publish(instance, Note::new(EventReason::Orphaned, text))
+                .await;
             // The stored token stays too, for whoever takes the app over.
             Ok(Cleanup::Done)
         }
@@ -71,24 +68,25 @@ async fn delete_everything(
     // edited to name another app does not reach it.
     if let Some(app) = status.fly_app_name.as_deref() {
         let adopted = instance.spec.adopt.as_ref().filter(|a| a.app_name == app);
-        match ownership(instance, ctx, app).await? {
+        let uid = instance.uid().unwrap_or_default();
+        let found = match markers(fly, app, &uid).await {
+            Ok(found) => Some(found),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
+        };
+        match ownership(found.as_ref(), app, &uid) {
             Ownership::Gone => {}
             Ownership::Foreign(why) => {
-                ctx.publish(
-                    instance,
-                    true,
-                    "AppLeft",
-                    "Delete",
-                    format!("left the Fly.io app {app} in place: {why}"),
-                )
-                .await;
+                let text = format!("left the Fly.io app {app} in place: {why}");
+                ctx.publish(instance, Note::new(EventReason::AppLeft, text))
+                    .await;
             }
             Ownership::Ours => {
                 if status.phase != Some(Phase::Deleted) {
                     let mut deleting = status.clone();
                     deleting.message =
                         Some("deleting the machine and the app on Fly.io".to_owned());
-                    write_status(api, instance, &deleting).await?;
+                    write::status(api, instance, &deleting).await?;
                 }
                 let machine = status
                     .fly_machine_id
@@ -103,14 +101,9 @@ async fn delete_everything(
                     Ok(_) => return Ok(Cleanup::Pending(Duration::from_secs(2))),
                     Err(e) => return Err(e.into()),
                 }
-                ctx.publish(
-                    instance,
-                    false,
-                    "Deleted",
-                    "Delete",
-                    format!("deleted Fly.io app {app} and its machine"),
-                )
-                .await;
+                let text = format!("deleted Fly.io app {app} and its machine");
+                ctx.publish(instance, Note::new(EventReason::Deleted, text))
+                    .await;
             }
         }
     }
@@ -128,13 +121,13 @@ async fn delete_everything(
         .push(k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
             type_: ConditionType::Ready.as_str().to_owned(),
             status: "False".to_owned(),
-            reason: "Deleted".to_owned(),
+            reason: ReadyReason::Deleted.as_str().to_owned(),
             message: "the machine and the app are gone".to_owned(),
             observed_generation: instance.metadata.generation,
             last_transition_time: report::time(now),
         });
     // The object may already be going; a failure here does not hold the deletion.
-    if let Err(e) = write_status(api, instance, &gone).await {
+    if let Err(e) = write::status(api, instance, &gone).await {
         tracing::debug!(instance = %instance.name_any(), error = %e, "cannot record DELETED");
     }
     Ok(Cleanup::Done)
@@ -151,27 +144,21 @@ enum Ownership {
     Gone,
 }
 
-async fn ownership(instance: &Instance, ctx: &Context, app: &str) -> Result<Ownership, Error> {
-    let uid = instance.uid().unwrap_or_default();
-    let ours = naming::marker_secret(&uid);
-    let secrets = match ctx.fly.list_secrets(app).await {
-        Ok(secrets) => secrets,
-        Err(e) if e.is_not_found() => return Ok(Ownership::Gone),
-        Err(e) => return Err(e.into()),
+/// Whose the recorded app is, from the markers it carries (`None`: it is gone).
+fn ownership(markers: Option<&Markers>, app: &str, uid: &str) -> Ownership {
+    let Some(markers) = markers else {
+        return Ownership::Gone;
     };
-    if secrets.iter().any(|s| s.name == ours) {
-        return Ok(Ownership::Ours);
-    }
-    let foreign = secrets
-        .iter()
-        .find(|s| s.name.starts_with(naming::MARKER_PREFIX))
-        .map(|s| s.name.clone());
-    Ok(match foreign {
+    match &markers.foreign {
+        _ if markers.ours => Ownership::Ours,
         Some(other) => Ownership::Foreign(format!("it carries another Instance's marker {other}")),
         // Made under the name only this Instance's uid gives, before its marker was set.
-        None if naming::is_own_app_name(app, &uid) => Ownership::Ours,
-        None => Ownership::Foreign(format!("it does not carry this Instance's marker {ours}")),
-    })
+        None if naming::is_own_app_name(app, uid) => Ownership::Ours,
+        None => Ownership::Foreign(format!(
+            "it does not carry this Instance's marker {}",
+            naming::marker_secret(uid)
+        )),
+    }
 }
 
 /// Deletes the sealed token the facade stored for the Instance; a token stored for
@@ -188,4 +175,40 @@ async fn forget_token(instance: &Instance, ctx: &Context) -> Result<(), Error> {
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_app_marked_or_named_as_the_instances_own_is_deleted() {
+        let uid = "6f1c2a34-5b6d-4e7f-8091-a2b3c4d5e6f7";
+        let own = "fasterclaw-6f1c2a345b6d4e7f8091a2b3c4d5e6f7";
+        let adopted = "openclaw-clalice0-1732000000001";
+        let ours = naming::marker_secret(uid);
+        let other = "FASTERCLAW_INSTANCE_0000000000000000000000000000ABCD";
+        let markers = |names: &[&str]| Markers::among(names.iter().copied(), uid);
+        let verdict = |m: Option<&Markers>, app: &str| match ownership(m, app, uid) {
+            Ownership::Ours => "ours",
+            Ownership::Foreign(_) => "foreign",
+            Ownership::Gone => "gone",
+        };
+        for (names, app, expected) in [
+            (vec![ours.as_str()], adopted, "ours"),
+            (vec![ours.as_str(), other], adopted, "ours"),
+            (vec![other], adopted, "foreign"),
+            (vec![], adopted, "foreign"),
+            (vec![], own, "ours"),
+            (vec![other], own, "foreign"),
+            (vec!["TELEGRAM_BOT_TOKEN"], own, "ours"),
+        ] {
+            assert_eq!(
+                verdict(Some(&markers(&names)), app),
+                expected,
+                "{names:?} {app}"
+            );
+        }
+        assert_eq!(verdict(None, own), "gone");
+    }
 }

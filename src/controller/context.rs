@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, Recorder};
 use kube::{Resource, ResourceExt};
 
 use super::backoff::Backoff;
+use super::events::Note;
 use super::images::AllowedImages;
 use super::metrics::Metrics;
 use super::settings::{MachineDefaults, PlatformKeys, Timing};
@@ -106,28 +107,17 @@ impl std::fmt::Debug for Context {
 impl Context {
     /// Publishes an Event about `instance`, best effort: a failure is logged, never
     /// fails the reconcile. Repeats are folded into a series by the recorder.
-    pub async fn publish(
-        &self,
-        instance: &Instance,
-        warning: bool,
-        reason: &str,
-        action: &str,
-        note: String,
-    ) {
+    pub async fn publish(&self, instance: &Instance, note: Note) {
         let event = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.to_owned(),
-            note: Some(note),
-            action: action.to_owned(),
+            type_: note.reason.kind(),
+            reason: note.reason.as_str().to_owned(),
+            note: Some(note.text),
+            action: note.reason.action().to_owned(),
             secondary: None,
         };
         let reference = instance.object_ref(&());
         if let Err(e) = self.recorder.publish(&event, &reference).await {
-            tracing::warn!(instance = %instance.name_any(), reason, error = %e, "cannot publish an Event");
+            tracing::warn!(instance = %instance.name_any(), reason = note.reason.as_str(), error = %e, "cannot publish an Event");
         }
     }
 }

@@ -6,21 +6,27 @@
 //! server-side apply, only when it changed. One replica acts at a time (a Lease);
 //! the others stand by.
 
+mod act;
 mod backoff;
 mod cleanup;
 mod context;
+mod decide;
 mod desired;
 mod error;
+mod events;
 mod images;
 mod leader;
 mod metrics;
-pub mod naming;
-pub mod plan;
+mod naming;
+mod observe;
+mod outcome;
+mod plan;
 mod reconcile;
-pub mod report;
+mod report;
 mod server;
 pub mod settings;
 mod token;
+mod write;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -6,30 +6,13 @@
 use chrono::{DateTime, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+use super::outcome::{Outcome, Problem};
 use crate::crd::{
     ConditionType, InstanceStatus, Phase, PowerState, ProvisioningStep, ProvisioningStepName,
-    StepState,
+    ReadyReason, StepState,
 };
 use crate::domain::Timestamp;
 use crate::fly::{Machine, MachineState};
-
-/// How the reconcile ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Fly.io is as the spec asks, or on its way there.
-    Synced,
-    /// The Instance is paused; nothing was written to Fly.io.
-    Paused,
-    /// Something stops the reconcile: a stable reason and a message for people.
-    Problem {
-        /// A `Synced` reason, such as `PlatformKeyMissing`.
-        reason: &'static str,
-        /// What happened and what to do.
-        message: String,
-        /// The Instance is FAILED: only a spec change or a retry starts it over.
-        failed: bool,
-    },
-}
 
 /// Everything the status is computed from.
 #[derive(Clone, Debug)]
@@ -40,31 +23,63 @@ pub struct ReportInput<'a> {
     pub generation: Option<i64>,
     /// Now.
     pub now: DateTime<Utc>,
-    /// The app, once it exists (or was being created).
-    pub app: Option<&'a str>,
+    /// The name of the Instance's app.
+    pub app: &'a str,
     /// Whether the app exists.
     pub app_exists: bool,
     /// The machine as last seen.
     pub machine: Option<&'a Machine>,
     /// The power state the spec asks for.
     pub power: PowerState,
-    /// The secrets written, as (digest, version).
-    pub secrets: Option<(&'a str, Option<u64>)>,
-    /// Whether those are the secrets the spec asks for.
-    pub secrets_current: bool,
+    /// The digest of the secrets the spec asks for, when they are known.
+    pub wanted_secrets: Option<&'a str>,
+    /// The secrets written in this reconcile, as (digest, version).
+    pub written_secrets: Option<(&'a str, u64)>,
     /// How the reconcile ended.
     pub outcome: &'a Outcome,
-    /// The `reconcile-requested-at` annotation handled by this reconcile.
+    /// The `reconcile-requested-at` annotation.
     pub reconcile_requested: Option<&'a str>,
-    /// The `retry-requested-at` annotation handled by this reconcile.
+    /// The `retry-requested-at` annotation.
     pub retry_requested: Option<&'a str>,
     /// The Instance starts over toward its spec (a new generation, or a retry).
     pub restarted: bool,
 }
 
+impl ReportInput<'_> {
+    /// The app, once it exists, was recorded, or is being made.
+    fn app(&self) -> Option<&str> {
+        let named = self.app_exists
+            || self.previous.fly_app_name.is_some()
+            || *self.outcome == Outcome::Synced;
+        named.then_some(self.app)
+    }
+
+    /// Whether the app holds the secrets the spec asks for.
+    fn secrets_current(&self) -> bool {
+        match (
+            self.wanted_secrets,
+            self.previous.secrets_digest.as_deref(),
+            self.written_secrets,
+        ) {
+            (Some(want), _, Some((written, _))) => want == written,
+            (Some(want), Some(applied), None) => want == applied,
+            // Not looked at in this reconcile: as recorded.
+            (None, Some(_), _) => true,
+            _ => false,
+        }
+    }
+
+    /// The retry this reconcile handled: one that reached a definite outcome, not one
+    /// an error that may pass interrupted.
+    fn retry_handled(&self) -> Option<&str> {
+        self.retry_requested
+            .filter(|_| !matches!(self.outcome, Outcome::Error(_)))
+    }
+}
+
 fn phase(input: &ReportInput<'_>) -> Phase {
     match (input.outcome, input.machine) {
-        (Outcome::Problem { failed: true, .. }, _) => Phase::Failed,
+        (outcome, _) if outcome.fails() => Phase::Failed,
         (Outcome::Paused, _) => input.previous.phase.unwrap_or(Phase::Creating),
         (_, Some(machine)) => machine.state.phase(),
         (_, None) if input.app_exists => Phase::Provisioning,
@@ -102,40 +117,48 @@ pub fn time(at: DateTime<Utc>) -> Time {
     Time(k8s_openapi::jiff::Timestamp::from_second(at.timestamp()).unwrap_or_default())
 }
 
-fn ready(input: &ReportInput<'_>, phase: Phase) -> (bool, &'static str, String) {
+fn ready(input: &ReportInput<'_>, phase: Phase) -> (bool, ReadyReason, String) {
     let machine = input.machine;
-    if matches!(input.outcome, Outcome::Problem { failed: true, .. }) {
+    if input.outcome.fails() {
         return (
             false,
-            "Failed",
+            ReadyReason::Failed,
             "the instance failed; see Synced".to_owned(),
         );
     }
     match machine {
         Some(m) if m.state.is_settled_as(input.power) => match input.power {
-            PowerState::Running => (true, "Running", "the machine is running".to_owned()),
+            PowerState::Running => (
+                true,
+                ReadyReason::Running,
+                "the machine is running".to_owned(),
+            ),
             PowerState::Stopped => (
                 true,
-                "Stopped",
+                ReadyReason::Stopped,
                 "the machine is stopped, as asked".to_owned(),
             ),
         },
         Some(m) => {
             let reason = match phase {
-                Phase::Starting | Phase::Creating => "Starting",
-                Phase::Stopping => "Stopping",
-                Phase::Stopped => "Stopped",
-                Phase::Failed => "MachineFailed",
-                _ => "Unavailable",
+                Phase::Starting | Phase::Creating => ReadyReason::Starting,
+                Phase::Stopping => ReadyReason::Stopping,
+                Phase::Stopped => ReadyReason::Stopped,
+                Phase::Failed => ReadyReason::MachineFailed,
+                _ => ReadyReason::Unavailable,
             };
             (false, reason, format!("the machine is {}", m.state))
         }
         None if input.app_exists => (
             false,
-            "Provisioning",
+            ReadyReason::Provisioning,
             "the machine is being created".to_owned(),
         ),
-        None => (false, "Creating", "nothing exists on Fly.io yet".to_owned()),
+        None => (
+            false,
+            ReadyReason::Creating,
+            "nothing exists on Fly.io yet".to_owned(),
+        ),
     }
 }
 
@@ -170,7 +193,7 @@ fn steps(input: &ReportInput<'_>, done: [bool; 4]) -> Vec<ProvisioningStep> {
                 };
             }
             let (state, message) = match (Some(i) == first_open, input.outcome) {
-                (true, Outcome::Problem { message, .. }) => {
+                (true, Outcome::Problem(Problem { message, .. }) | Outcome::Error(message)) => {
                     (StepState::Failed, Some(message.clone()))
                 }
                 (true, Outcome::Synced) => (StepState::InProgress, None),
@@ -196,28 +219,20 @@ pub fn status(input: &ReportInput<'_>) -> InstanceStatus {
     let phase = phase(input);
     let previous = input.previous;
     let (is_ready, ready_reason, ready_message) = ready(input, phase);
-    let (synced, synced_reason, synced_message) = match input.outcome {
-        Outcome::Synced => (
-            true,
-            "ReconcileSuccess",
-            "Fly.io matches the spec".to_owned(),
-        ),
-        Outcome::Paused => (
-            false,
-            "ReconcilePaused",
-            "paused by the fasterclaw.io/paused annotation: nothing is written to Fly.io"
-                .to_owned(),
-        ),
-        Outcome::Problem {
-            reason, message, ..
-        } => (false, *reason, message.clone()),
+    let synced_message = match input.outcome {
+        Outcome::Synced => "Fly.io matches the spec".to_owned(),
+        Outcome::Paused => {
+            "paused by the fasterclaw.io/paused annotation: nothing is written to Fly.io".to_owned()
+        }
+        Outcome::Problem(Problem { message, .. }) | Outcome::Error(message) => message.clone(),
     };
+    let synced = *input.outcome == Outcome::Synced;
     let conditions = vec![
         condition(
             previous,
             ConditionType::Ready,
             is_ready,
-            ready_reason,
+            ready_reason.as_str(),
             ready_message,
             input.generation,
             input.now,
@@ -226,7 +241,7 @@ pub fn status(input: &ReportInput<'_>) -> InstanceStatus {
             previous,
             ConditionType::Synced,
             synced,
-            synced_reason,
+            input.outcome.reason().as_str(),
             synced_message.clone(),
             input.generation,
             input.now,
@@ -235,7 +250,7 @@ pub fn status(input: &ReportInput<'_>) -> InstanceStatus {
     let machine = input.machine.filter(|m| m.state != MachineState::Destroyed);
     let done = [
         input.app_exists,
-        input.secrets_current,
+        input.secrets_current(),
         machine.is_some(),
         machine.is_some_and(|m| m.state.is_settled_as(input.power)),
     ];
@@ -249,7 +264,7 @@ pub fn status(input: &ReportInput<'_>) -> InstanceStatus {
     InstanceStatus {
         phase: Some(phase),
         progressing_since,
-        fly_app_name: input.app.map(str::to_owned),
+        fly_app_name: input.app().map(str::to_owned),
         fly_machine_id: machine.map(|m| m.id.clone()),
         ip_address: machine
             .map(|m| m.private_ip.clone())
@@ -267,16 +282,16 @@ pub fn status(input: &ReportInput<'_>) -> InstanceStatus {
             .map(str::to_owned)
             .or_else(|| previous.last_handled_reconcile_at.clone()),
         last_handled_retry_at: input
-            .retry_requested
+            .retry_handled()
             .map(str::to_owned)
             .or_else(|| previous.last_handled_retry_at.clone()),
         secrets_digest: input
-            .secrets
+            .written_secrets
             .map(|(digest, _)| digest.to_owned())
             .or_else(|| previous.secrets_digest.clone()),
         secrets_version: input
-            .secrets
-            .and_then(|(_, version)| version)
+            .written_secrets
+            .map(|(_, version)| version)
             .or(previous.secrets_version),
     }
 }
@@ -286,6 +301,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::crd::SyncedReason;
 
     fn machine(state: &str) -> Machine {
         Machine {
@@ -313,12 +329,12 @@ mod tests {
             previous,
             generation: Some(1),
             now,
-            app: Some("fasterclaw-abc"),
+            app: "fasterclaw-abc",
             app_exists: true,
             machine,
             power: PowerState::Running,
-            secrets: Some(("d1", Some(3))),
-            secrets_current: true,
+            wanted_secrets: Some("d1"),
+            written_secrets: Some(("d1", 3)),
             outcome,
             reconcile_requested: None,
             retry_requested: None,
@@ -401,19 +417,18 @@ mod tests {
 
     #[test]
     fn problems_name_their_reason_and_mark_the_step() {
-        let outcome = Outcome::Problem {
-            reason: "PlatformKeyMissing",
-            message: "ANTHROPIC_API_KEY is not set on the controller".to_owned(),
-            failed: false,
-        };
+        let outcome = Outcome::Problem(Problem::new(
+            SyncedReason::PlatformKeyMissing,
+            "ANTHROPIC_API_KEY is not set on the controller",
+        ));
         let empty = InstanceStatus::default();
         let mut fresh = input(&empty, None, &outcome, at(0));
-        fresh.app = None;
         fresh.app_exists = false;
-        fresh.secrets = None;
-        fresh.secrets_current = false;
+        fresh.wanted_secrets = None;
+        fresh.written_secrets = None;
         let status = status(&fresh);
         assert_eq!(status.phase, Some(Phase::Creating));
+        assert_eq!(status.fly_app_name, None, "nothing made, nothing named");
         let synced = status.condition(ConditionType::Synced).unwrap();
         assert_eq!(
             (synced.status.as_str(), synced.reason.as_str()),
@@ -426,11 +441,7 @@ mod tests {
         assert_eq!(status.provisioning_steps[0].state, StepState::Failed);
         assert_eq!(status.provisioning_steps[1].state, StepState::Pending);
 
-        let failed = Outcome::Problem {
-            reason: "Timeout",
-            message: "stuck".to_owned(),
-            failed: true,
-        };
+        let failed = Outcome::Problem(Problem::new(SyncedReason::Timeout, "stuck"));
         let m = machine("starting");
         let status = super::status(&input(&InstanceStatus::default(), Some(&m), &failed, at(0)));
         assert_eq!(status.phase, Some(Phase::Failed));
@@ -452,5 +463,43 @@ mod tests {
             status.condition(ConditionType::Ready).unwrap().status,
             "True"
         );
+    }
+
+    #[test]
+    fn what_the_status_records_of_secrets_apps_and_retries() {
+        let applied = InstanceStatus {
+            secrets_digest: Some("d0".to_owned()),
+            ..InstanceStatus::default()
+        };
+        let empty = InstanceStatus::default();
+        let synced = Outcome::Synced;
+        // (previous digest, wanted, written) → current
+        for (previous, wanted, written, current) in [
+            (&empty, Some("d1"), Some(("d1", 3)), true),
+            (&empty, Some("d1"), Some(("d0", 3)), false),
+            (&applied, Some("d0"), None, true),
+            (&applied, Some("d1"), None, false),
+            (&applied, None, None, true),
+            (&empty, None, None, false),
+        ] {
+            let mut input = input(previous, None, &synced, at(0));
+            input.wanted_secrets = wanted;
+            input.written_secrets = written;
+            assert_eq!(input.secrets_current(), current, "{wanted:?} {written:?}");
+        }
+        // The app is named once it exists, was recorded, or is being made.
+        let problem = Outcome::Problem(Problem::new(SyncedReason::TokenUnavailable, "x"));
+        let mut unmade = input(&empty, None, &problem, at(0));
+        unmade.app_exists = false;
+        assert_eq!(unmade.app(), None);
+        unmade.outcome = &synced;
+        assert_eq!(unmade.app(), Some("fasterclaw-abc"));
+        // A retry is handled unless an error that may pass interrupted it.
+        let error = Outcome::Error("Fly.io: 503".to_owned());
+        let mut retried = input(&empty, None, &error, at(0));
+        retried.retry_requested = Some("t1");
+        assert_eq!(retried.retry_handled(), None);
+        retried.outcome = &problem;
+        assert_eq!(retried.retry_handled(), Some("t1"));
     }
 }

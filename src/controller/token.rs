@@ -18,12 +18,12 @@ pub struct Unavailable(pub String);
 /// may pass (the database or the API server unreachable).
 pub async fn resolve(
     instance: &Instance,
-    namespace: &str,
     client: &kube::Client,
     db: &Database,
     keyring: &Keyring,
 ) -> Result<Result<SecretString, Unavailable>, Error> {
     let source = &instance.spec.telegram_token;
+    let namespace = instance.metadata.namespace.as_deref().unwrap_or_default();
     if let Some(id) = source.stored_secret_id {
         // Only the token stored for this Instance opens for it: a name in another
         // Instance's spec does not reach another customer's token.

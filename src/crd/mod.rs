@@ -4,11 +4,13 @@
 //! The Rust types are the single source of truth: `fasterclaw crd` prints the
 //! CustomResourceDefinition generated from them, and `crds/instance.yaml` is that output.
 
+mod reason;
 mod schema;
 mod spec;
 mod status;
 pub mod vocabulary;
 
+pub use reason::{ReadyReason, SyncedReason};
 pub use spec::{
     Adoption, DeletionPolicy, Instance, InstanceSpec, PowerState, SecretKeyRef, TelegramTokenSource,
 };

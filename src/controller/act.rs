@@ -1,0 +1,225 @@
+//! Performing the plan's steps on Fly.io, one after the other, keeping the [`World`]
+//! up to date and telling each change as an Event. A refusal is a problem; any other
+//! failure an error for the backoff.
+
+use super::desired::{self, DesiredSecrets};
+use super::events::{EventReason, Note};
+use super::naming;
+use super::observe::World;
+use super::outcome::{Halt, Outcome, Problem};
+use super::plan::Step;
+use super::reconcile::Reconciler;
+use crate::crd::SyncedReason;
+use crate::fly::{
+    AppCreation, CreateMachine, MachineConfig, MachineFilter, MachineState, UpdateMachine,
+    WaitState,
+};
+
+impl Reconciler<'_> {
+    /// Performs the steps, stopping early when a wait ends before the machine gets
+    /// there (`world.still_moving`).
+    pub(super) async fn act(
+        &self,
+        steps: &[Step],
+        world: &mut World,
+        secrets: &DesiredSecrets,
+        config: &MachineConfig,
+    ) -> Result<(), Halt> {
+        for step in steps {
+            tracing::debug!(instance = %self.instance.metadata.name.as_deref().unwrap_or_default(), ?step, "step");
+            match *step {
+                Step::CreateApp => self.create_app(world).await?,
+                Step::WriteSecrets => {
+                    let version = self
+                        .ctx
+                        .fly
+                        .replace_secrets(&self.app, &secrets.values, &secrets.stale)
+                        .await
+                        .map_err(Halt::refused)?;
+                    world.written_secrets = Some((secrets.digest.clone(), version));
+                    let text = format!("wrote the app secrets (version {version})");
+                    self.publish(Note::new(EventReason::SecretsUpdated, text))
+                        .await;
+                }
+                Step::CreateMachine { launch } => {
+                    self.create_machine(world, secrets, config, launch).await?;
+                }
+                Step::UpdateMachine { launch } => {
+                    self.update_machine(world, config, launch).await?;
+                }
+                Step::Start => {
+                    if let Some(machine) = world.machine.as_mut() {
+                        self.ctx.fly.start_machine(&self.app, &machine.id).await?;
+                        machine.state = MachineState::Starting;
+                    }
+                }
+                Step::Stop => {
+                    if let Some(machine) = world.machine.as_mut() {
+                        self.ctx.fly.stop_machine(&self.app, &machine.id).await?;
+                        machine.state = MachineState::Stopping;
+                    }
+                }
+                Step::Wait(state) => {
+                    if !self.wait(world, state).await? {
+                        world.still_moving = true;
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_app(&self, world: &mut World) -> Result<(), Halt> {
+        if self.previous.fly_app_name.is_none() {
+            // Recorded before the create, so that after a crash the app is known to be
+            // ours even before it carries its marker.
+            self.report(world, &Outcome::Synced, None).await?;
+        }
+        let app = self.app.as_str();
+        match self.ctx.fly.create_app_checked(app).await {
+            Ok(AppCreation::Created(_)) => {
+                let text = format!("created Fly.io app {app}");
+                self.publish(Note::new(EventReason::AppCreated, text)).await;
+            }
+            Ok(AppCreation::Existing(_)) => {
+                let ours_by_record = self.previous.fly_app_name.as_deref() == Some(app);
+                if !ours_by_record && !self.carries_marker().await? {
+                    return Err(Problem::new(
+                        SyncedReason::AppNameConflict,
+                        format!(
+                            "the Fly.io app {app} exists and is not this Instance's: it lacks the {} marker secret",
+                            naming::marker_secret(&self.uid)
+                        ),
+                    )
+                    .into());
+                }
+            }
+            Err(e) => return Err(Halt::refused(e)),
+        }
+        world.app_exists = true;
+        Ok(())
+    }
+
+    async fn create_machine(
+        &self,
+        world: &mut World,
+        secrets: &DesiredSecrets,
+        config: &MachineConfig,
+        launch: bool,
+    ) -> Result<(), Halt> {
+        let fly = &self.ctx.fly;
+        let name = naming::machine_name(self.instance);
+        let request = CreateMachine {
+            name: Some(name.clone()),
+            region: Some(self.instance.spec.region.as_str().to_owned()),
+            config: config.clone(),
+            min_secrets_version: self.secrets_version(world),
+            skip_launch: !launch,
+        };
+        let machine = match fly.create_machine(&self.app, request).await {
+            Ok(machine) => machine,
+            Err(e) if e.is_conflict() => {
+                // A machine with our name exists, made by an earlier attempt.
+                let named = fly
+                    .list_machines(&self.app, &MachineFilter::default())
+                    .await?;
+                match named
+                    .into_iter()
+                    .find(|m| m.name == name && m.state != MachineState::Destroyed)
+                {
+                    Some(m) => m,
+                    None => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(Halt::refused(e)),
+        };
+        let text = format!("created machine {} in {}", machine.id, machine.region);
+        self.publish(Note::new(EventReason::MachineCreated, text))
+            .await;
+        world.machine = Some(machine);
+        // Recorded at once, before any wait, so a restart finds it.
+        self.report(world, &Outcome::Synced, Some(secrets)).await?;
+        Ok(())
+    }
+
+    async fn update_machine(
+        &self,
+        world: &mut World,
+        config: &MachineConfig,
+        launch: bool,
+    ) -> Result<(), Halt> {
+        let Some(machine) = world.machine.as_ref() else {
+            return Ok(());
+        };
+        let request = UpdateMachine {
+            config: desired::updated_config(&machine.config, config),
+            current_version: Some(machine.current_version().to_owned()).filter(|v| !v.is_empty()),
+            min_secrets_version: self.secrets_version(world),
+            skip_launch: !launch,
+        };
+        let updated = self
+            .ctx
+            .fly
+            .update_machine(&self.app, &machine.id, &request)
+            .await
+            .map_err(Halt::refused)?;
+        let text = format!(
+            "updated machine {} to version {}",
+            updated.id,
+            updated.current_version()
+        );
+        self.publish(Note::new(EventReason::MachineUpdated, text))
+            .await;
+        world.machine = Some(updated);
+        Ok(())
+    }
+
+    /// Waits for the machine's current version to reach `state`; `false` when it is not
+    /// there yet (or moved on: it is looked at afresh).
+    async fn wait(&self, world: &mut World, state: WaitState) -> Result<bool, Halt> {
+        let fly = &self.ctx.fly;
+        let Some(machine) = world.machine.as_mut() else {
+            return Ok(true);
+        };
+        let version = machine.current_version().to_owned();
+        let waited = fly
+            .wait_machine(
+                &self.app,
+                &machine.id,
+                Some(version.as_str()).filter(|v| !v.is_empty()),
+                state,
+                self.ctx.timing.machine_wait,
+            )
+            .await;
+        match waited {
+            Ok(answer) if answer.ok || answer.state.as_str() == state.as_str() => {
+                machine.state = MachineState::parse(state.as_str());
+                let (reason, verb) = match state {
+                    WaitState::Stopped => (EventReason::MachineStopped, "stopped"),
+                    _ => (EventReason::MachineStarted, "started"),
+                };
+                let text = format!("machine {} {verb}", machine.id);
+                self.publish(Note::new(reason, text)).await;
+                Ok(true)
+            }
+            Ok(_) => Ok(false),
+            Err(e) if e.status() == Some(408) => Ok(false),
+            Err(e) if e.status() == Some(400) || e.is_not_found() => {
+                // The machine moved on (another version, or it is gone).
+                *machine = fly.get_machine(&self.app, &machine.id).await?;
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The secrets version the machine must boot with.
+    fn secrets_version(&self, world: &World) -> Option<u64> {
+        world
+            .written_secrets
+            .as_ref()
+            .map(|(_, version)| *version)
+            .or(self.previous.secrets_version)
+    }
+}

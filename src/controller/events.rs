@@ -1,0 +1,108 @@
+//! The Events the controller publishes about an Instance (`kubectl describe`): each
+//! reason names itself once here, with whether it is a warning and the action it
+//! reports.
+
+use kube::runtime::events::EventType;
+
+use crate::crd::SyncedReason;
+
+/// Why an Event was published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventReason {
+    /// The app was created.
+    AppCreated,
+    /// The app's secrets were written.
+    SecretsUpdated,
+    /// The machine was created.
+    MachineCreated,
+    /// The machine's configuration was replaced.
+    MachineUpdated,
+    /// The machine reached `started`.
+    MachineStarted,
+    /// The machine reached `stopped`.
+    MachineStopped,
+    /// The Instance became Ready.
+    Ready,
+    /// A `reconcile-requested-at` was acted on.
+    ReconcileRequestHandled,
+    /// An existing app was taken over.
+    Adopted,
+    /// The machine and the app were deleted.
+    Deleted,
+    /// `deletionPolicy: Orphan` left Fly.io as it was.
+    Orphaned,
+    /// Deletion left an app that is not this Instance's.
+    AppLeft,
+    /// An annotation's value is ignored.
+    InvalidAnnotation,
+    /// A problem the owner must fix.
+    Problem(SyncedReason),
+}
+
+impl EventReason {
+    /// The reason as the Event writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventReason::AppCreated => "AppCreated",
+            EventReason::SecretsUpdated => "SecretsUpdated",
+            EventReason::MachineCreated => "MachineCreated",
+            EventReason::MachineUpdated => "MachineUpdated",
+            EventReason::MachineStarted => "MachineStarted",
+            EventReason::MachineStopped => "MachineStopped",
+            EventReason::Ready => "Ready",
+            EventReason::ReconcileRequestHandled => "ReconcileRequestHandled",
+            EventReason::Adopted => "Adopted",
+            EventReason::Deleted => "Deleted",
+            EventReason::Orphaned => "Orphaned",
+            EventReason::AppLeft => "AppLeft",
+            EventReason::InvalidAnnotation => "InvalidAnnotation",
+            EventReason::Problem(reason) => reason.as_str(),
+        }
+    }
+
+    /// Warnings are what someone must look at; the rest tells what happened.
+    pub fn kind(self) -> EventType {
+        match self {
+            EventReason::AppLeft | EventReason::InvalidAnnotation | EventReason::Problem(_) => {
+                EventType::Warning
+            }
+            _ => EventType::Normal,
+        }
+    }
+
+    /// What the controller was doing.
+    pub fn action(self) -> &'static str {
+        match self {
+            EventReason::AppCreated => "CreateApp",
+            EventReason::SecretsUpdated => "SetSecrets",
+            EventReason::MachineCreated => "CreateMachine",
+            EventReason::MachineUpdated => "UpdateMachine",
+            EventReason::MachineStarted | EventReason::MachineStopped => "Wait",
+            EventReason::Adopted => "Adopt",
+            EventReason::Deleted | EventReason::Orphaned | EventReason::AppLeft => "Delete",
+            EventReason::Ready
+            | EventReason::ReconcileRequestHandled
+            | EventReason::InvalidAnnotation
+            | EventReason::Problem(_) => "Reconcile",
+        }
+    }
+}
+
+/// An Event to publish: why, and what to tell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// Why.
+    pub reason: EventReason,
+    /// What happened, for people.
+    pub text: String,
+}
+
+impl Note {
+    /// A note of `reason` saying `text`.
+    pub fn new(reason: EventReason, text: impl Into<String>) -> Self {
+        Self {
+            reason,
+            text: text.into(),
+        }
+    }
+}
