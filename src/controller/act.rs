@@ -5,10 +5,10 @@
 use super::desired::{self, DesiredSecrets};
 use super::events::{EventReason, Note};
 use super::naming;
-use super::observe::World;
 use super::outcome::{Halt, Outcome, Problem};
 use super::plan::Step;
 use super::reconcile::Reconciler;
+use super::world::World;
 use crate::crd::SyncedReason;
 use crate::fly::{
     AppCreation, CreateMachine, MachineConfig, MachineFilter, MachineState, UpdateMachine,

@@ -38,3 +38,8 @@ impl Error {
         }
     }
 }
+
+/// Why the settings cannot be used: one line naming the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(pub String);

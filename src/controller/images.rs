@@ -2,7 +2,7 @@
 //! the repositories (by default the one of `OPENCLAW_IMAGE`), and an Instance naming an
 //! image from anywhere else gets no key and no machine.
 
-use super::settings::SettingsError;
+use super::error::SettingsError;
 
 /// The repositories whose images may run with the platform's keys.
 #[derive(Clone, Debug, PartialEq, Eq)]

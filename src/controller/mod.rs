@@ -16,6 +16,7 @@ mod error;
 mod events;
 mod images;
 mod leader;
+mod markers;
 mod metrics;
 mod naming;
 mod observe;
@@ -26,6 +27,7 @@ mod report;
 mod server;
 pub mod settings;
 mod token;
+mod world;
 mod write;
 
 use std::sync::Arc;
@@ -42,7 +44,7 @@ use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Resource, ResourceExt};
 use tokio::sync::watch;
 
-pub use error::Error;
+pub use error::{Error, SettingsError};
 pub use metrics::Metrics;
 
 use crate::crd::Instance;

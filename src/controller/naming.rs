@@ -22,31 +22,6 @@ pub fn marker_secret(uid: &str) -> String {
 /// The start of every marker secret's name.
 pub const MARKER_PREFIX: &str = "FASTERCLAW_INSTANCE_";
 
-/// The marker secrets an app carries, as they concern one Instance.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Markers {
-    /// The Instance's own.
-    pub ours: bool,
-    /// Another Instance's, by name.
-    pub foreign: Option<String>,
-}
-
-impl Markers {
-    /// The markers among the app secrets `names`, for the Instance `uid`.
-    pub fn among<'a>(names: impl IntoIterator<Item = &'a str>, uid: &str) -> Self {
-        let ours = marker_secret(uid);
-        let mut markers = Self::default();
-        for name in names {
-            if name == ours {
-                markers.ours = true;
-            } else if name.starts_with(MARKER_PREFIX) && markers.foreign.is_none() {
-                markers.foreign = Some(name.to_owned());
-            }
-        }
-        markers
-    }
-}
-
 fn compact_uid(uid: &str) -> String {
     uid.chars()
         .filter(char::is_ascii_alphanumeric)

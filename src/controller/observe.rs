@@ -1,4 +1,4 @@
-//! What Fly.io holds for an Instance: its app and machine, found by what the status
+//! Looking at Fly.io for an Instance: its app and machine, found by what the status
 //! recorded, by name, or by the machine's tags; and, for an Instance that adopts an
 //! app, the claim that makes the app its own.
 
@@ -7,58 +7,13 @@ use std::collections::BTreeMap;
 use secrecy::SecretString;
 
 use super::events::{EventReason, Note};
-use super::naming::{self, Markers};
+use super::markers::{Markers, markers};
+use super::naming;
 use super::outcome::{Halt, Problem};
 use super::reconcile::Reconciler;
-use crate::crd::{InstanceStatus, Phase, SyncedReason};
-use crate::fly::{FlyClient, FlyError, Machine, MachineFilter, MachineState};
-
-/// What is known of Fly.io while a reconcile proceeds.
-#[derive(Debug, Default)]
-pub struct World {
-    /// The app exists (and is the Instance's).
-    pub app_exists: bool,
-    /// The machine, as last seen.
-    pub machine: Option<Machine>,
-    /// Secrets written in this reconcile: (digest, version).
-    pub written_secrets: Option<(String, u64)>,
-    /// A wait ended before the machine got there; look again soon.
-    pub still_moving: bool,
-}
-
-impl World {
-    /// What the status says of Fly.io, for reports made without looking.
-    pub fn from_status(status: &InstanceStatus) -> Self {
-        let machine = status.fly_machine_id.as_ref().map(|id| Machine {
-            id: id.clone(),
-            state: match status.phase {
-                Some(Phase::Running) => MachineState::Started,
-                Some(Phase::Stopped) => MachineState::Stopped,
-                Some(Phase::Starting) => MachineState::Starting,
-                Some(Phase::Stopping) => MachineState::Stopping,
-                Some(Phase::Failed) => MachineState::Failed,
-                _ => MachineState::Created,
-            },
-            private_ip: status.ip_address.clone().unwrap_or_default(),
-            region: status.region.clone().unwrap_or_default(),
-            ..Machine::default()
-        });
-        Self {
-            app_exists: status.provisioning_steps.iter().any(|s| {
-                s.name == crate::crd::ProvisioningStepName::AppCreated && s.completed_at.is_some()
-            }),
-            machine,
-            written_secrets: None,
-            still_moving: false,
-        }
-    }
-}
-
-/// The marker secrets `app` carries, as they concern the Instance `uid`.
-pub async fn markers(fly: &FlyClient, app: &str, uid: &str) -> Result<Markers, FlyError> {
-    let secrets = fly.list_secrets(app).await?;
-    Ok(Markers::among(secrets.iter().map(|s| s.name.as_str()), uid))
-}
+use super::world::World;
+use crate::crd::SyncedReason;
+use crate::fly::MachineFilter;
 
 impl Reconciler<'_> {
     /// What Fly.io holds for this Instance; a problem when the app is someone else's.

@@ -9,6 +9,7 @@ use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::backoff::LONGEST_WAIT;
+use super::error::SettingsError;
 use super::images::AllowedImages;
 use crate::crypto::EncryptionArgs;
 use crate::db::DatabaseArgs;
@@ -217,11 +218,6 @@ pub struct Timing {
     /// Longest delay after errors.
     pub backoff_max: Duration,
 }
-
-/// Why the settings cannot be used: one line naming the setting.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SettingsError(pub String);
 
 impl ControllerArgs {
     /// Checks the settings that need more than clap's parsing.

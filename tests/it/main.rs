@@ -13,4 +13,5 @@ mod import;
 mod kube;
 mod openapi_document;
 mod store;
+mod structure;
 mod support;

@@ -7,9 +7,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
+use super::cause::Cause;
 use super::events;
 use super::resources::ResourceType;
-use super::status::{ApiError, Cause};
+use super::status::ApiError;
 
 /// Why `object` cannot be decoded as an object with standard metadata, in the words of
 /// the real server's JSON decoder; `None` when it can. Nothing may index into an object

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::status::Cause;
+use super::cause::Cause;
 
 /// `events.k8s.io/v1` field → core `v1` field. Every other field has the same name.
 const RENAMED: [(&str, &str); 7] = [

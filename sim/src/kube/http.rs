@@ -14,6 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use super::builtins;
+use super::cause::Cause;
 use super::discovery;
 use super::events;
 use super::faults::Injected;
@@ -23,7 +24,7 @@ use super::objects::{
 use super::resources::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::shared::Shared;
-use super::status::{self, ApiError, Cause};
+use super::status::{self, ApiError};
 use super::store::object_key;
 use super::table;
 use super::watch::{self, WatchRequest};

@@ -10,6 +10,7 @@
 //! Embed it with [`KubeSim::start`]; run it alone with `fasterclaw-sim kube`.
 
 mod builtins;
+mod cause;
 mod discovery;
 mod events;
 mod faults;

@@ -11,10 +11,11 @@ use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
 
 use super::builtins;
+use super::cause::Cause;
 use super::fields::{self, FieldSet, Schema, Scope};
 use super::resources::{self, ResourceType};
 use super::schema;
-use super::status::{ApiError, Cause};
+use super::status::ApiError;
 use super::store::Store;
 
 /// `fieldValidation`: what to do with fields a schema does not declare.

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
+use super::cause::Cause;
 use super::events;
-use super::status::Cause;
 
 /// A resource type, as discovery describes it.
 #[derive(Clone, Debug, PartialEq)]

@@ -9,7 +9,7 @@ use std::sync::{Mutex, OnceLock};
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::status::Cause;
+use super::cause::Cause;
 use crate::sync::lock;
 
 /// The fields of `metadata` the server keeps on custom resources.

@@ -108,7 +108,7 @@ pub fn start(shared: Arc<Shared>, request: WatchRequest) -> Response {
         return ApiError::invalid(
             &request.view,
             "",
-            vec![super::status::Cause::new(
+            vec![super::cause::Cause::new(
                 "FieldValueForbidden",
                 "allowWatchBookmarks",
                 "Forbidden: allowWatchBookmarks required when sendInitialEvents is true",

@@ -13,8 +13,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::state::AppState;
-
 type Labels = Vec<(String, String)>;
 
 /// The metrics.
@@ -92,7 +90,11 @@ impl HttpMetrics {
 }
 
 /// Counts and times every request.
-pub async fn measure(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub async fn measure(
+    State(metrics): State<Arc<HttpMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -101,8 +103,7 @@ pub async fn measure(State(state): State<Arc<AppState>>, request: Request, next:
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    state
-        .metrics
+    metrics
         .requests
         .get_or_create(&vec![
             ("route".to_owned(), route.clone()),
@@ -110,8 +111,7 @@ pub async fn measure(State(state): State<Arc<AppState>>, request: Request, next:
             ("status".to_owned(), status),
         ])
         .inc();
-    state
-        .metrics
+    metrics
         .latency
         .get_or_create(&vec![("route".to_owned(), route)])
         .observe(started.elapsed().as_secs_f64());

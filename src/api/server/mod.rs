@@ -96,7 +96,7 @@ pub async fn run(args: ApiArgs) -> Result<(), StartError> {
         per_account: state::per_minute(args.auth_rate_per_account),
         trusted_proxies,
         passwords: passwords::Passwords::new(usize::from(args.password_hash_concurrency)),
-        metrics: metrics::HttpMetrics::default(),
+        metrics: Default::default(),
         billing,
         frontend_url: args.frontend_url.clone(),
     });

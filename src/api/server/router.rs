@@ -201,7 +201,7 @@ pub fn router(state: Arc<AppState>, limits: &Limits) -> Router {
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]);
     let request_id = HeaderName::from_static("x-request-id");
     router
-        .route_layer(from_fn_with_state(state.clone(), metrics::measure))
+        .route_layer(from_fn_with_state(state.metrics.clone(), metrics::measure))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.body_bytes))

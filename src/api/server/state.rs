@@ -44,7 +44,7 @@ pub struct AppState {
     /// Password hashing, so many at once.
     pub passwords: Passwords,
     /// Request metrics.
-    pub metrics: HttpMetrics,
+    pub metrics: std::sync::Arc<HttpMetrics>,
     /// Stripe and the plans on sale.
     pub billing: BillingSettings,
     /// The web app's address, where Stripe sends people back.
