@@ -1,7 +1,8 @@
 //! The plans on sale: each plan's Stripe price, instance limit and what the pricing
 //! page shows, and the plan a Stripe price stands for.
 
-use crate::api::contract::{Plan, PlanConfig, Plans};
+use crate::api::contract::{PlanConfig, Plans};
+use crate::domain::Plan;
 
 /// The limit of a subscription whose price is none of the configured plans'.
 pub const UNKNOWN_PLAN_LIMIT: i32 = 1;

@@ -2,33 +2,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::domain::Plan;
 use crate::domain::Timestamp;
-
-/// A paid plan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Plan {
-    /// Starter: 2 instances.
-    Starter,
-    /// Pro: 10 instances.
-    Pro,
-    /// Enterprise: unlimited instances.
-    Enterprise,
-}
-
-impl Plan {
-    /// Every plan, cheapest first.
-    pub const ALL: [Plan; 3] = [Plan::Starter, Plan::Pro, Plan::Enterprise];
-
-    /// The lowercase name used on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Plan::Starter => "starter",
-            Plan::Pro => "pro",
-            Plan::Enterprise => "enterprise",
-        }
-    }
-}
 
 /// The plan to subscribe to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
