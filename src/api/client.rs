@@ -1,11 +1,18 @@
 //! A typed client of the facade, on the same contract types the server uses: a change
 //! to a request or response type changes both ends at once.
+//!
+//! [`ApiClient::call`] calls any route of the route table by its operation id, so a new
+//! route is callable as soon as it is in the table; the typed methods are that call with
+//! each route's request and response types.
 
-use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::contract::*;
+use super::routes::{Method, ROUTES, Route};
+
+/// The body of a call that sends none.
+const NO_BODY: Option<&()> = None;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +31,9 @@ pub enum ClientError {
     /// The facade answered 2xx with a body this client cannot read.
     #[error("unexpected answer: {0}")]
     Decode(String),
+    /// The call names no route of the table, or not the path parameters of its route.
+    #[error("no such call: {0}")]
+    Route(String),
 }
 
 impl ClientError {
@@ -78,12 +88,33 @@ impl ApiClient {
         }
     }
 
-    async fn call<T: DeserializeOwned>(
+    /// Calls the route of the table whose operation id is `operation_id`
+    /// (`getInstancesById`), with `path_params` filling its path's parameters in order
+    /// (as given, unescaped) and `body`, if any, sent as JSON (`None::<&()>` for none).
+    /// Returns the answer decoded as `T`; `serde_json::Value` reads any JSON answer.
+    pub async fn call<B, T>(
         &self,
-        method: Method,
-        path: &str,
-        body: Option<&(impl Serialize + ?Sized)>,
-    ) -> Result<T, ClientError> {
+        operation_id: &str,
+        path_params: &[&str],
+        body: Option<&B>,
+    ) -> Result<T, ClientError>
+    where
+        B: Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
+        let route = ROUTES
+            .iter()
+            .find(|route| route.operation_id() == operation_id)
+            .ok_or_else(|| {
+                ClientError::Route(format!("no route has operation id {operation_id}"))
+            })?;
+        let path = fill_path(route, path_params)?;
+        let method = match route.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
+        };
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
@@ -112,42 +143,34 @@ impl ApiClient {
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        self.call(Method::GET, path, None::<&()>).await
-    }
-
-    async fn post_empty<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        self.call(Method::POST, path, None::<&()>).await
-    }
-
     /// `GET /health`
     pub async fn health(&self) -> Result<HealthResponse, ClientError> {
-        self.get("/health").await
+        self.call("getHealth", &[], NO_BODY).await
     }
 
     /// `GET /ready`
     pub async fn ready(&self) -> Result<ReadyResponse, ClientError> {
-        self.get("/ready").await
+        self.call("getReady", &[], NO_BODY).await
     }
 
     /// `POST /auth/register`
     pub async fn register(&self, body: &RegisterRequest) -> Result<TokenResponse, ClientError> {
-        self.call(Method::POST, "/auth/register", Some(body)).await
+        self.call("postAuthRegister", &[], Some(body)).await
     }
 
     /// `POST /auth/login`
     pub async fn login(&self, body: &LoginRequest) -> Result<TokenResponse, ClientError> {
-        self.call(Method::POST, "/auth/login", Some(body)).await
+        self.call("postAuthLogin", &[], Some(body)).await
     }
 
     /// `GET /auth/me`
     pub async fn me(&self) -> Result<User, ClientError> {
-        self.get("/auth/me").await
+        self.call("getAuthMe", &[], NO_BODY).await
     }
 
     /// `PATCH /auth/profile`
     pub async fn update_profile(&self, body: &UpdateProfileRequest) -> Result<User, ClientError> {
-        self.call(Method::PATCH, "/auth/profile", Some(body)).await
+        self.call("patchAuthProfile", &[], Some(body)).await
     }
 
     /// `PATCH /auth/password`
@@ -155,13 +178,12 @@ impl ApiClient {
         &self,
         body: &UpdatePasswordRequest,
     ) -> Result<MessageResponse, ClientError> {
-        self.call(Method::PATCH, "/auth/password", Some(body)).await
+        self.call("patchAuthPassword", &[], Some(body)).await
     }
 
     /// `DELETE /auth/account`
     pub async fn delete_account(&self) -> Result<MessageResponse, ClientError> {
-        self.call(Method::DELETE, "/auth/account", None::<&()>)
-            .await
+        self.call("deleteAuthAccount", &[], NO_BODY).await
     }
 
     /// `POST /instances/validate-telegram-token`
@@ -169,12 +191,8 @@ impl ApiClient {
         &self,
         body: &ValidateTelegramTokenRequest,
     ) -> Result<ValidateTelegramTokenResponse, ClientError> {
-        self.call(
-            Method::POST,
-            "/instances/validate-telegram-token",
-            Some(body),
-        )
-        .await
+        self.call("postInstancesValidateTelegramToken", &[], Some(body))
+            .await
     }
 
     /// `POST /instances`
@@ -182,17 +200,17 @@ impl ApiClient {
         &self,
         body: &CreateInstanceRequest,
     ) -> Result<InstanceResponse, ClientError> {
-        self.call(Method::POST, "/instances", Some(body)).await
+        self.call("postInstances", &[], Some(body)).await
     }
 
     /// `GET /instances`
     pub async fn list_instances(&self) -> Result<InstanceList, ClientError> {
-        self.get("/instances").await
+        self.call("getInstances", &[], NO_BODY).await
     }
 
     /// `GET /instances/{id}` (any text as the id, as old links may carry).
     pub async fn get_instance(&self, id: &str) -> Result<InstanceResponse, ClientError> {
-        self.get(&format!("/instances/{id}")).await
+        self.call("getInstancesById", &[id], NO_BODY).await
     }
 
     /// `PATCH /instances/{id}`
@@ -201,34 +219,32 @@ impl ApiClient {
         id: &str,
         body: &UpdateInstanceRequest,
     ) -> Result<InstanceResponse, ClientError> {
-        self.call(Method::PATCH, &format!("/instances/{id}"), Some(body))
-            .await
+        self.call("patchInstancesById", &[id], Some(body)).await
     }
 
     /// `DELETE /instances/{id}`
     pub async fn delete_instance(&self, id: &str) -> Result<SuccessResponse, ClientError> {
-        self.call(Method::DELETE, &format!("/instances/{id}"), None::<&()>)
-            .await
+        self.call("deleteInstancesById", &[id], NO_BODY).await
     }
 
     /// `POST /instances/{id}/start`, with no body, as the web app sends it.
     pub async fn start_instance(&self, id: &str) -> Result<InstanceResponse, ClientError> {
-        self.post_empty(&format!("/instances/{id}/start")).await
+        self.call("postInstancesByIdStart", &[id], NO_BODY).await
     }
 
     /// `POST /instances/{id}/stop`
     pub async fn stop_instance(&self, id: &str) -> Result<InstanceResponse, ClientError> {
-        self.post_empty(&format!("/instances/{id}/stop")).await
+        self.call("postInstancesByIdStop", &[id], NO_BODY).await
     }
 
     /// `POST /instances/{id}/retry`
     pub async fn retry_instance(&self, id: &str) -> Result<InstanceResponse, ClientError> {
-        self.post_empty(&format!("/instances/{id}/retry")).await
+        self.call("postInstancesByIdRetry", &[id], NO_BODY).await
     }
 
     /// `POST /instances/{id}/sync`
     pub async fn sync_instance(&self, id: &str) -> Result<InstanceResponse, ClientError> {
-        self.post_empty(&format!("/instances/{id}/sync")).await
+        self.call("postInstancesByIdSync", &[id], NO_BODY).await
     }
 
     /// `GET /instances/{id}/provisioning-status`
@@ -236,28 +252,227 @@ impl ApiClient {
         &self,
         id: &str,
     ) -> Result<ProvisioningStatusResponse, ClientError> {
-        self.get(&format!("/instances/{id}/provisioning-status"))
+        self.call("getInstancesByIdProvisioningStatus", &[id], NO_BODY)
             .await
     }
 
     /// `GET /billing/subscription`
     pub async fn subscription(&self) -> Result<SubscriptionResponse, ClientError> {
-        self.get("/billing/subscription").await
+        self.call("getBillingSubscription", &[], NO_BODY).await
     }
 
     /// `POST /billing/checkout`
     pub async fn checkout(&self, body: &CheckoutRequest) -> Result<CheckoutResponse, ClientError> {
-        self.call(Method::POST, "/billing/checkout", Some(body))
-            .await
+        self.call("postBillingCheckout", &[], Some(body)).await
     }
 
     /// `POST /billing/portal`
     pub async fn portal(&self) -> Result<PortalResponse, ClientError> {
-        self.post_empty("/billing/portal").await
+        self.call("postBillingPortal", &[], NO_BODY).await
     }
 
     /// `GET /billing/invoices`
     pub async fn invoices(&self) -> Result<InvoiceList, ClientError> {
-        self.get("/billing/invoices").await
+        self.call("getBillingInvoices", &[], NO_BODY).await
+    }
+}
+
+/// The path of `route` with its parameters filled in order by `params`.
+fn fill_path(route: &Route, params: &[&str]) -> Result<String, ClientError> {
+    let expected = route.path_params().count();
+    if params.len() != expected {
+        return Err(ClientError::Route(format!(
+            "{} takes {expected} path parameters, not {}",
+            route.operation_id(),
+            params.len()
+        )));
+    }
+    let mut params = params.iter().copied();
+    let path = route
+        .path
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') && segment.ends_with('}') {
+                params.next().unwrap_or(segment)
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/");
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::Request;
+    use serde::de::DeserializeOwned;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const TOKEN: &str = "110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+
+    fn body<T: DeserializeOwned>(value: Value) -> T {
+        serde_json::from_value(value).expect("a valid request body")
+    }
+
+    /// A facade stand-in that refuses every request with `418`, naming the method, the
+    /// path and whether a body came.
+    async fn echo() -> ApiClient {
+        let app = axum::Router::new().fallback(|request: Request| async move {
+            let (parts, body) = request.into_parts();
+            let bytes = axum::body::to_bytes(body, 1 << 16)
+                .await
+                .unwrap_or_default();
+            let sent = if bytes.is_empty() { "no body" } else { "body" };
+            let error = format!("{} {} {sent}", parts.method, parts.uri.path());
+            (
+                axum::http::StatusCode::IM_A_TEAPOT,
+                axum::Json(json!({ "error": error })),
+            )
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        ApiClient::new(&format!("http://{addr}/"))
+    }
+
+    fn asked<T: std::fmt::Debug>(result: Result<T, ClientError>) -> String {
+        match result {
+            Err(ClientError::Api { status: 418, error }) => error,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn typed_methods_call_their_routes() {
+        let client = echo().await.with_token("token");
+        let register =
+            body(json!({ "email": "a@example.com", "password": "password1", "name": "A" }));
+        let login = body(json!({ "email": "a@example.com", "password": "password1" }));
+        let profile = body(json!({ "name": "B" }));
+        let password = body(json!({ "currentPassword": "password1", "newPassword": "password2" }));
+        let check = body(json!({ "token": TOKEN }));
+        let create = body(json!({ "name": "Bot", "telegramBotToken": TOKEN }));
+        let update = body(json!({ "name": "Bot 2" }));
+        let checkout = body(json!({ "plan": "pro" }));
+        let calls = [
+            (asked(client.health().await), "GET /health no body"),
+            (asked(client.ready().await), "GET /ready no body"),
+            (
+                asked(client.register(&register).await),
+                "POST /auth/register body",
+            ),
+            (asked(client.login(&login).await), "POST /auth/login body"),
+            (asked(client.me().await), "GET /auth/me no body"),
+            (
+                asked(client.update_profile(&profile).await),
+                "PATCH /auth/profile body",
+            ),
+            (
+                asked(client.update_password(&password).await),
+                "PATCH /auth/password body",
+            ),
+            (
+                asked(client.delete_account().await),
+                "DELETE /auth/account no body",
+            ),
+            (
+                asked(client.validate_telegram_token(&check).await),
+                "POST /instances/validate-telegram-token body",
+            ),
+            (
+                asked(client.create_instance(&create).await),
+                "POST /instances body",
+            ),
+            (
+                asked(client.list_instances().await),
+                "GET /instances no body",
+            ),
+            (
+                asked(client.get_instance("abc").await),
+                "GET /instances/abc no body",
+            ),
+            (
+                asked(client.update_instance("abc", &update).await),
+                "PATCH /instances/abc body",
+            ),
+            (
+                asked(client.delete_instance("abc").await),
+                "DELETE /instances/abc no body",
+            ),
+            (
+                asked(client.start_instance("abc").await),
+                "POST /instances/abc/start no body",
+            ),
+            (
+                asked(client.stop_instance("abc").await),
+                "POST /instances/abc/stop no body",
+            ),
+            (
+                asked(client.retry_instance("abc").await),
+                "POST /instances/abc/retry no body",
+            ),
+            (
+                asked(client.sync_instance("abc").await),
+                "POST /instances/abc/sync no body",
+            ),
+            (
+                asked(client.provisioning_status("abc").await),
+                "GET /instances/abc/provisioning-status no body",
+            ),
+            (
+                asked(client.subscription().await),
+                "GET /billing/subscription no body",
+            ),
+            (
+                asked(client.checkout(&checkout).await),
+                "POST /billing/checkout body",
+            ),
+            (asked(client.portal().await), "POST /billing/portal no body"),
+            (
+                asked(client.invoices().await),
+                "GET /billing/invoices no body",
+            ),
+        ];
+        for (asked, expected) in calls {
+            assert_eq!(asked, expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn any_route_of_the_table_is_callable_by_operation_id() {
+        let client = echo().await;
+        for route in ROUTES {
+            let params: Vec<&str> = route.path_params().map(|_| "p").collect();
+            let asked = asked(
+                client
+                    .call::<(), Value>(&route.operation_id(), &params, None)
+                    .await,
+            );
+            let expected = format!(
+                "{} {} no body",
+                route.method.as_lowercase().to_uppercase(),
+                route.path.replace("{id}", "p")
+            );
+            assert_eq!(asked, expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_outside_the_table_are_refused_before_sending() {
+        let client = ApiClient::new("http://127.0.0.1:1");
+        for (operation_id, params) in [
+            ("getNothing", &[][..]),
+            ("getInstancesById", &[][..]),
+            ("getHealth", &["extra"][..]),
+        ] {
+            let result = client.call::<(), Value>(operation_id, params, None).await;
+            assert!(
+                matches!(result, Err(ClientError::Route(_))),
+                "{operation_id}: {result:?}"
+            );
+        }
     }
 }

@@ -1,7 +1,43 @@
 //! The plans on sale: each plan's Stripe price, instance limit and what the pricing
 //! page shows, and the plan a Stripe price stands for.
 
-use crate::api::contract::{Plan, PlanConfig, Plans};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Plan;
+
+/// A plan as the pricing page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanConfig {
+    /// Display name.
+    pub name: String,
+    /// Stripe price id.
+    pub price_id: String,
+    /// Monthly price in dollars.
+    pub price: f64,
+    /// How many instances the plan allows; -1 means unlimited.
+    pub instance_limit: i32,
+    /// Feature lines.
+    pub features: Vec<String>,
+}
+
+/// The configured plans; a plan without a Stripe price is absent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Plans {
+    /// The Starter plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "PlanConfig")]
+    pub starter: Option<PlanConfig>,
+    /// The Pro plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "PlanConfig")]
+    pub pro: Option<PlanConfig>,
+    /// The Enterprise plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "PlanConfig")]
+    pub enterprise: Option<PlanConfig>,
+}
 
 /// The limit of a subscription whose price is none of the configured plans'.
 pub const UNKNOWN_PLAN_LIMIT: i32 = 1;

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
@@ -17,7 +19,6 @@ use stripe_checkout::checkout_session::{
 use stripe_core::customer::{CreateCustomer, RetrieveCustomer, RetrieveCustomerReturned};
 use uuid::Uuid;
 
-use crate::api::contract::Invoice;
 use crate::domain::Timestamp;
 
 /// How often a call is tried before its error is returned: Stripe's 409, 429 and 5xx
@@ -96,6 +97,40 @@ pub struct SubscriptionState {
     pub current_period_end: i64,
     /// Whether it ends with the current period.
     pub cancel_at_period_end: bool,
+}
+
+/// An invoice of the signed-in user.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = require_every_property)]
+pub struct Invoice {
+    /// Stripe invoice id.
+    pub id: String,
+    /// Amount paid, in dollars.
+    pub amount: f64,
+    /// Stripe's invoice status, or `unknown`.
+    pub status: String,
+    /// When the invoice was created.
+    pub created_at: Timestamp,
+    /// When the invoice was paid.
+    pub paid_at: Option<Timestamp>,
+    /// Hosted invoice page.
+    #[schemars(url)]
+    pub invoice_url: Option<String>,
+    /// Invoice PDF.
+    #[schemars(url)]
+    pub invoice_pdf: Option<String>,
+}
+
+/// Marks every property of the invoice's schema as required: it always carries each
+/// field, with `null` where there is no value, as the facade's other responses do.
+fn require_every_property(schema: &mut schemars::Schema) {
+    let names: Vec<serde_json::Value> = schema
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+        .map(|properties| properties.keys().cloned().map(Into::into).collect())
+        .unwrap_or_default();
+    schema.insert("required".to_owned(), names.into());
 }
 
 /// What a Checkout is for.

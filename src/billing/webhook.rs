@@ -19,11 +19,11 @@ use super::BillingError;
 use super::catalog::{Catalog, instance_limit};
 use super::events::{Event, EventKind};
 use super::stripe::{StripeApi, SubscriptionState};
-use crate::api::contract::Plan;
 use crate::crypto::Keyring;
 use crate::db::{
     AuditLog, Database, Secrets, StoreError, StripeEvents, SubscriptionUpdate, Subscriptions, Users,
 };
+use crate::domain::Plan;
 
 /// How often an event is read again from Stripe when other events for the same
 /// account keep landing in between, before Stripe is left to deliver it again.
@@ -276,7 +276,7 @@ impl EventProcessor<'_> {
                     .get("plan")
                     .map(String::as_str)
                     .or_else(|| event.metadata_plan())?;
-                Plan::ALL.into_iter().find(|p| p.as_str() == named)
+                Plan::parse(named).ok()
             })
     }
 }

@@ -10,6 +10,7 @@ mod email;
 mod error;
 mod legacy_id;
 mod person;
+mod plan;
 mod region;
 mod telegram_token;
 mod timestamp;
@@ -22,6 +23,7 @@ pub use legacy_id::{
     LegacyKind, ORIGINAL_APP_NAME_PATTERN, imported_id, is_legacy_id, parse_original_app_name,
 };
 pub use person::{NewPassword, Password, PersonName};
+pub use plan::Plan;
 pub use region::Region;
 pub use telegram_token::{TelegramBotToken, mask_token};
 pub use timestamp::Timestamp;

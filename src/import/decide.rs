@@ -2,11 +2,10 @@
 
 use secrecy::ExposeSecret;
 
-use crate::api::contract::Plan;
 use crate::billing::catalog::{self, Catalog};
 use crate::crd::PowerState;
 use crate::crypto::legacy::{LegacyKey, looks_legacy};
-use crate::domain::{DisplayName, TelegramBotToken};
+use crate::domain::{DisplayName, Plan, TelegramBotToken};
 
 /// What the import does with an original instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,7 +97,7 @@ pub fn terms(
 ) -> Terms {
     let plan = price.and_then(|p| catalog.plan_for_price(p)).or_else(|| {
         let stored = stored_plan?.trim().to_ascii_lowercase();
-        Plan::ALL.into_iter().find(|p| p.as_str() == stored)
+        Plan::parse(&stored).ok()
     });
     Terms {
         plan,

@@ -2,33 +2,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::billing::catalog::{PlanConfig, Plans};
+pub use crate::billing::stripe::Invoice;
+pub use crate::domain::Plan;
 use crate::domain::Timestamp;
-
-/// A paid plan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Plan {
-    /// Starter: 2 instances.
-    Starter,
-    /// Pro: 10 instances.
-    Pro,
-    /// Enterprise: unlimited instances.
-    Enterprise,
-}
-
-impl Plan {
-    /// Every plan, cheapest first.
-    pub const ALL: [Plan; 3] = [Plan::Starter, Plan::Pro, Plan::Enterprise];
-
-    /// The lowercase name used on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Plan::Starter => "starter",
-            Plan::Pro => "pro",
-            Plan::Enterprise => "enterprise",
-        }
-    }
-}
 
 /// The plan to subscribe to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -59,29 +36,6 @@ pub struct PortalResponse {
 #[serde(transparent)]
 pub struct InvoiceList(pub Vec<Invoice>);
 
-/// An invoice of the signed-in user.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(transform = super::require_every_property)]
-pub struct Invoice {
-    /// Stripe invoice id.
-    pub id: String,
-    /// Amount paid, in dollars.
-    pub amount: f64,
-    /// Stripe's invoice status, or `unknown`.
-    pub status: String,
-    /// When the invoice was created.
-    pub created_at: Timestamp,
-    /// When the invoice was paid.
-    pub paid_at: Option<Timestamp>,
-    /// Hosted invoice page.
-    #[schemars(url)]
-    pub invoice_url: Option<String>,
-    /// Invoice PDF.
-    #[schemars(url)]
-    pub invoice_pdf: Option<String>,
-}
-
 /// A subscription of the signed-in user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -111,39 +65,6 @@ pub struct Subscription {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
-}
-
-/// A plan as the pricing page shows it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PlanConfig {
-    /// Display name.
-    pub name: String,
-    /// Stripe price id.
-    pub price_id: String,
-    /// Monthly price in dollars.
-    pub price: f64,
-    /// How many instances the plan allows; -1 means unlimited.
-    pub instance_limit: i32,
-    /// Feature lines.
-    pub features: Vec<String>,
-}
-
-/// The configured plans; a plan without a Stripe price is absent.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Plans {
-    /// The Starter plan.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "PlanConfig")]
-    pub starter: Option<PlanConfig>,
-    /// The Pro plan.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "PlanConfig")]
-    pub pro: Option<PlanConfig>,
-    /// The Enterprise plan.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "PlanConfig")]
-    pub enterprise: Option<PlanConfig>,
 }
 
 /// The signed-in user's active subscription and the plans on offer.

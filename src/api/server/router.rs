@@ -1,5 +1,5 @@
 //! The router, built by walking the route table: every route is served by the handler
-//! of its operation, and nothing else is served, so no route exists undocumented or is
+//! its entry names, and nothing else is served, so no route exists undocumented or is
 //! documented unserved. Around it: request ids, logs, CORS, time and size limits,
 //! metrics, and JSON errors for whatever the layers themselves refuse.
 
@@ -23,7 +23,7 @@ use super::error::ApiError;
 use super::settings::Environment;
 use super::state::AppState;
 use super::{auth, billing, instances, meta, metrics};
-use crate::api::routes::{Method, Operation, ROUTES, Route};
+use crate::api::routes::{Method, ROUTES, route_handlers};
 
 /// What the layers around the routes need to know.
 #[derive(Clone, Debug)]
@@ -50,41 +50,12 @@ fn filter(method: Method) -> MethodFilter {
     }
 }
 
-/// The handler of a route's operation.
-fn serve(route: &Route) -> MethodRouter<Arc<AppState>> {
-    let method = filter(route.method);
-    match route.operation {
-        Operation::Health => on(method, meta::health),
-        Operation::Ready => on(method, meta::ready),
-        Operation::OpenApiDocument | Operation::DocsJson => on(method, meta::openapi_document),
-        Operation::DocsPage => on(method, meta::docs_page),
-        Operation::Register => on(method, auth::register),
-        Operation::Login => on(method, auth::login),
-        Operation::CurrentUser => on(method, auth::me),
-        Operation::UpdateProfile => on(method, auth::update_profile),
-        Operation::UpdatePassword => on(method, auth::update_password),
-        Operation::DeleteAccount => on(method, auth::delete_account),
-        Operation::ValidateTelegramToken => on(method, instances::validate_token),
-        Operation::CreateInstance => on(method, instances::create),
-        Operation::ListInstances => on(method, instances::list),
-        Operation::GetInstance => on(method, instances::get),
-        Operation::UpdateInstance => on(method, instances::update),
-        Operation::DeleteInstance => on(method, instances::delete),
-        Operation::StartInstance => on(method, instances::start),
-        Operation::StopInstance => on(method, instances::stop),
-        Operation::RetryInstance => on(method, instances::retry),
-        Operation::SyncInstance => on(method, instances::sync),
-        Operation::ProvisioningStatus => on(method, instances::provisioning),
-        Operation::GetSubscription => on(method, billing::subscription),
-        Operation::Checkout => on(method, billing::checkout),
-        Operation::BillingPortal => on(method, billing::portal),
-        Operation::ListInvoices => on(method, billing::invoices),
-        // Stripe's events are larger than the web app's bodies.
-        Operation::StripeWebhook => {
-            on(method, billing::webhook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_BYTES))
-        }
-    }
-}
+/// Makes a route's method router from its method: an entry's `handler` in the table.
+type Serve = fn(MethodFilter) -> MethodRouter<Arc<AppState>>;
+
+/// The handler of each route of [`ROUTES`], in the same order. The table's handlers
+/// name what this module imports: the handler modules, `on` and the layers.
+const HANDLERS: &[Serve] = &route_handlers!();
 
 /// Whether the original API's CORS rules allow `origin`.
 pub fn origin_allowed(origin: &str, frontend_url: &str, environment: Environment) -> bool {
@@ -169,8 +140,8 @@ pub fn metrics_router(state: Arc<AppState>) -> Router {
 /// The facade's router.
 pub fn router(state: Arc<AppState>, limits: &Limits) -> Router {
     let mut paths: BTreeMap<&str, MethodRouter<Arc<AppState>>> = BTreeMap::new();
-    for route in ROUTES {
-        let served = serve(route);
+    for (route, handler) in ROUTES.iter().zip(HANDLERS) {
+        let served = handler(filter(route.method));
         let merged = match paths.remove(route.path) {
             Some(existing) => existing.merge(served),
             None => served,
