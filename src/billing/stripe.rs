@@ -102,7 +102,7 @@ pub struct SubscriptionState {
 /// An invoice of the signed-in user.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(transform = require_every_property)]
+#[schemars(transform = crate::domain::require_every_property)]
 pub struct Invoice {
     /// Stripe invoice id.
     pub id: String,
@@ -120,17 +120,6 @@ pub struct Invoice {
     /// Invoice PDF.
     #[schemars(url)]
     pub invoice_pdf: Option<String>,
-}
-
-/// Marks every property of the invoice's schema as required: it always carries each
-/// field, with `null` where there is no value, as the facade's other responses do.
-fn require_every_property(schema: &mut schemars::Schema) {
-    let names: Vec<serde_json::Value> = schema
-        .get("properties")
-        .and_then(serde_json::Value::as_object)
-        .map(|properties| properties.keys().cloned().map(Into::into).collect())
-        .unwrap_or_default();
-    schema.insert("required".to_owned(), names.into());
 }
 
 /// What a Checkout is for.

@@ -35,6 +35,17 @@ pub use timestamp::Timestamp;
 pub const PRINTABLE_TEXT: &str =
     r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$";
 
+/// Marks every property of an object's schema as required: a response always carries
+/// each field, with `null` where there is no value, as the web app expects.
+pub fn require_every_property(schema: &mut schemars::Schema) {
+    let names: Vec<serde_json::Value> = schema
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+        .map(|properties| properties.keys().cloned().map(Into::into).collect())
+        .unwrap_or_default();
+    schema.insert("required".to_owned(), names.into());
+}
+
 /// Refuses control characters in text people type, naming `what`.
 fn refuse_control_characters(value: &str, what: &str) -> Result<(), InvalidValue> {
     if value.chars().any(char::is_control) {

@@ -23,16 +23,7 @@ pub use instances::{
     ValidateTelegramTokenResponse,
 };
 
-/// Marks every property of a response object as required: a response always carries
-/// each field, with `null` where there is no value, as the web app expects.
-fn require_every_property(schema: &mut schemars::Schema) {
-    let names: Vec<serde_json::Value> = schema
-        .get("properties")
-        .and_then(serde_json::Value::as_object)
-        .map(|properties| properties.keys().cloned().map(Into::into).collect())
-        .unwrap_or_default();
-    schema.insert("required".to_owned(), names.into());
-}
+use crate::domain::require_every_property;
 
 #[cfg(test)]
 mod tests {
