@@ -6,6 +6,8 @@
 //! Run with `./scripts/bench controller`. Sizes: `BENCH_NEW` (default 1000),
 //! `BENCH_SETTLED` (10000), `BENCH_SETTLED_MINUTES` (10), `BENCH_CONCURRENCY` (16).
 
+mod support;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -36,13 +38,7 @@ fn setting(name: &str, default: u64) -> u64 {
 }
 
 fn main() {
-    fasterclaw::tls::install_crypto_provider();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(run());
+    support::main(|runtime| runtime.block_on(run()));
 }
 
 struct Rig {

@@ -27,13 +27,7 @@ const TOKEN: &str = "7123456789:AAHk3mZ9xQ2vR7tY1uW4pL8sN6dF0gJ5bC3e";
 const CONNECTIONS: usize = 32;
 
 fn main() {
-    fasterclaw::tls::install_crypto_provider();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(run());
+    support::main(|runtime| runtime.block_on(run()));
 }
 
 fn free_addr() -> SocketAddr {

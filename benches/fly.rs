@@ -18,15 +18,11 @@ use support::{human, ns_per_async_op};
 const MACHINES: usize = 1000;
 
 fn main() {
-    fasterclaw::tls::install_crypto_provider();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let (sim, ids) = runtime.block_on(setup());
-    client_overhead(&runtime, &sim, &ids);
-    throughput(&runtime, &sim, &ids);
+    support::main(|runtime| {
+        let (sim, ids) = runtime.block_on(setup());
+        client_overhead(runtime, &sim, &ids);
+        throughput(runtime, &sim, &ids);
+    });
 }
 
 async fn setup() -> (FlySim, Vec<String>) {

@@ -28,13 +28,7 @@ const TOKEN: &str = "7123456789:AAHk3mZ9xQ2vR7tY1uW4pL8sN6dF0gJ5bC3e";
 const SCHEMA: &str = include_str!("../tests/fixtures/original/schema.sql");
 
 fn main() {
-    fasterclaw::tls::install_crypto_provider();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(run());
+    support::main(|runtime| runtime.block_on(run()));
 }
 
 async fn run() {

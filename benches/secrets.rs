@@ -20,15 +20,16 @@ use uuid::Uuid;
 const TOKEN: &str = "7085221466:AAFq3S0m2qAs-kN_4yR8E1vW3Xe9b0pL7Uc";
 
 fn main() {
-    fasterclaw::tls::install_crypto_provider();
-    crypto();
-    match std::env::var("DATABASE_URL") {
-        Ok(url) => store(&url),
-        Err(_) => {
-            eprintln!("DATABASE_URL is not set: run ./scripts/bench, which starts Postgres");
-            std::process::exit(1);
+    support::main(|runtime| {
+        crypto();
+        match std::env::var("DATABASE_URL") {
+            Ok(url) => store(runtime, &url),
+            Err(_) => {
+                eprintln!("DATABASE_URL is not set: run ./scripts/bench, which starts Postgres");
+                std::process::exit(1);
+            }
         }
-    }
+    });
 }
 
 fn crypto() {
@@ -82,8 +83,7 @@ fn crypto() {
     );
 }
 
-fn store(url: &str) {
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+fn store(runtime: &tokio::runtime::Runtime, url: &str) {
     let (db, secret_id, instance_id) = runtime.block_on(async {
         let db = Database::connect(&SecretString::from(url.to_owned()))
             .await
@@ -124,7 +124,7 @@ fn store(url: &str) {
     let ring = ring();
     let token = TelegramBotToken::parse(TOKEN).unwrap();
 
-    let ours = ns_per_async_op(&runtime, 9, 500, || async {
+    let ours = ns_per_async_op(runtime, 9, 500, || async {
         let secrets = db.secrets(&ring);
         secrets
             .replace_telegram_token(instance_id, &token)
@@ -140,7 +140,7 @@ fn store(url: &str) {
                 .fetch_one(db.pool()),
         )
         .unwrap();
-    let baseline = ns_per_async_op(&runtime, 9, 500, || async {
+    let baseline = ns_per_async_op(runtime, 9, 500, || async {
         // The same two statements with no crypto: look the id up, update, read back.
         let id: Uuid = sqlx::query_scalar("select id from sealed_secrets where instance_id = $1")
             .bind(instance_id)

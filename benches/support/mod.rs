@@ -5,6 +5,18 @@
 
 use std::time::{Duration, Instant};
 
+/// The `main` of every benchmark: installs the TLS crypto provider, then runs `bench`
+/// on a multi-threaded runtime of two workers.
+pub fn main<T>(bench: impl FnOnce(&tokio::runtime::Runtime) -> T) -> T {
+    fasterclaw::tls::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    bench(&runtime)
+}
+
 /// Nanoseconds per operation of `op`, the median of `rounds` rounds of `per_round`.
 pub fn ns_per_op(rounds: usize, per_round: u32, mut op: impl FnMut()) -> f64 {
     for _ in 0..per_round / 4 {

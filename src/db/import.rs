@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::secrets::Secrets;
-use super::{AuditLog, StoreError};
+use super::{AuditLog, StoreError, SubscriptionUpdate};
 use crate::crypto::Keyring;
 use crate::domain::{DisplayName, TelegramBotToken, mask_token};
 
@@ -58,7 +58,8 @@ pub struct ImportedUser<'a> {
     pub created_at: DateTime<Utc>,
 }
 
-/// A subscription to import.
+/// A subscription to import: the fields a Stripe event would set, with the row's ids
+/// and creation time.
 #[derive(Clone, Copy, Debug)]
 pub struct ImportedSubscription<'a> {
     /// Its id here.
@@ -67,22 +68,8 @@ pub struct ImportedSubscription<'a> {
     pub legacy_id: &'a str,
     /// The subscribing account, here.
     pub user_id: Uuid,
-    /// Stripe subscription id.
-    pub stripe_subscription_id: &'a str,
-    /// Stripe price id.
-    pub stripe_price_id: Option<&'a str>,
-    /// Stripe status, upper-cased.
-    pub status: &'a str,
-    /// Plan name.
-    pub plan: Option<&'a str>,
-    /// Instances allowed; -1 is unlimited.
-    pub instance_limit: i32,
-    /// Start of the current period.
-    pub current_period_start: Option<DateTime<Utc>>,
-    /// End of the current period.
-    pub current_period_end: DateTime<Utc>,
-    /// Whether it ends with the current period.
-    pub cancel_at_period_end: bool,
+    /// Its Stripe fields.
+    pub update: SubscriptionUpdate<'a>,
     /// When the original created it.
     pub created_at: DateTime<Utc>,
 }
@@ -220,14 +207,14 @@ impl<'a> Imports<'a> {
             s.id,
             s.legacy_id,
             s.user_id,
-            s.stripe_subscription_id,
-            s.stripe_price_id,
-            s.status,
-            s.plan,
-            s.instance_limit,
-            s.current_period_start,
-            s.current_period_end,
-            s.cancel_at_period_end,
+            s.update.stripe_subscription_id,
+            s.update.stripe_price_id,
+            s.update.status,
+            s.update.plan,
+            s.update.instance_limit,
+            s.update.current_period_start,
+            s.update.current_period_end,
+            s.update.cancel_at_period_end,
             s.created_at,
         )
         .execute(&mut *tx)

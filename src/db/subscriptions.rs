@@ -34,7 +34,7 @@ pub struct SubscriptionRecord {
 }
 
 /// The fields a Stripe event sets on a subscription.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubscriptionUpdate<'a> {
     /// Stripe subscription id.
     pub stripe_subscription_id: &'a str,

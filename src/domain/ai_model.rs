@@ -1,6 +1,4 @@
-use std::borrow::Cow;
-
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::InvalidValue;
@@ -28,11 +26,18 @@ impl AiProvider {
     }
 }
 
-/// An AI model name. It must start with `gpt-`, `claude-`, `gemini-` or `o1-`, which
-/// also tells which provider serves it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct AiModel(String);
+string_type! {
+    /// An AI model name. It must start with `gpt-`, `claude-`, `gemini-` or `o1-`, which
+    /// also tells which provider serves it.
+    pub struct AiModel(String);
+    /// The model name as text.
+    fn as_str;
+    schema: {
+        "type": "string",
+        "maxLength": Self::MAX_CHARS,
+        "pattern": Self::PATTERN,
+    }
+}
 
 impl AiModel {
     /// The model used when a request or an Instance names none.
@@ -88,48 +93,11 @@ impl AiModel {
             .find(|(prefix, _)| self.0.starts_with(prefix))
             .map_or(AiProvider::Anthropic, |(_, provider)| *provider)
     }
-
-    /// The model name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 impl Default for AiModel {
     fn default() -> Self {
         Self(Self::DEFAULT.to_owned())
-    }
-}
-
-impl TryFrom<String> for AiModel {
-    type Error = InvalidValue;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<AiModel> for String {
-    fn from(value: AiModel) -> Self {
-        value.0
-    }
-}
-
-impl JsonSchema for AiModel {
-    fn schema_name() -> Cow<'static, str> {
-        "AiModel".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "maxLength": Self::MAX_CHARS,
-            "pattern": Self::PATTERN,
-        })
     }
 }
 

@@ -1,14 +1,17 @@
-use std::borrow::Cow;
-
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::{Deserialize, Serialize};
-
 use super::InvalidValue;
 
-/// The name a customer gives an instance: 1 to 50 characters, not only whitespace.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct DisplayName(String);
+string_type! {
+    /// The name a customer gives an instance: 1 to 50 characters, not only whitespace.
+    pub struct DisplayName(String);
+    /// The name as text.
+    fn as_str;
+    schema: {
+        "type": "string",
+        "minLength": Self::MIN_CHARS,
+        "maxLength": Self::MAX_CHARS,
+        "pattern": super::PRINTABLE_TEXT,
+    }
+}
 
 impl DisplayName {
     /// The fewest characters a name may have.
@@ -34,44 +37,6 @@ impl DisplayName {
         }
         super::refuse_control_characters(&value, "Name")?;
         Ok(Self(value))
-    }
-
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for DisplayName {
-    type Error = InvalidValue;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<DisplayName> for String {
-    fn from(value: DisplayName) -> Self {
-        value.0
-    }
-}
-
-impl JsonSchema for DisplayName {
-    fn schema_name() -> Cow<'static, str> {
-        "DisplayName".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "minLength": Self::MIN_CHARS,
-            "maxLength": Self::MAX_CHARS,
-            "pattern": super::PRINTABLE_TEXT,
-        })
     }
 }
 

@@ -1,16 +1,14 @@
-use std::borrow::Cow;
-
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::{Deserialize, Serialize};
-
 use super::InvalidValue;
 
-/// An email address: `local@domain`, no whitespace, at most 254 characters.
-///
-/// Comparison is as written; the store compares addresses case-insensitively.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct EmailAddress(String);
+string_type! {
+    /// An email address: `local@domain`, no whitespace, at most 254 characters.
+    ///
+    /// Comparison is as written; the store compares addresses case-insensitively.
+    pub struct EmailAddress(String);
+    /// The address as text.
+    fn as_str;
+    schema: { "type": "string", "format": "email", "maxLength": Self::MAX_CHARS }
+}
 
 impl EmailAddress {
     /// The most characters an address may have (RFC 5321's path limit).
@@ -30,39 +28,6 @@ impl EmailAddress {
             return Err(invalid());
         }
         Ok(Self(value))
-    }
-
-    /// The address as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for EmailAddress {
-    type Error = InvalidValue;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<EmailAddress> for String {
-    fn from(value: EmailAddress) -> Self {
-        value.0
-    }
-}
-
-impl JsonSchema for EmailAddress {
-    fn schema_name() -> Cow<'static, str> {
-        "EmailAddress".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "format": "email", "maxLength": Self::MAX_CHARS })
     }
 }
 

@@ -2,7 +2,11 @@
 //!
 //! Each type parses its input once ("parse, don't validate") and describes its own
 //! constraints as a JSON schema, so the Kubernetes API server, the OpenAPI document and
-//! the Rust code all enforce the same rule from one definition.
+//! the Rust code all enforce the same rule from one definition. The string types are
+//! declared with `string_type!`, which gives each the same serde and schema impls.
+
+#[macro_use]
+mod string_type;
 
 mod ai_model;
 mod display_name;

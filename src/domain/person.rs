@@ -1,16 +1,21 @@
-use std::borrow::Cow;
 use std::fmt;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::InvalidValue;
 
-/// A person's name as they give it at sign-up or in their profile: 1 to 100 characters.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct PersonName(String);
+string_type! {
+    /// A person's name as they give it at sign-up or in their profile: 1 to 100 characters.
+    pub struct PersonName(String);
+    /// The name as text.
+    fn as_str;
+    schema: {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": Self::MAX_CHARS,
+        "pattern": super::PRINTABLE_TEXT,
+    }
+}
 
 impl PersonName {
     /// The most characters a name may have.
@@ -32,52 +37,25 @@ impl PersonName {
         super::refuse_control_characters(&value, "Name")?;
         Ok(Self(value))
     }
-
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for PersonName {
-    type Error = InvalidValue;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
+string_type! {
+    /// A password someone types. `Debug` prints nothing of it.
+    ///
+    /// [`Password::new_password`] applies the rule for a new password (8 to 1024
+    /// characters); a password given to log in is taken as it is. It serializes as the
+    /// password itself: only request bodies, which the typed client sends, carry it.
+    #[derive(Clone)]
+    pub struct Password(SecretString);
+    parsed by given;
+    serialized by expose;
+    schema: {
+        "type": "string",
+        "format": "password",
+        "maxLength": Self::MAX_CHARS,
+        "writeOnly": true,
     }
 }
-
-impl From<PersonName> for String {
-    fn from(value: PersonName) -> Self {
-        value.0
-    }
-}
-
-impl JsonSchema for PersonName {
-    fn schema_name() -> Cow<'static, str> {
-        "PersonName".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "minLength": 1,
-            "maxLength": Self::MAX_CHARS,
-            "pattern": super::PRINTABLE_TEXT,
-        })
-    }
-}
-
-/// A password someone types. `Debug` prints nothing of it.
-///
-/// [`Password::new_password`] applies the rule for a new password (8 to 1024
-/// characters); a password given to log in is taken as it is.
-#[derive(Clone)]
-pub struct Password(SecretString);
 
 impl Password {
     /// The fewest characters a new password may have.
@@ -109,42 +87,21 @@ impl fmt::Debug for Password {
     }
 }
 
-impl<'de> Deserialize<'de> for Password {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Self::given(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+string_type! {
+    /// A new password: 8 to 1024 characters. `Debug` prints nothing of it. It serializes
+    /// as the password itself, for the typed client's requests.
+    #[derive(Clone, Debug)]
+    pub struct NewPassword(Password);
+    parsed by parse;
+    serialized by expose;
+    schema: {
+        "type": "string",
+        "format": "password",
+        "minLength": Password::MIN_CHARS,
+        "maxLength": Password::MAX_CHARS,
+        "writeOnly": true,
     }
 }
-
-/// Serializes the password itself: only request bodies, which the typed client sends,
-/// carry it.
-impl Serialize for Password {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.expose())
-    }
-}
-
-impl JsonSchema for Password {
-    fn schema_name() -> Cow<'static, str> {
-        "Password".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "format": "password",
-            "maxLength": Self::MAX_CHARS,
-            "writeOnly": true,
-        })
-    }
-}
-
-/// A new password: 8 to 1024 characters. `Debug` prints nothing of it.
-#[derive(Clone, Debug)]
-pub struct NewPassword(Password);
 
 impl NewPassword {
     /// Parses a new password.
@@ -162,39 +119,6 @@ impl NewPassword {
     /// The password itself, for hashing.
     pub fn expose(&self) -> &str {
         self.0.expose()
-    }
-}
-
-impl<'de> Deserialize<'de> for NewPassword {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Self::parse(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Serializes the password itself, for the typed client's requests.
-impl Serialize for NewPassword {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
-
-impl JsonSchema for NewPassword {
-    fn schema_name() -> Cow<'static, str> {
-        "NewPassword".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "format": "password",
-            "minLength": Password::MIN_CHARS,
-            "maxLength": Password::MAX_CHARS,
-            "writeOnly": true,
-        })
     }
 }
 

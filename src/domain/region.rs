@@ -1,14 +1,12 @@
-use std::borrow::Cow;
-
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::{Deserialize, Serialize};
-
 use super::InvalidValue;
 
-/// A Fly.io region code: three lowercase letters, such as `lax`, `iad` or `lhr`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Region(String);
+string_type! {
+    /// A Fly.io region code: three lowercase letters, such as `lax`, `iad` or `lhr`.
+    pub struct Region(String);
+    /// The region code as text.
+    fn as_str;
+    schema: { "type": "string", "pattern": Self::PATTERN }
+}
 
 impl Region {
     /// The region used when a request or an Instance names none.
@@ -27,44 +25,11 @@ impl Region {
             ))
         }
     }
-
-    /// The region code as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 impl Default for Region {
     fn default() -> Self {
         Self(Self::DEFAULT.to_owned())
-    }
-}
-
-impl TryFrom<String> for Region {
-    type Error = InvalidValue;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<Region> for String {
-    fn from(value: Region) -> Self {
-        value.0
-    }
-}
-
-impl JsonSchema for Region {
-    fn schema_name() -> Cow<'static, str> {
-        "Region".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "pattern": Self::PATTERN })
     }
 }
 

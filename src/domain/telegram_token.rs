@@ -1,18 +1,28 @@
-use std::borrow::Cow;
 use std::fmt;
 
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::InvalidValue;
 
-/// A Telegram bot token, as BotFather hands it out: `<bot id digits>:<secret>`.
-///
-/// The value is held in a [`SecretString`]: `Debug` prints nothing of it, and the only
-/// ways to read it are [`TelegramBotToken::expose`] and [`TelegramBotToken::masked`].
-#[derive(Clone)]
-pub struct TelegramBotToken(SecretString);
+string_type! {
+    /// A Telegram bot token, as BotFather hands it out: `<bot id digits>:<secret>`.
+    ///
+    /// The value is held in a [`SecretString`]: `Debug` prints nothing of it, and the only
+    /// ways to read it are [`TelegramBotToken::expose`] and [`TelegramBotToken::masked`].
+    /// It serializes as the token itself: only request bodies carry this type (the typed
+    /// client sends it); responses carry the masked form.
+    #[derive(Clone)]
+    pub struct TelegramBotToken(SecretString);
+    parsed by parse;
+    serialized by expose;
+    schema: {
+        "type": "string",
+        "minLength": Self::MIN_CHARS,
+        "maxLength": Self::MAX_CHARS,
+        "pattern": Self::PATTERN,
+        "writeOnly": true,
+    }
+}
 
 impl TelegramBotToken {
     /// The fewest characters a token may have.
@@ -100,41 +110,6 @@ impl PartialEq for TelegramBotToken {
 }
 
 impl Eq for TelegramBotToken {}
-
-impl<'de> Deserialize<'de> for TelegramBotToken {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = String::deserialize(deserializer)?;
-        Self::parse(value).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Serializes the token itself. Only request bodies carry this type (the typed client
-/// sends it); responses carry the masked form.
-impl Serialize for TelegramBotToken {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.expose())
-    }
-}
-
-impl JsonSchema for TelegramBotToken {
-    fn schema_name() -> Cow<'static, str> {
-        "TelegramBotToken".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "minLength": Self::MIN_CHARS,
-            "maxLength": Self::MAX_CHARS,
-            "pattern": Self::PATTERN,
-            "writeOnly": true,
-        })
-    }
-}
 
 #[cfg(test)]
 mod tests {

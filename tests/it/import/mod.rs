@@ -12,6 +12,7 @@ use std::time::Duration;
 use fasterclaw::crd::Instance;
 use fasterclaw::domain::{LegacyKind, imported_id};
 use fasterclaw_sim::fly::MachineState;
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use self::original::{
@@ -531,127 +532,156 @@ async fn a_running_original_moves_over_without_reprovisioning_a_bot() {
         );
     }
 
-    // Every user signs in with the old password; Google-only accounts have none.
+    // Every user signs in with the old password; Google-only accounts have none. A
+    // session the original issued is accepted, old links still lead somewhere, and
+    // gating follows the imported plans.
     let http = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", facade.url);
     let hashes = bcryptjs_hashes();
-    for (email, password) in [
-        ("Alice@Example.com", &hashes[0].password),
-        ("bob@example.com", &hashes[2].password),
-        ("dave@example.com", &hashes[1].password),
-    ] {
-        let (status, body) = call(
-            &http,
-            reqwest::Method::POST,
-            url("/auth/login"),
-            None,
-            Some(json!({ "email": email, "password": password })),
-        )
-        .await;
-        assert_eq!(status, 200, "{email}: {body}");
-    }
-    let (status, _) = call(
-        &http,
-        reqwest::Method::POST,
-        url("/auth/login"),
-        None,
-        Some(json!({ "email": "gina@example.com", "password": "anything-at-all" })),
-    )
-    .await;
-    assert_eq!(status, 401);
-
-    // A session the original issued is accepted, and old links still lead somewhere.
+    let login = |email: &str, password: &str| json!({ "email": email, "password": password });
     let alice = original_session(ALICE, "Alice@Example.com");
-    let (status, me) = call(
-        &http,
-        reqwest::Method::GET,
-        url("/auth/me"),
-        Some(&alice),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{me}");
-    assert_eq!(me["id"], imported_id(LegacyKind::User, ALICE).to_string());
-    let (status, list) = call(
-        &http,
-        reqwest::Method::GET,
-        url("/instances"),
-        Some(&alice),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{list}");
-    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
-    let (status, one) = call(
-        &http,
-        reqwest::Method::GET,
-        url(&format!("/instances/{RUNNING}")),
-        Some(&alice),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{one}");
-    assert_eq!(one["status"], "RUNNING", "{one}");
-    assert_eq!(one["telegramBotToken"], "6123456789...5bC3", "{one}");
-
-    // Gating follows the imported plans.
+    let bob = original_session(BOB, "bob@example.com");
+    let dave = original_session(DAVE, "dave@example.com");
     let new_instance = json!({
         "name": "One more",
         "telegramBotToken": PLAIN_TOKEN,
         "aiModel": "claude-sonnet-4-0",
         "region": "lax",
     });
-    let (status, refused) = call(
-        &http,
-        reqwest::Method::POST,
-        url("/instances"),
-        Some(&alice),
-        Some(new_instance.clone()),
-    )
-    .await;
-    assert_eq!(
-        (status, refused["error"].as_str()),
+    // What is asked, of which route, with which session and body; the status it gets,
+    // and what else its answer must show.
+    type Case<'a> = (
+        &'a str,
+        Method,
+        String,
+        Option<&'a str>,
+        Option<Value>,
+        u16,
+        fn(&Value),
+    );
+    let cases: Vec<Case> = vec![
         (
+            "Alice@Example.com signs in",
+            Method::POST,
+            url("/auth/login"),
+            None,
+            Some(login("Alice@Example.com", &hashes[0].password)),
+            200,
+            |_| {},
+        ),
+        (
+            "bob@example.com signs in",
+            Method::POST,
+            url("/auth/login"),
+            None,
+            Some(login("bob@example.com", &hashes[2].password)),
+            200,
+            |_| {},
+        ),
+        (
+            "dave@example.com signs in",
+            Method::POST,
+            url("/auth/login"),
+            None,
+            Some(login("dave@example.com", &hashes[1].password)),
+            200,
+            |_| {},
+        ),
+        (
+            "a Google-only account has no password",
+            Method::POST,
+            url("/auth/login"),
+            None,
+            Some(login("gina@example.com", "anything-at-all")),
+            401,
+            |_| {},
+        ),
+        (
+            "Alice's session from the original",
+            Method::GET,
+            url("/auth/me"),
+            Some(&alice),
+            None,
+            200,
+            |me| assert_eq!(me["id"], imported_id(LegacyKind::User, ALICE).to_string()),
+        ),
+        (
+            "Alice's instances",
+            Method::GET,
+            url("/instances"),
+            Some(&alice),
+            None,
+            200,
+            |list| assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}"),
+        ),
+        (
+            "an old link to Alice's running instance",
+            Method::GET,
+            url(&format!("/instances/{RUNNING}")),
+            Some(&alice),
+            None,
+            200,
+            |one| {
+                assert_eq!(one["status"], "RUNNING", "{one}");
+                assert_eq!(one["telegramBotToken"], "6123456789...5bC3", "{one}");
+            },
+        ),
+        (
+            "Alice, at her plan's limit, creates one more",
+            Method::POST,
+            url("/instances"),
+            Some(&alice),
+            Some(new_instance.clone()),
             403,
-            Some(
-                "Instance limit reached (2). Please upgrade your plan or delete existing instances."
-            )
-        )
-    );
-    let bob = original_session(BOB, "bob@example.com");
-    let (status, refused) = call(
-        &http,
-        reqwest::Method::POST,
-        url("/instances"),
-        Some(&bob),
-        Some(new_instance),
-    )
-    .await;
-    assert_eq!(status, 403, "{refused}");
-    assert!(
-        refused["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("Active subscription required")
-    );
-    let dave = original_session(DAVE, "dave@example.com");
-    let (status, subscription) = call(
-        &http,
-        reqwest::Method::GET,
-        url("/billing/subscription"),
-        Some(&dave),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{subscription}");
-    let terms = &subscription["subscription"];
-    assert_eq!(terms["plan"], "pro", "{subscription}");
-    assert_eq!(terms["instanceLimit"], 10, "{subscription}");
-    assert_eq!(terms["cancelAtPeriodEnd"], true, "{subscription}");
-    assert_eq!(
-        terms["stripeCustomerId"], "cus_dave_original",
-        "{subscription}"
-    );
+            |refused| {
+                assert_eq!(
+                    refused["error"].as_str(),
+                    Some(
+                        "Instance limit reached (2). Please upgrade your plan or delete existing instances."
+                    )
+                )
+            },
+        ),
+        (
+            "Bob, whose subscription is not active, creates one",
+            Method::POST,
+            url("/instances"),
+            Some(&bob),
+            Some(new_instance),
+            403,
+            |refused| {
+                assert!(
+                    refused["error"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("Active subscription required")
+                )
+            },
+        ),
+        (
+            "Dave's imported subscription",
+            Method::GET,
+            url("/billing/subscription"),
+            Some(&dave),
+            None,
+            200,
+            |subscription| {
+                let terms = &subscription["subscription"];
+                assert_eq!(terms["plan"], "pro", "{subscription}");
+                assert_eq!(terms["instanceLimit"], 10, "{subscription}");
+                assert_eq!(terms["cancelAtPeriodEnd"], true, "{subscription}");
+                assert_eq!(
+                    terms["stripeCustomerId"], "cus_dave_original",
+                    "{subscription}"
+                );
+            },
+        ),
+    ];
+    for (what, method, url, token, body, expected, check) in cases {
+        let (status, answer) = call(&http, method, url, token, body).await;
+        assert_eq!(status, expected, "{what}: {answer}");
+        check(&answer);
+    }
 
     // A second run changes nothing.
     let counts = moving.counts().await;
