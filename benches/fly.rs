@@ -53,7 +53,7 @@ async fn setup() -> (FlySim, Vec<String>) {
             "name": format!("bot-{n}"),
             "region": "lax",
             "skip_launch": true,
-            "config": {"image": "ghcr.io/openclaw/openclaw:latest", "env": {"AI_MODEL": "claude-sonnet-4"},
+            "config": {"image": "ghcr.io/openclaw/openclaw:latest", "env": {"AI_MODEL": "claude-sonnet-5"},
                        "metadata": {"fasterclaw_instance": format!("i-{n}")}},
         });
         let machine: serde_json::Value = post("/v1/apps/bench/machines", body)

@@ -13,6 +13,7 @@ pub mod db;
 pub mod domain;
 pub mod fly;
 pub mod import;
+pub mod runtime;
 pub mod startup;
 pub mod telemetry;
 pub mod tls;

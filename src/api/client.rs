@@ -256,6 +256,26 @@ impl ApiClient {
             .await
     }
 
+    /// `GET /instances/{id}/pairing-requests`
+    pub async fn pairing_requests(&self, id: &str) -> Result<PairingRequestList, ClientError> {
+        self.call("getInstancesByIdPairingRequests", &[id], NO_BODY)
+            .await
+    }
+
+    /// `POST /instances/{id}/pairing-requests/{code}/approve`, with no body.
+    pub async fn approve_pairing(
+        &self,
+        id: &str,
+        code: &str,
+    ) -> Result<PairingApprovalResponse, ClientError> {
+        self.call(
+            "postInstancesByIdPairingRequestsByCodeApprove",
+            &[id, code],
+            NO_BODY,
+        )
+        .await
+    }
+
     /// `GET /billing/subscription`
     pub async fn subscription(&self) -> Result<SubscriptionResponse, ClientError> {
         self.call("getBillingSubscription", &[], NO_BODY).await
@@ -454,7 +474,7 @@ mod tests {
             let expected = format!(
                 "{} {} no body",
                 route.method.as_lowercase().to_uppercase(),
-                route.path.replace("{id}", "p")
+                route.path.replace("{id}", "p").replace("{code}", "p")
             );
             assert_eq!(asked, expected);
         }

@@ -638,6 +638,54 @@ route_table!(
         ],
     },
     Route {
+        handler: |m| on(m, pairing::list),
+        method: Method::Get,
+        path: "/instances/{id}/pairing-requests",
+        tag: Tag::Instances,
+        summary: "Strangers waiting for the owner's approval",
+        description: "An assistant with no `telegramUserIds` answers strangers with a pairing \
+                      code. This asks the running assistant who waits now (the controller \
+                      runs `openclaw pairing list` in its machine) and answers when it has \
+                      listed them. Empty for an assistant with an allowlist.",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(200, "The pending requests", schema_of::<PairingRequestList>),
+            error(400, "Instance is not running"),
+            UNAUTHORIZED,
+            INSTANCE_NOT_FOUND,
+            INTERNAL,
+            error(502, "The assistant could not list its pairing requests"),
+            error(503, "The controller has not answered in time; try again"),
+        ],
+    },
+    Route {
+        handler: |m| on(m, pairing::approve),
+        method: Method::Post,
+        path: "/instances/{id}/pairing-requests/{code}/approve",
+        tag: Tag::Instances,
+        summary: "Let in the stranger holding a pairing code",
+        description: "The code (8 letters and digits, as the assistant sent it) is checked, \
+                      then the controller runs `openclaw pairing approve telegram <code>` in \
+                      the machine; the stranger's next message is answered. Operators do the \
+                      same with the `fasterclaw.io/approve-pairing-code` annotation.",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(200, "Approved", schema_of::<PairingApprovalResponse>),
+            error(400, "Not a pairing code, or the instance is not running"),
+            UNAUTHORIZED,
+            error(
+                404,
+                "No such instance among the caller's, or no stranger holds the code"
+            ),
+            error(409, "The assistant stopped before it could approve"),
+            INTERNAL,
+            error(502, "The assistant could not carry out the approval"),
+            error(503, "The controller has not answered in time; try again"),
+        ],
+    },
+    Route {
         handler: |m| on(m, billing::checkout),
         method: Method::Post,
         path: "/billing/checkout",

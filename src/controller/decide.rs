@@ -14,7 +14,8 @@ use super::settings::PlatformKeys;
 use crate::crd::{
     Adoption, ConditionType, InstanceStatus, Phase, PowerState, ProvisioningStepName, SyncedReason,
 };
-use crate::domain::AiProvider;
+use crate::domain::{AiModel, AiProvider};
+use crate::runtime::models;
 
 /// What the gates look at.
 #[derive(Clone, Debug)]
@@ -37,6 +38,8 @@ pub struct Facts<'a> {
     pub image: Option<&'a str>,
     /// The images the platform's keys may go to.
     pub allowed_images: &'a AllowedImages,
+    /// `spec.aiModel`.
+    pub model: &'a AiModel,
 }
 
 /// Whether a reconcile may go on to Fly.io.
@@ -101,6 +104,12 @@ pub fn gate(facts: &Facts<'_>) -> Gate {
                 "spec.image {image:?} is not from a repository the controller allows ({}); the platform's keys go to those images only, so nothing runs until the image changes",
                 facts.allowed_images.describe()
             ),
+        ));
+    }
+    if let Some(refusal) = models::refusal(facts.model) {
+        return Gate::Stop(Problem::new(
+            SyncedReason::ModelNotOffered,
+            format!("spec.aiModel: {refusal}"),
         ));
     }
     Gate::Go
@@ -276,6 +285,8 @@ mod tests {
             ..InstanceStatus::default()
         };
         let timed_out_failed = failed("Timeout");
+        let sonnet = AiModel::default();
+        let retired = AiModel::parse("gpt-4o").unwrap();
         let odd_failed = failed("ReconcileError");
         let base = Facts {
             previous: &fresh,
@@ -287,6 +298,7 @@ mod tests {
             imported_failed: None,
             image: None,
             allowed_images: &images,
+            model: &sonnet,
         };
         let reason = |gate: Gate| match gate {
             Gate::Paused => "Paused".to_owned(),
@@ -378,6 +390,22 @@ mod tests {
                     ..base.clone()
                 },
                 "Go",
+            ),
+            (
+                Facts {
+                    model: &retired,
+                    ..base.clone()
+                },
+                "Stop ModelNotOffered",
+            ),
+            // A paused Instance with a retired model stays paused.
+            (
+                Facts {
+                    model: &retired,
+                    paused: true,
+                    ..base.clone()
+                },
+                "Paused",
             ),
         ];
         for (n, (facts, expected)) in table.into_iter().enumerate() {

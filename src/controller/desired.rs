@@ -8,10 +8,12 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use super::naming;
-use super::settings::{MachineDefaults, PlatformKeys};
+use super::settings::MachineDefaults;
 use crate::crd::Instance;
+use crate::crypto::EncryptionKey;
 use crate::domain::AiProvider;
-use crate::fly::{CREATE_REQUEST_TAG, Guest, MachineConfig, RestartPolicy};
+use crate::fly::{CREATE_REQUEST_TAG, Guest, MachineConfig, MachineInit, RestartPolicy};
+use crate::runtime::{OwnedConfig, machine};
 
 /// The app secret holding the Telegram bot token.
 pub const TELEGRAM_TOKEN_SECRET: &str = "TELEGRAM_BOT_TOKEN";
@@ -20,11 +22,14 @@ pub const TELEGRAM_TOKEN_SECRET: &str = "TELEGRAM_BOT_TOKEN";
 pub struct DesiredSecrets {
     /// Name → value.
     pub values: BTreeMap<String, SecretString>,
-    /// Secrets to remove: the keys of the providers the Instance does not use.
+    /// Secrets to remove: the keys of the providers the Instance does not use, and
+    /// names earlier versions wrote.
     pub stale: Vec<&'static str>,
     /// SHA-256 over the names and values, hex: what `status.secretsDigest` records
     /// once they are written. It reveals nothing of values as random as tokens and keys.
     pub digest: String,
+    /// Id of the key the gateway token was derived with.
+    pub gateway_token_key: String,
 }
 
 impl std::fmt::Debug for DesiredSecrets {
@@ -36,17 +41,40 @@ impl std::fmt::Debug for DesiredSecrets {
     }
 }
 
-/// The secrets of an Instance: its Telegram token, its provider's platform key, and
-/// the marker naming its uid.
-pub fn secrets(
-    uid: &str,
-    token: SecretString,
-    provider: AiProvider,
-    platform_key: SecretString,
-) -> DesiredSecrets {
+/// What goes into an Instance's app secrets.
+pub struct SecretInputs<'a> {
+    /// The Instance's uid.
+    pub uid: &'a str,
+    /// Its Telegram bot token.
+    pub telegram_token: SecretString,
+    /// Its model's provider.
+    pub provider: AiProvider,
+    /// The platform's key for that provider.
+    pub platform_key: SecretString,
+    /// The key that derives its gateway token.
+    pub deriving_key: &'a EncryptionKey,
+}
+
+/// The secrets of an Instance: its Telegram token, its provider's platform key under the
+/// name OpenClaw reads, its gateway token, and the marker naming its uid.
+pub fn secrets(inputs: SecretInputs<'_>) -> DesiredSecrets {
+    let SecretInputs {
+        uid,
+        telegram_token,
+        provider,
+        platform_key,
+        deriving_key,
+    } = inputs;
     let mut values = BTreeMap::new();
-    values.insert(TELEGRAM_TOKEN_SECRET.to_owned(), token);
-    values.insert(PlatformKeys::variable(provider).to_owned(), platform_key);
+    values.insert(TELEGRAM_TOKEN_SECRET.to_owned(), telegram_token);
+    values.insert(
+        machine::provider_key_secret(provider).to_owned(),
+        platform_key,
+    );
+    values.insert(
+        machine::GATEWAY_TOKEN_SECRET.to_owned(),
+        gateway_token(deriving_key, uid),
+    );
     values.insert(
         naming::marker_secret(uid),
         SecretString::from(uid.to_owned()),
@@ -58,7 +86,8 @@ pub fn secrets(
     ]
     .into_iter()
     .filter(|p| *p != provider)
-    .map(PlatformKeys::variable)
+    .map(machine::provider_key_secret)
+    .chain(machine::RETIRED_SECRETS.iter().copied())
     .collect();
     let mut hasher = Sha256::new();
     for (name, value) in &values {
@@ -73,22 +102,32 @@ pub fn secrets(
         values,
         stale,
         digest,
+        gateway_token_key: deriving_key.id().to_hex(),
     }
 }
 
-/// The machine configuration an Instance asks for: image, model and provider in env
-/// (never a secret), size, restart policy and the tags that link it to the Instance.
+/// An Instance's gateway token: derived from the controller's encryption key and the
+/// Instance's uid, so no two Instances share one, nothing needs storing, and whoever
+/// holds one learns nothing of another.
+pub fn gateway_token(key: &EncryptionKey, uid: &str) -> SecretString {
+    key.derive("openclaw gateway token v1", uid)
+}
+
+/// The machine configuration an Instance asks for: the pinned OpenClaw image (or the
+/// Instance's), the owned part of `openclaw.json` as a file, the start command that
+/// merges it, the health check, size, restart policy and the tags that link it to the
+/// Instance. Never a secret.
 pub fn machine_config(instance: &Instance, defaults: &MachineDefaults) -> MachineConfig {
     let spec = &instance.spec;
+    let owned = OwnedConfig {
+        model: &spec.ai_model,
+        provider: spec.effective_provider(),
+        telegram_user_ids: &spec.telegram_user_ids,
+        endpoints: &defaults.endpoints,
+    };
     MachineConfig {
         image: spec.image.clone().unwrap_or_else(|| defaults.image.clone()),
-        env: BTreeMap::from([
-            ("AI_MODEL".to_owned(), spec.ai_model.as_str().to_owned()),
-            (
-                "AI_PROVIDER".to_owned(),
-                spec.effective_provider().as_str().to_owned(),
-            ),
-        ]),
+        env: machine::env(defaults.memory_mb),
         guest: Some(Guest {
             cpu_kind: defaults.cpu_kind.clone(),
             cpus: defaults.cpus,
@@ -97,10 +136,14 @@ pub fn machine_config(instance: &Instance, defaults: &MachineDefaults) -> Machin
         services: Vec::new(),
         metadata: naming::machine_tags(instance),
         restart: Some(RestartPolicy {
-            policy: "always".to_owned(),
-            max_retries: None,
+            policy: "on-failure".to_owned(),
+            max_retries: Some(machine::RESTART_RETRIES),
         }),
         auto_destroy: false,
+        files: vec![machine::config_file(&owned.to_file())],
+        init: Some(machine::init()),
+        checks: machine::checks(),
+        stop_config: Some(machine::stop_config()),
         other: BTreeMap::new(),
     }
 }
@@ -112,8 +155,12 @@ pub fn config_matches(observed: &MachineConfig, desired: &MachineConfig) -> bool
     observed.image == desired.image
         && observed.env == desired.env
         && observed.guest == desired.guest
-        && observed.restart.as_ref().map(|r| &r.policy)
-            == desired.restart.as_ref().map(|r| &r.policy)
+        && observed.restart == desired.restart
+        && observed.files == desired.files
+        && observed.init.as_ref().map(|i| (&i.cmd, &i.entrypoint))
+            == desired.init.as_ref().map(|i| (&i.cmd, &i.entrypoint))
+        && observed.checks == desired.checks
+        && observed.stop_config == desired.stop_config
         && desired
             .metadata
             .iter()
@@ -128,6 +175,17 @@ pub fn updated_config(observed: &MachineConfig, desired: &MachineConfig) -> Mach
     config.env = desired.env.clone();
     config.guest = desired.guest.clone();
     config.restart = desired.restart.clone();
+    config.files = desired.files.clone();
+    config.init = match (&observed.init, &desired.init) {
+        (Some(observed), Some(desired)) => Some(MachineInit {
+            cmd: desired.cmd.clone(),
+            entrypoint: desired.entrypoint.clone(),
+            other: observed.other.clone(),
+        }),
+        (_, desired) => desired.clone(),
+    };
+    config.checks = desired.checks.clone();
+    config.stop_config = desired.stop_config.clone();
     config.metadata.remove(CREATE_REQUEST_TAG);
     config
         .metadata
@@ -139,30 +197,74 @@ pub fn updated_config(observed: &MachineConfig, desired: &MachineConfig) -> Mach
 mod tests {
     use super::*;
 
-    fn key(text: &str) -> SecretString {
+    fn secret(text: &str) -> SecretString {
         SecretString::from(text.to_owned())
     }
 
     #[test]
-    fn secrets_carry_the_token_the_provider_key_and_the_marker() {
+    fn secrets_carry_the_token_the_provider_key_the_gateway_token_and_the_marker() {
         let uid = "6f1c2a34-5b6d-4e7f-8091-a2b3c4d5e6f7";
         let token = "123456789:AAH-abcdefghijklmnopqrstuvwxyz012345";
-        let set = secrets(uid, key(token), AiProvider::Anthropic, key("sk-ant-1"));
+        let ring = EncryptionKey::from_bytes(&[7; 32]);
+        let of = |uid: &str, provider, platform: &str, key: &EncryptionKey| {
+            secrets(SecretInputs {
+                uid,
+                telegram_token: secret(token),
+                provider,
+                platform_key: secret(platform),
+                deriving_key: key,
+            })
+        };
+        let set = of(uid, AiProvider::Anthropic, "sk-ant-1", &ring);
         let names: Vec<&str> = set.values.keys().map(String::as_str).collect();
         assert_eq!(
             names,
             [
                 "ANTHROPIC_API_KEY",
                 "FASTERCLAW_INSTANCE_6F1C2A345B6D4E7F8091A2B3C4D5E6F7",
+                "OPENCLAW_GATEWAY_TOKEN",
                 "TELEGRAM_BOT_TOKEN"
             ]
         );
-        assert_eq!(set.stale, ["OPENAI_API_KEY", "GOOGLE_API_KEY"]);
+        assert_eq!(
+            set.stale,
+            ["OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"]
+        );
         assert!(!set.digest.contains(token) && set.digest.len() == 32);
         assert!(!format!("{set:?}").contains("sk-ant-1"));
-        let same = secrets(uid, key(token), AiProvider::Anthropic, key("sk-ant-1"));
+        assert_eq!(set.gateway_token_key, ring.id().to_hex());
+        let same = of(uid, AiProvider::Anthropic, "sk-ant-1", &ring);
         assert_eq!(set.digest, same.digest);
-        let rotated = secrets(uid, key(token), AiProvider::Anthropic, key("sk-ant-2"));
+        let rotated = of(uid, AiProvider::Anthropic, "sk-ant-2", &ring);
         assert_ne!(set.digest, rotated.digest);
+
+        let google = of(uid, AiProvider::Google, "g-1", &ring);
+        assert!(google.values.contains_key("GEMINI_API_KEY"));
+        assert_eq!(
+            google.stale,
+            ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY"]
+        );
+
+        let gateway = |set: &DesiredSecrets| {
+            set.values["OPENCLAW_GATEWAY_TOKEN"]
+                .expose_secret()
+                .to_owned()
+        };
+        let other_uid = of(
+            "0a1b2c3d-0000-4000-8000-000000000000",
+            AiProvider::Anthropic,
+            "sk-ant-1",
+            &ring,
+        );
+        let other_key = of(
+            uid,
+            AiProvider::Anthropic,
+            "sk-ant-1",
+            &EncryptionKey::from_bytes(&[8; 32]),
+        );
+        assert_eq!(gateway(&set).len(), 64);
+        assert_eq!(gateway(&set), gateway(&same));
+        assert_ne!(gateway(&set), gateway(&other_uid));
+        assert_ne!(gateway(&set), gateway(&other_key));
     }
 }

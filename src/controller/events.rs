@@ -35,6 +35,10 @@ pub enum EventReason {
     AppLeft,
     /// An annotation's value is ignored.
     InvalidAnnotation,
+    /// A stranger's pairing code was approved.
+    PairingApproved,
+    /// An approval could not be carried out.
+    PairingNotApproved,
     /// A problem the owner must fix.
     Problem(SyncedReason),
 }
@@ -56,6 +60,8 @@ impl EventReason {
             EventReason::Orphaned => "Orphaned",
             EventReason::AppLeft => "AppLeft",
             EventReason::InvalidAnnotation => "InvalidAnnotation",
+            EventReason::PairingApproved => "PairingApproved",
+            EventReason::PairingNotApproved => "PairingNotApproved",
             EventReason::Problem(reason) => reason.as_str(),
         }
     }
@@ -63,9 +69,10 @@ impl EventReason {
     /// Warnings are what someone must look at; the rest tells what happened.
     pub fn kind(self) -> EventType {
         match self {
-            EventReason::AppLeft | EventReason::InvalidAnnotation | EventReason::Problem(_) => {
-                EventType::Warning
-            }
+            EventReason::AppLeft
+            | EventReason::InvalidAnnotation
+            | EventReason::PairingNotApproved
+            | EventReason::Problem(_) => EventType::Warning,
             _ => EventType::Normal,
         }
     }
@@ -79,6 +86,7 @@ impl EventReason {
             EventReason::MachineUpdated => "UpdateMachine",
             EventReason::MachineStarted | EventReason::MachineStopped => "Wait",
             EventReason::Adopted => "Adopt",
+            EventReason::PairingApproved | EventReason::PairingNotApproved => "ApprovePairing",
             EventReason::Deleted | EventReason::Orphaned | EventReason::AppLeft => "Delete",
             EventReason::Ready
             | EventReason::ReconcileRequestHandled

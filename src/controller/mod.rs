@@ -21,6 +21,7 @@ mod metrics;
 mod naming;
 mod observe;
 mod outcome;
+mod pairing;
 mod plan;
 mod reconcile;
 mod report;

@@ -148,7 +148,7 @@ mod tests {
     fn config(image: &str) -> MachineConfig {
         MachineConfig {
             image: image.to_owned(),
-            env: BTreeMap::from([("AI_MODEL".to_owned(), "claude-sonnet-4".to_owned())]),
+            env: BTreeMap::from([("AI_MODEL".to_owned(), "claude-sonnet-5".to_owned())]),
             ..MachineConfig::default()
         }
     }

@@ -12,7 +12,7 @@ use kube::{Resource, ResourceExt};
 
 use super::context::Context;
 use super::decide::{self, Facts, Gate, Wait};
-use super::desired::{self, DesiredSecrets};
+use super::desired::{self, DesiredSecrets, SecretInputs};
 use super::error::Error;
 use super::events::{EventReason, Note};
 use super::naming;
@@ -23,6 +23,7 @@ use super::world::World;
 use super::write::{self, Patched};
 use super::{backoff, cleanup, token};
 use crate::crd::{Instance, InstanceStatus, PowerState, SyncedReason, annotation};
+use crate::crypto::KeyId;
 
 /// Reconciles one Instance. The entry point the kube-runtime `Controller` calls. A
 /// panic inside is caught here, reported as `ReconcileError` and backed off like any
@@ -137,7 +138,7 @@ pub(super) struct Reconciler<'a> {
     pub(super) app: String,
     /// The status as it was when the reconcile began.
     pub(super) previous: InstanceStatus,
-    reconcile_requested: Option<&'a str>,
+    pub(super) reconcile_requested: Option<&'a str>,
     retry_requested: Option<&'a str>,
     /// A new retry annotation asks to start over.
     pub(super) retried: bool,
@@ -194,6 +195,7 @@ impl<'a> Reconciler<'a> {
             imported_failed: self.instance.annotation(annotation::IMPORTED_FAILED),
             image: spec.image.as_deref(),
             allowed_images: &self.ctx.allowed_images,
+            model: &spec.ai_model,
         };
         let recorded = World::from_status(&self.previous);
         match decide::gate(&facts) {
@@ -237,7 +239,19 @@ impl<'a> Reconciler<'a> {
         ) {
             return self.stop(&recorded, problem).await;
         }
-        let secrets = desired::secrets(&self.uid, token, provider, platform_key);
+        let deriving_key = self.ctx.keyring.deriving_key(
+            self.previous
+                .gateway_token_key
+                .as_deref()
+                .and_then(KeyId::parse),
+        );
+        let secrets = desired::secrets(SecretInputs {
+            uid: &self.uid,
+            telegram_token: token,
+            provider,
+            platform_key,
+            deriving_key,
+        });
         let config = desired::machine_config(self.instance, &self.ctx.machine_defaults);
         let mut world = match self.observe().await {
             Ok(world) => world,
@@ -262,7 +276,10 @@ impl<'a> Reconciler<'a> {
             },
         );
         let outcome = match self.act(&steps, &mut world, &secrets, &config).await {
-            Ok(()) => Outcome::Synced,
+            Ok(()) => {
+                self.attend_pairing(&mut world).await;
+                Outcome::Synced
+            }
             Err(Halt::Problem(problem)) => Outcome::Problem(problem),
             Err(Halt::Error(e)) => {
                 // Best effort: the error itself is what the backoff acts on.
@@ -315,10 +332,10 @@ impl<'a> Reconciler<'a> {
             self.ctx.metrics.error(problem.reason.as_str());
         }
         self.report(world, &outcome, secrets).await?;
-        let ready = world
-            .machine
-            .as_ref()
-            .is_some_and(|m| m.state.is_settled_as(self.power()));
+        let ready = world.machine.as_ref().is_some_and(|m| {
+            m.state.is_settled_as(self.power())
+                && (self.power() == PowerState::Stopped || report::gateway_trouble(m).is_none())
+        });
         Ok(
             match decide::wait_after(&outcome, world.still_moving, ready) {
                 Wait::ForChange => Action::await_change(),
@@ -375,6 +392,8 @@ impl<'a> Reconciler<'a> {
                 .written_secrets
                 .as_ref()
                 .map(|(digest, version)| (digest.as_str(), *version)),
+            gateway_token_key: secrets.map(|s| s.gateway_token_key.as_str()),
+            pairing: world.pairing.as_ref(),
             outcome,
             reconcile_requested: self.reconcile_requested,
             retry_requested: self.retry_requested,

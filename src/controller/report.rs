@@ -8,11 +8,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::outcome::{Outcome, Problem};
 use crate::crd::{
-    ConditionType, InstanceStatus, Phase, PowerState, ProvisioningStep, ProvisioningStepName,
-    ReadyReason, StepState,
+    ConditionType, InstanceStatus, PairingStatus, Phase, PowerState, ProvisioningStep,
+    ProvisioningStepName, ReadyReason, StepState,
 };
 use crate::domain::Timestamp;
 use crate::fly::{Machine, MachineState};
+use crate::runtime::machine::{CONFIG_REFUSED_EXIT, HEALTH_CHECK};
 
 /// Everything the status is computed from.
 #[derive(Clone, Debug)]
@@ -35,6 +36,10 @@ pub struct ReportInput<'a> {
     pub wanted_secrets: Option<&'a str>,
     /// The secrets written in this reconcile, as (digest, version).
     pub written_secrets: Option<(&'a str, u64)>,
+    /// The key the gateway token in the wanted secrets was derived with.
+    pub gateway_token_key: Option<&'a str>,
+    /// Pairing as the machine reported it in this reconcile.
+    pub pairing: Option<&'a PairingStatus>,
     /// How the reconcile ended.
     pub outcome: &'a Outcome,
     /// The `reconcile-requested-at` annotation.
@@ -81,7 +86,12 @@ fn phase(input: &ReportInput<'_>) -> Phase {
     match (input.outcome, input.machine) {
         (outcome, _) if outcome.fails() => Phase::Failed,
         (Outcome::Paused, _) => input.previous.phase.unwrap_or(Phase::Creating),
-        (_, Some(machine)) => machine.state.phase(),
+        // RUNNING means the assistant answers: a started machine whose gateway does not
+        // pass its health check is still starting.
+        (_, Some(machine)) => match machine.state.phase() {
+            Phase::Running if gateway_trouble(machine).is_some() => Phase::Starting,
+            phase => phase,
+        },
         (_, None) if input.app_exists => Phase::Provisioning,
         (_, None) => Phase::Creating,
     }
@@ -128,17 +138,28 @@ fn ready(input: &ReportInput<'_>, phase: Phase) -> (bool, ReadyReason, String) {
     }
     match machine {
         Some(m) if m.state.is_settled_as(input.power) => match input.power {
-            PowerState::Running => (
-                true,
-                ReadyReason::Running,
-                "the machine is running".to_owned(),
-            ),
+            PowerState::Running => match gateway_trouble(m) {
+                None => (
+                    true,
+                    ReadyReason::Running,
+                    "the machine is running and its gateway passes its health check".to_owned(),
+                ),
+                Some(trouble) => (false, ReadyReason::GatewayUnhealthy, trouble),
+            },
             PowerState::Stopped => (
                 true,
                 ReadyReason::Stopped,
                 "the machine is stopped, as asked".to_owned(),
             ),
         },
+        Some(m) if input.power == PowerState::Running && config_refused(m) => (
+            false,
+            ReadyReason::ConfigRefused,
+            format!(
+                "OpenClaw refused its configuration: the start command exited {CONFIG_REFUSED_EXIT} (the machine's log names what is wrong); the machine is {}",
+                m.state
+            ),
+        ),
         Some(m) => {
             let reason = match phase {
                 Phase::Starting | Phase::Creating => ReadyReason::Starting,
@@ -160,6 +181,46 @@ fn ready(input: &ReportInput<'_>, phase: Phase) -> (bool, ReadyReason, String) {
             "nothing exists on Fly.io yet".to_owned(),
         ),
     }
+}
+
+/// What keeps a started machine's gateway from being usable: its health check not
+/// passing, or not reported yet. `None` for a machine whose config has no such check.
+pub fn gateway_trouble(machine: &Machine) -> Option<String> {
+    if !machine.config.checks.contains_key(HEALTH_CHECK) {
+        return None;
+    }
+    let Some(check) = machine.checks.iter().find(|c| c.name == HEALTH_CHECK) else {
+        return Some(
+            "the machine runs; its gateway's health check has not reported yet".to_owned(),
+        );
+    };
+    (check.status != "passing").then(|| {
+        let output: String = check.output.chars().take(200).collect();
+        format!(
+            "the machine runs; its gateway's health check is {}: {}",
+            if check.status.is_empty() {
+                "unknown"
+            } else {
+                &check.status
+            },
+            output.trim()
+        )
+    })
+}
+
+/// Whether the machine's last exit was OpenClaw refusing its configuration, and it is
+/// not running since.
+fn config_refused(machine: &Machine) -> bool {
+    !matches!(
+        machine.state,
+        MachineState::Started | MachineState::Starting
+    ) && machine
+        .events
+        .iter()
+        .filter(|e| e.kind == "exit" || e.kind == "start" || e.kind == "launch")
+        .max_by_key(|e| e.timestamp)
+        .and_then(|e| e.exit_code())
+        == Some(CONFIG_REFUSED_EXIT)
 }
 
 fn steps(input: &ReportInput<'_>, done: [bool; 4]) -> Vec<ProvisioningStep> {
@@ -293,6 +354,12 @@ pub fn status(input: &ReportInput<'_>) -> InstanceStatus {
             .written_secrets
             .map(|(_, version)| version)
             .or(previous.secrets_version),
+        gateway_token_key: input
+            .written_secrets
+            .and(input.gateway_token_key)
+            .map(str::to_owned)
+            .or_else(|| previous.gateway_token_key.clone()),
+        pairing: input.pairing.cloned().or_else(|| previous.pairing.clone()),
     }
 }
 
@@ -335,6 +402,8 @@ mod tests {
             power: PowerState::Running,
             wanted_secrets: Some("d1"),
             written_secrets: Some(("d1", 3)),
+            gateway_token_key: Some("0a0b0c0d"),
+            pairing: None,
             outcome,
             reconcile_requested: None,
             retry_requested: None,

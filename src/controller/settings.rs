@@ -15,6 +15,8 @@ use crate::crypto::EncryptionArgs;
 use crate::db::DatabaseArgs;
 use crate::domain::AiProvider;
 use crate::fly::FlyArgs;
+use crate::runtime::{self, Endpoints};
+use url::Url;
 
 /// `fasterclaw controller`.
 #[derive(Debug, Args)]
@@ -39,13 +41,28 @@ pub struct ControllerArgs {
     #[arg(long, env = "WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
 
-    /// Container image of the assistant, for Instances that name none.
-    #[arg(
-        long,
-        env = "OPENCLAW_IMAGE",
-        default_value = "ghcr.io/openclaw/openclaw:latest"
-    )]
+    /// Container image of the assistant, for Instances that name none: by default the
+    /// OpenClaw version this release pins (`ghcr.io/openclaw/openclaw:<version>`).
+    #[arg(long, env = "OPENCLAW_IMAGE", default_value_t = runtime::default_image())]
     pub openclaw_image: String,
+
+    /// Where the assistants reach Telegram's Bot API (`channels.telegram.apiRoot`), for
+    /// a Bot API proxy or a self-hosted Bot API server; Telegram's own when unset.
+    #[arg(long, env = "TELEGRAM_API_ROOT")]
+    pub telegram_api_root: Option<Url>,
+
+    /// Base URL of Anthropic's API for the assistants (`models.providers.anthropic.baseUrl`),
+    /// for a model gateway or a metering proxy; Anthropic's own when unset.
+    #[arg(long, env = "MODEL_BASE_URL_ANTHROPIC")]
+    pub model_base_url_anthropic: Option<Url>,
+
+    /// Base URL of OpenAI's API, ending in `/v1` (`models.providers.openai.baseUrl`).
+    #[arg(long, env = "MODEL_BASE_URL_OPENAI")]
+    pub model_base_url_openai: Option<Url>,
+
+    /// Base URL of Google's Gemini API, ending in `/v1beta` (`models.providers.google.baseUrl`).
+    #[arg(long, env = "MODEL_BASE_URL_GOOGLE")]
+    pub model_base_url_google: Option<Url>,
 
     /// Image repositories whose machines get the platform's model keys,
     /// comma-separated (`ghcr.io/openclaw/openclaw`, or `ghcr.io/acme/*` for every
@@ -62,8 +79,10 @@ pub struct ControllerArgs {
     #[arg(long, env = "MACHINE_CPUS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
     pub machine_cpus: u32,
 
-    /// Machine size: memory in MB, a multiple of 256.
-    #[arg(long, env = "MACHINE_MEMORY_MB", default_value_t = 1024)]
+    /// Machine size: memory in MB, a multiple of 256 and at least 1024 (OpenClaw's
+    /// gateway alone takes about 1 GB; 2048 is its documented size on Fly.io). The
+    /// gateway's Node heap is limited to three quarters of it.
+    #[arg(long, env = "MACHINE_MEMORY_MB", default_value_t = 2048)]
     pub machine_memory_mb: u32,
 
     /// Prefix of the Fly.io app names (the rest is derived from each Instance's uid).
@@ -179,7 +198,7 @@ impl PlatformKeys {
         }
     }
 
-    /// The variable that holds a provider's key, which is also the app secret's name.
+    /// The controller's variable that holds a provider's key.
     pub fn variable(provider: AiProvider) -> &'static str {
         match provider {
             AiProvider::Openai => "OPENAI_API_KEY",
@@ -200,6 +219,8 @@ pub struct MachineDefaults {
     pub cpus: u32,
     /// Memory in MB.
     pub memory_mb: u32,
+    /// Where the gateways reach Telegram and the model providers.
+    pub endpoints: Endpoints,
 }
 
 /// Timing of reconciles.
@@ -229,14 +250,32 @@ impl ControllerArgs {
                 self.machine_cpu_kind
             ));
         }
-        if self.machine_memory_mb == 0 || !self.machine_memory_mb.is_multiple_of(256) {
+        if self.machine_memory_mb < 1024 || !self.machine_memory_mb.is_multiple_of(256) {
             return bad(format!(
-                "MACHINE_MEMORY_MB must be a positive multiple of 256, not {}",
+                "MACHINE_MEMORY_MB must be a multiple of 256 of at least 1024 (the OpenClaw gateway needs about 1 GB), not {}",
                 self.machine_memory_mb
             ));
         }
         if self.openclaw_image.trim().is_empty() {
             return bad("OPENCLAW_IMAGE is empty".to_owned());
+        }
+        for (name, url) in [
+            ("TELEGRAM_API_ROOT", &self.telegram_api_root),
+            ("MODEL_BASE_URL_ANTHROPIC", &self.model_base_url_anthropic),
+            ("MODEL_BASE_URL_OPENAI", &self.model_base_url_openai),
+            ("MODEL_BASE_URL_GOOGLE", &self.model_base_url_google),
+        ] {
+            if let Some(url) = url
+                && (!matches!(url.scheme(), "http" | "https")
+                    || !url.username().is_empty()
+                    || url.password().is_some()
+                    || url.query().is_some())
+            {
+                return bad(format!(
+                    "{name} must be an http(s) URL without credentials or query, not {:?}",
+                    url.scheme()
+                ));
+            }
         }
         let prefix_ok = !self.fly_app_prefix.is_empty()
             && self.fly_app_prefix.len() <= 20
@@ -316,6 +355,12 @@ impl ControllerArgs {
             cpu_kind: self.machine_cpu_kind.clone(),
             cpus: self.machine_cpus,
             memory_mb: self.machine_memory_mb,
+            endpoints: Endpoints {
+                telegram_api_root: self.telegram_api_root.clone(),
+                anthropic: self.model_base_url_anthropic.clone(),
+                openai: self.model_base_url_openai.clone(),
+                google: self.model_base_url_google.clone(),
+            },
         }
     }
 
@@ -357,7 +402,10 @@ mod tests {
         let args = parse(&[]).unwrap();
         args.validate().unwrap();
         assert_eq!(args.timing().resync, Duration::from_secs(600));
-        assert_eq!(args.machine_defaults().memory_mb, 1024);
+        let defaults = args.machine_defaults();
+        assert_eq!(defaults.memory_mb, 2048);
+        assert_eq!(defaults.image, crate::runtime::default_image());
+        assert_eq!(defaults.endpoints, Endpoints::default());
     }
 
     #[test]
@@ -367,6 +415,22 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(err.0.starts_with("MACHINE_MEMORY_MB"), "{err}");
+        let err = parse(&["--machine-memory-mb", "512"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.0.contains("at least 1024"), "{err}");
+        let err = parse(&["--telegram-api-root", "ftp://proxy.example"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.0.starts_with("TELEGRAM_API_ROOT"), "{err}");
+        let err = parse(&["--model-base-url-openai", "https://user:pw@gw.example/v1"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.0.starts_with("MODEL_BASE_URL_OPENAI"), "{err}");
+        assert!(!err.0.contains("pw"), "{err}");
         let err = parse(&["--machine-wait", "90s"])
             .unwrap()
             .validate()

@@ -1,6 +1,6 @@
 //! What is known of an Instance's part of Fly.io while one reconcile proceeds.
 
-use crate::crd::{InstanceStatus, Phase, ProvisioningStepName};
+use crate::crd::{InstanceStatus, PairingStatus, Phase, ProvisioningStepName};
 use crate::fly::{Machine, MachineState};
 
 /// What is known of Fly.io while a reconcile proceeds.
@@ -14,6 +14,8 @@ pub struct World {
     pub written_secrets: Option<(String, u64)>,
     /// A wait ended before the machine got there; look again soon.
     pub still_moving: bool,
+    /// Pairing as the machine reported it in this reconcile.
+    pub pairing: Option<PairingStatus>,
 }
 
 impl World {
@@ -41,6 +43,7 @@ impl World {
             machine,
             written_secrets: None,
             still_moving: false,
+            pairing: None,
         }
     }
 }

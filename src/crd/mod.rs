@@ -15,7 +15,8 @@ pub use spec::{
     Adoption, DeletionPolicy, Instance, InstanceSpec, PowerState, SecretKeyRef, TelegramTokenSource,
 };
 pub use status::{
-    ConditionType, InstanceStatus, Phase, ProvisioningStep, ProvisioningStepName, StepState,
+    ApprovalResult, ConditionType, InstanceStatus, PairingApproval, PairingStatus, PendingPairing,
+    Phase, ProvisioningStep, ProvisioningStepName, StepState,
 };
 pub use vocabulary::{AccountInstance, FINALIZER, annotation, field_manager, label, record_name};
 
@@ -55,7 +56,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(spec.region.as_str(), "lax");
-        assert_eq!(spec.ai_model.as_str(), "claude-sonnet-4");
+        assert_eq!(spec.ai_model.as_str(), "claude-sonnet-5");
         assert_eq!(spec.power_state, PowerState::Running);
         assert_eq!(spec.deletion_policy, DeletionPolicy::Delete);
         assert_eq!(spec.effective_provider(), AiProvider::Anthropic);
@@ -64,7 +65,7 @@ mod tests {
         let props = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
             ["properties"];
         assert_eq!(props["region"]["default"], json!("lax"));
-        assert_eq!(props["aiModel"]["default"], json!("claude-sonnet-4"));
+        assert_eq!(props["aiModel"]["default"], json!("claude-sonnet-5"));
         assert_eq!(props["powerState"]["default"], json!("Running"));
         assert_eq!(props["deletionPolicy"]["default"], json!("Delete"));
     }
@@ -74,7 +75,7 @@ mod tests {
         let spec: InstanceSpec = serde_json::from_value(json!({
             "displayName": "Bot",
             "ownerId": "u1",
-            "aiModel": "gpt-4o",
+            "aiModel": "gpt-5.4-mini",
             "aiProvider": "openai",
             "telegramToken": { "storedSecretId": "6f1c2a34-5b6d-4e7f-8091-a2b3c4d5e6f7" },
         }))

@@ -49,6 +49,8 @@ reasons! {
         PlatformKeyMissing,
         /// `spec.image` is not from a repository the controller allows.
         ImageNotAllowed,
+        /// `spec.aiModel` is not a model the pinned OpenClaw offers.
+        ModelNotOffered,
         /// The Telegram token cannot be had.
         TokenUnavailable,
         /// The app's name, or the app to adopt, is not this Instance's to hold.
@@ -73,8 +75,12 @@ reasons! {
 reasons! {
     /// Why `Ready` is what it is: whether the assistant is usable.
     ReadyReason {
-        /// The machine runs, as asked.
+        /// The machine runs, as asked, and its gateway passes its health check.
         Running,
+        /// The machine runs; its gateway does not pass its health check (yet).
+        GatewayUnhealthy,
+        /// OpenClaw refused the configuration at start (exit 78).
+        ConfigRefused,
         /// The machine is stopped, as asked (True), or stopped while asked to run.
         Stopped,
         /// Nothing exists on Fly.io yet, or the machine is being made.

@@ -80,6 +80,15 @@ pub struct InstanceSpec {
     #[schemars(schema_with = "super::schema::optional_enum::<AiProvider>")]
     pub ai_provider: Option<AiProvider>,
 
+    /// Telegram user ids of the people the assistant answers, its owner first (a
+    /// Telegram user id is a number; @userinfobot tells one). With any, direct messages
+    /// from everyone else are dropped (`dmPolicy: allowlist`); with none, a stranger who
+    /// writes gets a pairing code for the owner to approve (`dmPolicy: pairing`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("self.all(id, id > 0)").message("telegramUserIds are positive Telegram user ids"))]
+    pub telegram_user_ids: Vec<i64>,
+
     /// Whether the machine should be running (`Running`) or stopped (`Stopped`).
     #[serde(default)]
     pub power_state: PowerState,

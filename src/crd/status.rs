@@ -75,6 +75,100 @@ pub struct InstanceStatus {
     /// started with at least this version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets_version: Option<u64>,
+
+    /// Id of the encryption key the gateway token in those secrets was derived with:
+    /// the token stays the same through a key rotation until that key is retired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    pub gateway_token_key: Option<String>,
+
+    /// Pairing: the strangers waiting for the owner's approval (listed when a reconcile
+    /// is requested) and the last approval the controller carried out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairing: Option<PairingStatus>,
+}
+
+/// Pairing requests and approvals, as the assistant's OpenClaw reports them.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingStatus {
+    /// Strangers who wrote and got a code, as last listed.
+    #[serde(default)]
+    #[schemars(length(max = 100))]
+    pub pending: Vec<PendingPairing>,
+
+    /// When the pending requests were listed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed_at: Option<String>,
+
+    /// Why the last listing failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub list_error: Option<String>,
+
+    /// The last approval asked with the `fasterclaw.io/approve-pairing-code` annotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<PairingApproval>,
+}
+
+/// A stranger waiting for approval.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingPairing {
+    /// The code the stranger was sent.
+    #[schemars(length(max = 16))]
+    pub code: String,
+    /// The stranger's Telegram user id.
+    #[schemars(length(max = 32))]
+    pub telegram_user_id: String,
+    /// Their Telegram username, if they have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub username: Option<String>,
+    /// Their first name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    pub first_name: Option<String>,
+    /// When they first wrote (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<String>,
+}
+
+/// What became of an approval.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingApproval {
+    /// The code, as the annotation gave it.
+    #[schemars(length(max = 64))]
+    pub code: String,
+    /// `Approved`, `NotPending` (no stranger holds this code), `Invalid` (not a
+    /// pairing code) or `Failed` (the machine could not run the approval).
+    pub result: ApprovalResult,
+    /// The approved stranger's Telegram user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram_user_id: Option<String>,
+    /// What happened, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub message: Option<String>,
+    /// When it was handled (RFC 3339).
+    pub handled_at: String,
+}
+
+/// The result of an approval.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub enum ApprovalResult {
+    /// The stranger is let in.
+    Approved,
+    /// No pending request has this code.
+    #[default]
+    NotPending,
+    /// The annotation holds no pairing code.
+    Invalid,
+    /// The machine could not carry it out (not running, or the command failed).
+    Failed,
 }
 
 /// The lifecycle phase of an Instance, with the same nine values the web app knows.

@@ -36,6 +36,9 @@ pub mod annotation {
     pub const RETRY_REQUESTED_AT: &str = "fasterclaw.io/retry-requested-at";
     /// How often this Instance is checked when settled (`30s`, `1h`).
     pub const POLL_INTERVAL: &str = "fasterclaw.io/poll-interval";
+    /// A pairing code the owner approves: the controller lets the stranger who holds it
+    /// in and echoes the result in `status.pairing.approval`.
+    pub const APPROVE_PAIRING_CODE: &str = "fasterclaw.io/approve-pairing-code";
     /// Set by `fasterclaw import-original` on an Instance the original system had
     /// marked FAILED: the Instance starts FAILED with this message (keeping the app it
     /// adopts, so deleting it cleans up) until a retry provisions it afresh.

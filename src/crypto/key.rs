@@ -1,6 +1,7 @@
 use std::fmt;
 
 use aes_gcm::{Aes256Gcm, KeyInit};
+use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -86,6 +87,8 @@ impl fmt::Debug for KeyId {
 pub struct EncryptionKey {
     id: KeyId,
     pub(super) cipher: Aes256Gcm,
+    /// A subkey for deriving per-Instance values (never the AES key itself).
+    derivation: Zeroizing<[u8; 32]>,
 }
 
 impl EncryptionKey {
@@ -97,10 +100,31 @@ impl EncryptionKey {
             .finalize();
         let mut id = [0u8; 4];
         id.copy_from_slice(&digest[..4]);
+        let mut derivation = Zeroizing::new([0u8; 32]);
+        derivation.copy_from_slice(
+            &Sha256::new()
+                .chain_update(b"fasterclaw derivation key v1\0")
+                .chain_update(bytes)
+                .finalize(),
+        );
         Self {
             id: KeyId(id),
             cipher: Aes256Gcm::new(bytes.into()),
+            derivation,
         }
+    }
+
+    /// A value derived from this key for `purpose` and `subject`: HMAC-SHA256 under a
+    /// subkey of this key, hex. The same inputs give the same value; nothing of the key
+    /// can be learned from it.
+    pub fn derive(&self, purpose: &str, subject: &str) -> SecretString {
+        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(self.derivation.as_ref())
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        for part in [purpose.as_bytes(), subject.as_bytes()] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        SecretString::from(hex::encode(mac.finalize().into_bytes()))
     }
 
     /// Parses a key from 64 hex characters, as `openssl rand -hex 32` prints it.
@@ -194,6 +218,15 @@ impl Keyring {
     /// The id of the key that seals new values.
     pub fn current_id(&self) -> KeyId {
         self.current.id()
+    }
+
+    /// The key that derives values: the one with id `preferred` while it is in the
+    /// ring, so derived values stay put through a rotation until that key is retired,
+    /// else the current key.
+    pub fn deriving_key(&self, preferred: Option<KeyId>) -> &EncryptionKey {
+        preferred
+            .and_then(|id| self.key(id))
+            .unwrap_or(&self.current)
     }
 
     /// The key with this id, current or previous.

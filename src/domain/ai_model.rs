@@ -41,7 +41,7 @@ string_type! {
 
 impl AiModel {
     /// The model used when a request or an Instance names none.
-    pub const DEFAULT: &'static str = "claude-sonnet-4";
+    pub const DEFAULT: &'static str = "claude-sonnet-5";
     /// The most characters a model name may have.
     pub const MAX_CHARS: usize = 100;
     /// The pattern every model name matches: a known family prefix, then a name.
@@ -108,11 +108,11 @@ mod tests {
     #[test]
     fn derives_the_provider_from_the_prefix() {
         let cases = [
-            ("gpt-4o-mini", AiProvider::Openai),
+            ("gpt-5.4-mini", AiProvider::Openai),
             ("o1-preview", AiProvider::Openai),
-            ("claude-sonnet-4", AiProvider::Anthropic),
+            ("claude-sonnet-5", AiProvider::Anthropic),
             ("claude-3-5-sonnet-20241022", AiProvider::Anthropic),
-            ("gemini-2.0-flash", AiProvider::Google),
+            ("gemini-2.5-flash", AiProvider::Google),
         ];
         for (model, provider) in cases {
             assert_eq!(
@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn defaults_to_claude_sonnet_4() {
-        assert_eq!(AiModel::default().as_str(), "claude-sonnet-4");
+        assert_eq!(AiModel::default().as_str(), "claude-sonnet-5");
         assert_eq!(AiModel::default().provider(), AiProvider::Anthropic);
     }
 

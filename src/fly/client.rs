@@ -86,6 +86,9 @@ struct Call<'a> {
     machine: Option<&'a str>,
     /// A 408 is this call's answer (`wait`), not a failure to retry.
     timeout_is_an_answer: bool,
+    /// Not retried once it may have run (an `exec`): running a command twice is not
+    /// the same as running it once.
+    at_most_once: bool,
     timeout: Option<Duration>,
 }
 
@@ -100,6 +103,7 @@ impl<'a> Call<'a> {
             app,
             machine: None,
             timeout_is_an_answer: false,
+            at_most_once: false,
             timeout: None,
         }
     }
@@ -292,6 +296,7 @@ impl FlyClient {
         attempt < self.policy.max_attempts
             && failed.error.is_retryable()
             && !(call.timeout_is_an_answer && failed.error.status() == Some(408))
+            && !(call.at_most_once && failed.ambiguous(&call.method))
     }
 
     /// Runs a call, retrying what may pass.
@@ -736,6 +741,34 @@ impl FlyClient {
             call = call.query("instance_id", version);
         }
         call.timeout_is_an_answer = true;
+        call.timeout = Some(Duration::from_secs(seconds + 15));
+        self.run_json(call).await
+    }
+
+    /// Runs a command in a started machine, in its environment (`Machines_exec`), for up
+    /// to `timeout`. A failure after the request may have reached the machine is not
+    /// retried.
+    pub async fn exec(
+        &self,
+        app: &str,
+        id: &str,
+        command: &[&str],
+        timeout: Duration,
+    ) -> Result<ExecResponse, FlyError> {
+        let seconds = timeout.as_secs().clamp(1, 600);
+        let request = ExecRequest {
+            command: command.iter().map(|part| (*part).to_owned()).collect(),
+            timeout: Some(seconds),
+        };
+        let mut call = Call::new(
+            "Machines_exec",
+            Method::POST,
+            app,
+            format!("apps/{app}/machines/{id}/exec"),
+        )
+        .machine(id)
+        .json(&request)?;
+        call.at_most_once = true;
         call.timeout = Some(Duration::from_secs(seconds + 15));
         self.run_json(call).await
     }

@@ -16,6 +16,8 @@ pub use error::{FlyError, FlyErrorCode};
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use state::MachineState;
 pub use types::{
-    App, AppOrganization, AppSecret, CreateAppRequest, CreateMachine, Deleted, Guest, Machine,
-    MachineConfig, MachineFilter, RestartPolicy, UpdateMachine, WaitResponse, WaitState,
+    App, AppOrganization, AppSecret, CheckStatus, CreateAppRequest, CreateMachine, Deleted,
+    ExecRequest, ExecResponse, Guest, Machine, MachineCheck, MachineConfig, MachineEvent,
+    MachineFile, MachineFilter, MachineInit, RestartPolicy, StopConfig, UpdateMachine,
+    WaitResponse, WaitState,
 };

@@ -105,6 +105,18 @@ pub struct MachineConfig {
     /// Whether the machine destroys itself when its process exits.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto_destroy: bool,
+    /// Files written into the machine before its process starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<MachineFile>,
+    /// The process to run instead of the image's command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<MachineInit>,
+    /// Health checks by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<String, MachineCheck>,
+    /// How the machine's process is asked to stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_config: Option<StopConfig>,
     /// Every other field, as Fly sent it.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
@@ -133,6 +145,139 @@ pub struct RestartPolicy {
     /// Attempts under `on-failure`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
+}
+
+/// A file written into the machine (`fly.File`): its content inline (`raw_value`, base64)
+/// or from an app secret.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineFile {
+    /// Absolute path in the machine.
+    pub guest_path: String,
+    /// Content, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_value: Option<String>,
+    /// The app secret holding the content (base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    /// Permission bits, as `chmod(2)` takes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+}
+
+/// The machine's process (`fly.MachineInit`): what replaces the image's entrypoint and
+/// command.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineInit {
+    /// Replaces the image's command.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cmd: Vec<String>,
+    /// Replaces the image's entrypoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entrypoint: Vec<String>,
+    /// Every other field, as Fly sent it.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+/// A health check (`fly.MachineCheck`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineCheck {
+    /// `http` or `tcp`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The port probed, in the machine.
+    pub port: u16,
+    /// HTTP method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// HTTP path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Time between probes, such as `15s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// Time a probe may take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Time after start before the first probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_period: Option<String>,
+    /// Every other field, as Fly sent it.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+/// How a machine is stopped (`fly.StopConfig`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopConfig {
+    /// The signal sent first, such as `SIGTERM`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// Time allowed before the process is killed, such as `30s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+}
+
+/// A check's latest result on a machine (`CheckStatus`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct CheckStatus {
+    /// The check's name.
+    pub name: String,
+    /// `passing`, `warning` or `critical`.
+    pub status: String,
+    /// What the probe saw.
+    pub output: String,
+}
+
+/// Something that happened to a machine (`MachineEvent`): a launch, a start, an exit…
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct MachineEvent {
+    /// Kind, such as `launch`, `start`, `exit`, `restart`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its status, such as `started` or `stopped`.
+    pub status: String,
+    /// Who caused it (`flyd`, `user`).
+    pub source: String,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// Details; for an exit, `exit_event.exit_code`.
+    pub request: Value,
+}
+
+impl MachineEvent {
+    /// The exit code an `exit` event carries.
+    pub fn exit_code(&self) -> Option<i64> {
+        (self.kind == "exit")
+            .then(|| self.request.pointer("/exit_event/exit_code")?.as_i64())
+            .flatten()
+    }
+}
+
+/// A command run in a machine (`MachineExecRequest`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ExecRequest {
+    /// Program and arguments; no shell is involved.
+    pub command: Vec<String>,
+    /// Seconds the command may take.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+}
+
+/// What a command run in a machine did (`flydv1.ExecResponse`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ExecResponse {
+    /// Exit code.
+    pub exit_code: i64,
+    /// The signal that ended it, if one did.
+    pub exit_signal: Option<i64>,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
 }
 
 /// A machine to create (`CreateMachineRequest`).
@@ -194,6 +339,10 @@ pub struct Machine {
     pub created_at: String,
     /// Last change.
     pub updated_at: String,
+    /// The latest result of each check.
+    pub checks: Vec<CheckStatus>,
+    /// Recent events, newest first.
+    pub events: Vec<MachineEvent>,
 }
 
 impl Machine {

@@ -38,6 +38,7 @@ use crate::db::{
 };
 use crate::domain::{AiModel, DisplayName, LegacyKind, Region, imported_id, is_legacy_id};
 use crate::fly::{FlyClient, FlyError};
+use crate::runtime::models;
 
 /// Why the import stopped. Rows with bad data do not stop it: they are listed in the
 /// report and end it with [`ImportError::Incomplete`].
@@ -478,6 +479,20 @@ impl Run<'_> {
             Ok(model) => model,
             Err(e) => return Ok((Outcome::Failed(format!("its AI model: {e}")), None)),
         };
+        let successor = models::successor(&model);
+        if successor != model {
+            let moved = format!(
+                "its model {} is not offered by OpenClaw {}, so it answers with {}",
+                model.as_str(),
+                crate::runtime::OPENCLAW_VERSION,
+                successor.as_str()
+            );
+            detail = Some(match detail {
+                Some(detail) => format!("{detail}; {moved}"),
+                None => moved,
+            });
+        }
+        let model = successor;
         let display_name = decide::display_name(&original.name);
         let secret_id = match stored {
             Some(secret_id) => secret_id,
@@ -559,11 +574,12 @@ fn describe(fate: &InstanceFate) -> (Outcome, Option<String>) {
         } => (
             Outcome::Adopted,
             Some(format!(
-                "Fly.io app {app} and machine {machine} ({})",
+                "Fly.io app {app} and machine {machine} ({}); the controller moves the machine onto OpenClaw {} with its configuration (one restart)",
                 match power {
                     PowerState::Running => "running",
                     PowerState::Stopped => "stopped",
-                }
+                },
+                crate::runtime::OPENCLAW_VERSION
             )),
         ),
         InstanceFate::Failed { message, app, .. } => (
@@ -624,6 +640,7 @@ fn resource(input: ResourceInput<'_>) -> Instance {
             region: input.region,
             ai_model: input.model,
             ai_provider: None,
+            telegram_user_ids: Vec::new(),
             power_state: power,
             telegram_token: TelegramTokenSource {
                 stored_secret_id: Some(input.secret_id),

@@ -49,7 +49,7 @@ async fn rules_hold_on(version: Version) {
     .await
     .expect("a minimal Instance is accepted");
     assert_eq!(created.data["spec"]["region"], "lax");
-    assert_eq!(created.data["spec"]["aiModel"], "claude-sonnet-4");
+    assert_eq!(created.data["spec"]["aiModel"], "claude-sonnet-5");
     assert_eq!(created.data["spec"]["powerState"], "Running");
     assert_eq!(created.data["spec"]["deletionPolicy"], "Delete");
     let typed = api
@@ -83,7 +83,7 @@ async fn rules_hold_on(version: Version) {
 
     let mismatch = create(instance(
         "mismatch",
-        json!({ "displayName": "Bot", "ownerId": "u1", "aiModel": "gpt-4o", "aiProvider": "google",
+        json!({ "displayName": "Bot", "ownerId": "u1", "aiModel": "gpt-5.4-mini", "aiProvider": "google",
                 "telegramToken": { "secretKeyRef": { "name": "bot", "key": "token" } } }),
     ))
     .await

@@ -134,7 +134,7 @@ fn request_schemas_carry_the_seed_validation_rules() {
     assert_eq!(create["telegramBotToken"]["minLength"], 40);
     assert_eq!(create["telegramBotToken"]["maxLength"], 100);
     assert_eq!(create["region"]["default"], "lax");
-    assert_eq!(create["aiModel"]["default"], "claude-sonnet-4");
+    assert_eq!(create["aiModel"]["default"], "claude-sonnet-5");
     assert!(
         create["aiModel"]["pattern"]
             .as_str()

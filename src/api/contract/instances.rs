@@ -22,10 +22,16 @@ pub struct CreateInstanceRequest {
     /// Fly.io region code; `lax` when absent.
     #[serde(default)]
     pub region: Region,
-    /// AI model, starting with `gpt-`, `claude-`, `gemini-` or `o1-`; `claude-sonnet-4`
-    /// when absent.
+    /// AI model, one of those the assistant's OpenClaw offers (a refusal lists them);
+    /// `claude-sonnet-5` when absent.
     #[serde(default)]
     pub ai_model: AiModel,
+    /// Telegram user ids of the people the assistant answers, its owner first. With
+    /// any, everyone else is ignored; with none, a stranger gets a pairing code for the
+    /// owner to approve (`/instances/{id}/pairing-requests`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(range(min = 1)))]
+    pub telegram_user_ids: Vec<i64>,
 }
 
 /// Changes to an assistant; absent fields stay as they are.
@@ -42,9 +48,14 @@ pub struct UpdateInstanceRequest {
     /// accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<Region>,
-    /// New AI model, starting with `gpt-`, `claude-`, `gemini-` or `o1-`.
+    /// New AI model, one of those the assistant's OpenClaw offers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ai_model: Option<AiModel>,
+    /// The Telegram user ids the assistant answers, replacing the list; `[]` opens it
+    /// to pairing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64), inner(range(min = 1)))]
+    pub telegram_user_ids: Option<Vec<i64>>,
 }
 
 impl UpdateInstanceRequest {
@@ -54,6 +65,7 @@ impl UpdateInstanceRequest {
             && self.telegram_bot_token.is_none()
             && self.region.is_none()
             && self.ai_model.is_none()
+            && self.telegram_user_ids.is_none()
     }
 }
 
@@ -89,6 +101,8 @@ pub struct InstanceResponse {
     pub ai_model: String,
     /// Provider serving the model.
     pub ai_provider: AiProvider,
+    /// The Telegram user ids the assistant answers; empty when strangers pair.
+    pub telegram_user_ids: Vec<i64>,
     /// The bot token, masked: the first 10 characters, `...`, the last 4.
     pub telegram_bot_token: Option<String>,
     /// Private IPv6 address of the machine, once known.
@@ -213,4 +227,43 @@ impl JsonSchema for TokenToCheck {
             "writeOnly": true,
         })
     }
+}
+
+/// The strangers waiting for the owner's approval, as the assistant listed them just now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = super::require_every_property)]
+pub struct PairingRequestList {
+    /// Pending requests, oldest first.
+    pub requests: Vec<PairingRequestView>,
+    /// When the assistant listed them (RFC 3339), if it has.
+    pub listed_at: Option<String>,
+}
+
+/// A stranger who wrote to the assistant and got a pairing code.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = super::require_every_property)]
+pub struct PairingRequestView {
+    /// The code the stranger got; approve it to let them in.
+    pub code: String,
+    /// Their Telegram user id.
+    pub telegram_user_id: String,
+    /// Their Telegram username, if they have one.
+    pub username: Option<String>,
+    /// Their first name.
+    pub first_name: Option<String>,
+    /// When they first wrote (RFC 3339).
+    pub requested_at: Option<String>,
+}
+
+/// An approved pairing code.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = super::require_every_property)]
+pub struct PairingApprovalResponse {
+    /// The code.
+    pub code: String,
+    /// The Telegram user now let in.
+    pub telegram_user_id: Option<String>,
 }

@@ -18,9 +18,9 @@ pub use common::{
     ErrorBody, HealthResponse, HealthStatus, MessageResponse, ReadyResponse, SuccessResponse,
 };
 pub use instances::{
-    CreateInstanceRequest, InstanceList, InstanceResponse, ProvisioningStatusResponse,
-    TokenToCheck, UpdateInstanceRequest, ValidateTelegramTokenRequest,
-    ValidateTelegramTokenResponse,
+    CreateInstanceRequest, InstanceList, InstanceResponse, PairingApprovalResponse,
+    PairingRequestList, PairingRequestView, ProvisioningStatusResponse, TokenToCheck,
+    UpdateInstanceRequest, ValidateTelegramTokenRequest, ValidateTelegramTokenResponse,
 };
 
 use crate::domain::require_every_property;
@@ -39,7 +39,7 @@ mod tests {
         let request: CreateInstanceRequest =
             serde_json::from_value(json!({ "name": "Bot", "telegramBotToken": TOKEN })).unwrap();
         assert_eq!(request.region.as_str(), "lax");
-        assert_eq!(request.ai_model.as_str(), "claude-sonnet-4");
+        assert_eq!(request.ai_model.as_str(), "claude-sonnet-5");
     }
 
     #[test]
@@ -93,8 +93,9 @@ mod tests {
             docker_port: None,
             status: Phase::Creating,
             region: "lax".into(),
-            ai_model: "claude-sonnet-4".into(),
+            ai_model: "claude-sonnet-5".into(),
             ai_provider: crate::domain::AiProvider::Anthropic,
+            telegram_user_ids: Vec::new(),
             telegram_bot_token: crate::domain::mask_token(TOKEN),
             ip_address: None,
             created_at: crate::domain::Timestamp::now(),

@@ -3,6 +3,7 @@
 //! the bearer token, instance ids (a UUID, or an imported instance's original id), and
 //! the client's address.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use super::session::Session;
 use super::state::AppState;
 use crate::db::UserRecord;
 use crate::domain::{LegacyKind, imported_id, is_legacy_id};
+use crate::runtime::PairingCode;
 
 /// A JSON body, validated by its type.
 pub struct JsonBody<T>(pub T);
@@ -160,14 +162,35 @@ impl FromRequestParts<Arc<AppState>> for InstanceId {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        let Path(text) = Path::<String>::from_request_parts(parts, state)
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::instance_not_found())?;
+        let text = params.get("id").ok_or_else(ApiError::instance_not_found)?;
         match text.parse::<Uuid>() {
             Ok(id) => Ok(Self(id)),
-            Err(_) if is_legacy_id(&text) => Ok(Self(imported_id(LegacyKind::Instance, &text))),
+            Err(_) if is_legacy_id(text) => Ok(Self(imported_id(LegacyKind::Instance, text))),
             Err(_) => Err(ApiError::instance_not_found()),
         }
+    }
+}
+
+/// A pairing code from the path, checked before it goes anywhere near a command line.
+pub struct PairingCodeParam(pub PairingCode);
+
+impl FromRequestParts<Arc<AppState>> for PairingCodeParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::bad_request("The path names no pairing code"))?;
+        let text = params.get("code").map(String::as_str).unwrap_or_default();
+        PairingCode::parse(text)
+            .map(Self)
+            .map_err(|rule| ApiError::invalid(vec![format!("code: {rule}")]))
     }
 }
 

@@ -24,9 +24,11 @@ use crate::crd::{
     AccountInstance, Instance, InstanceSpec, Phase, TelegramTokenSource, field_manager, record_name,
 };
 use crate::db::{InstanceRecord, NewInstance, StoreError, UserRecord};
+use crate::domain::AiModel;
+use crate::runtime::models;
 
 /// The caller's record of an instance and its Instance, or 404.
-async fn find(
+pub(super) async fn find(
     state: &AppState,
     user: &UserRecord,
     id: uuid::Uuid,
@@ -41,15 +43,15 @@ async fn find(
     Ok((record, instance))
 }
 
-fn seen<'a>(state: &AppState, instance: &'a Option<Arc<Instance>>) -> Seen<'a> {
+pub(super) fn seen<'a>(state: &AppState, instance: &'a Option<Arc<Instance>>) -> Seen<'a> {
     Seen::of(instance.as_deref(), state.cache.is_synced())
 }
 
-fn now() -> String {
+pub(super) fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-async fn patch(
+pub(super) async fn patch(
     state: &AppState,
     record: &InstanceRecord,
     patch: Value,
@@ -77,6 +79,7 @@ pub async fn create(
     SignedIn(user): SignedIn,
     JsonBody(body): JsonBody<CreateInstanceRequest>,
 ) -> Result<(StatusCode, Json<InstanceResponse>), ApiError> {
+    check_runtime_fields(Some(&body.ai_model), Some(&body.telegram_user_ids))?;
     let id = uuid::Uuid::new_v4();
     let name = record_name(id);
     let records = state.db.instances(&state.keyring);
@@ -115,6 +118,7 @@ pub async fn create(
             region: body.region.clone(),
             ai_model: body.ai_model.clone(),
             ai_provider: None,
+            telegram_user_ids: body.telegram_user_ids.clone(),
             power_state: Default::default(),
             telegram_token: TelegramTokenSource {
                 stored_secret_id: Some(secret_id),
@@ -145,6 +149,28 @@ pub async fn create(
         StatusCode::CREATED,
         Json(views::instance(&record, Seen::Present(&created))),
     ))
+}
+
+/// Refuses a model the pinned OpenClaw does not offer (naming those it does) and user
+/// ids that are not Telegram's.
+fn check_runtime_fields(model: Option<&AiModel>, user_ids: Option<&[i64]>) -> Result<(), ApiError> {
+    let mut problems = Vec::new();
+    if let Some(refusal) = model.and_then(models::refusal) {
+        problems.push(format!("aiModel: {refusal}"));
+    }
+    if let Some(ids) = user_ids {
+        if ids.iter().any(|id| *id <= 0) {
+            problems.push("telegramUserIds: Telegram user ids are positive numbers".to_owned());
+        }
+        if ids.len() > 64 {
+            problems.push("telegramUserIds: at most 64 users".to_owned());
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(problems))
+    }
 }
 
 /// `GET /instances`
@@ -206,6 +232,7 @@ pub async fn update(
             instance.spec.region.as_str()
         )]));
     }
+    check_runtime_fields(body.ai_model.as_ref(), body.telegram_user_ids.as_deref())?;
     let records = state.db.instances(&state.keyring);
     let mut spec = json!({});
     let mut annotations = json!({});
@@ -218,6 +245,9 @@ pub async fn update(
         if instance.spec.ai_provider.is_some() {
             spec["aiProvider"] = Value::Null;
         }
+    }
+    if let Some(ids) = &body.telegram_user_ids {
+        spec["telegramUserIds"] = json!(ids);
     }
     if let Some(token) = &body.telegram_bot_token {
         records.replace_token(record.id, token).await?;

@@ -12,6 +12,7 @@ mod instances;
 mod listener;
 mod meta;
 mod metrics;
+mod pairing;
 pub mod passwords;
 mod router;
 pub mod session;
@@ -99,6 +100,13 @@ pub async fn run(args: ApiArgs) -> Result<(), StartError> {
         metrics: Default::default(),
         billing,
         frontend_url: args.frontend_url.clone(),
+        controller_wait: args
+            .request_timeout
+            .saturating_sub(std::time::Duration::from_secs(3))
+            .clamp(
+                std::time::Duration::from_secs(1),
+                std::time::Duration::from_secs(45),
+            ),
     });
     let limits = router::Limits {
         timeout: args.request_timeout,

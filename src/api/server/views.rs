@@ -82,6 +82,9 @@ pub fn instance(record: &InstanceRecord, seen: Seen<'_>) -> InstanceResponse {
             .unwrap_or_else(|| "lax".to_owned()),
         ai_model: model.as_str().to_owned(),
         ai_provider: provider,
+        telegram_user_ids: spec
+            .map(|s| s.telegram_user_ids.clone())
+            .unwrap_or_default(),
         telegram_bot_token: record.token_mask.clone(),
         ip_address: status.and_then(|s| s.ip_address.clone()),
         created_at: Timestamp::from(record.created_at),

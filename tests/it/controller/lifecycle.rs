@@ -98,10 +98,46 @@ async fn an_instance_runs_stops_starts_changes_and_goes() {
         stack.fly.secret_value(&app, "ANTHROPIC_API_KEY").as_deref(),
         Some(ANTHROPIC_KEY)
     );
+    let gateway_token = stack
+        .fly
+        .secret_value(&app, "OPENCLAW_GATEWAY_TOKEN")
+        .expect("a gateway token");
+    assert_eq!(gateway_token.len(), 64);
     let machine = machine_of(&stack, &created);
+    // The machine runs the pinned OpenClaw with its configuration as a file: no secret
+    // in its env, its files or anywhere in its config.
     assert_eq!(
         machine["config"]["env"],
-        json!({ "AI_MODEL": "claude-sonnet-4", "AI_PROVIDER": "anthropic" })
+        json!({
+            "OPENCLAW_STATE_DIR": "/data",
+            "OPENCLAW_GATEWAY_PORT": "18789",
+            "NODE_OPTIONS": "--max-old-space-size=1536",
+            "FASTERCLAW_OPENCLAW_CONFIG": "/etc/fasterclaw/openclaw.json",
+        })
+    );
+    assert_eq!(
+        machine["config"]["image"],
+        fasterclaw::runtime::default_image()
+    );
+    assert_eq!(machine["config"]["guest"]["memory_mb"], 2048);
+    assert_eq!(machine["config"]["checks"]["gateway"]["path"], "/healthz");
+    assert_eq!(machine["config"]["stop_config"]["signal"], "SIGTERM");
+    assert_eq!(machine["config"]["init"]["cmd"][0], "sh");
+    let owned = owned_config(&machine);
+    assert_eq!(
+        owned["agents"]["defaults"]["model"]["primary"],
+        "anthropic/claude-sonnet-5"
+    );
+    assert_eq!(owned["channels"]["telegram"]["dmPolicy"], "pairing");
+    let whole = machine["config"].to_string() + &owned.to_string();
+    for secret in [TOKEN, ANTHROPIC_KEY, gateway_token.as_str()] {
+        assert!(!whole.contains(secret), "a secret in the machine config");
+    }
+    assert_eq!(
+        condition(&created, "Ready")
+            .map(|(_, reason)| reason)
+            .as_deref(),
+        Some("Running")
     );
     assert_eq!(
         machine["config"]["metadata"]["fasterclaw_instance_uid"],
@@ -169,7 +205,7 @@ async fn an_instance_runs_stops_starts_changes_and_goes() {
         "bot",
         &PatchParams::default(),
         &Patch::Merge(
-            json!({ "spec": { "image": "ghcr.io/openclaw/openclaw:v2", "aiModel": "gpt-4o" } }),
+            json!({ "spec": { "image": "ghcr.io/openclaw/openclaw:v2", "aiModel": "gpt-5.4-mini" } }),
         ),
     )
     .await
@@ -182,7 +218,10 @@ async fn an_instance_runs_stops_starts_changes_and_goes() {
         .await;
     let machine = machine_of(&stack, &updated);
     assert_eq!(machine["config"]["image"], "ghcr.io/openclaw/openclaw:v2");
-    assert_eq!(machine["config"]["env"]["AI_PROVIDER"], "openai");
+    assert_eq!(
+        owned_config(&machine)["agents"]["defaults"]["model"]["primary"],
+        "openai/gpt-5.4-mini"
+    );
     assert_eq!(machine["state"], "stopped");
     // The provider's key follows the model; the other provider's key is gone.
     assert_eq!(
@@ -378,4 +417,21 @@ fn kept_machine(stack: &Stack, app: &str) -> String {
         .and_then(|a| a["machines"][0]["id"].as_str())
         .unwrap_or_default()
         .to_owned()
+}
+
+/// The owned part of `openclaw.json`, as the machine's file carries it.
+fn owned_config(machine: &Value) -> Value {
+    use base64::Engine;
+    let file = machine["config"]["files"]
+        .as_array()
+        .and_then(|files| {
+            files
+                .iter()
+                .find(|f| f["guest_path"] == "/etc/fasterclaw/openclaw.json")
+        })
+        .expect("the configuration file");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(file["raw_value"].as_str().expect("inline"))
+        .expect("base64");
+    serde_json::from_slice(&bytes).expect("JSON")
 }

@@ -89,7 +89,7 @@ async fn a_missing_platform_key_is_reported_and_creates_nothing() {
     stack.token_secret("gem-telegram", TOKEN).await;
     let mut controller = stack.controller(&[]);
     stack
-        .instance("gem", json!({ "aiModel": "gemini-2.0-flash" }))
+        .instance("gem", json!({ "aiModel": "gemini-2.5-flash" }))
         .await;
     let reported = stack
         .until("gem", SOON, "Synced=False PlatformKeyMissing", |i| {

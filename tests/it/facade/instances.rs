@@ -87,7 +87,7 @@ async fn an_instance_lives_its_life_through_the_facade_and_the_controller() {
 
     // Configuration changes need a stopped instance.
     let change: UpdateInstanceRequest =
-        serde_json::from_value(json!({ "name": "Renamed", "aiModel": "gpt-4o" })).unwrap();
+        serde_json::from_value(json!({ "name": "Renamed", "aiModel": "gpt-5.4-mini" })).unwrap();
     let refused = owner.update_instance(&id, &change).await.unwrap_err();
     assert_eq!(
         refused.to_string(),
@@ -107,7 +107,7 @@ async fn an_instance_lives_its_life_through_the_facade_and_the_controller() {
     let changed = owner.update_instance(&id, &change).await.unwrap();
     assert_eq!(
         (changed.name.as_str(), changed.ai_model.as_str()),
-        ("Renamed", "gpt-4o")
+        ("Renamed", "gpt-5.4-mini")
     );
     let with_new_token: UpdateInstanceRequest =
         serde_json::from_value(json!({ "telegramBotToken": OTHER_TOKEN })).unwrap();

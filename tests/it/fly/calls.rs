@@ -183,7 +183,7 @@ async fn a_machine_lives_through_create_wait_update_stop_start_and_delete() {
 
     // An update with the current version gives a new version; a stale one is refused.
     let mut config = shown.config.clone();
-    config.env.insert("AI_MODEL".into(), "gpt-4o".into());
+    config.env.insert("AI_MODEL".into(), "gpt-5.4-mini".into());
     let update = UpdateMachine {
         config: config.clone(),
         current_version: Some(shown.current_version().to_owned()),
@@ -196,7 +196,7 @@ async fn a_machine_lives_through_create_wait_update_stop_start_and_delete() {
         .await
         .unwrap();
     assert_ne!(updated.current_version(), shown.current_version());
-    assert_eq!(updated.config.env["AI_MODEL"], "gpt-4o");
+    assert_eq!(updated.config.env["AI_MODEL"], "gpt-5.4-mini");
     fly.client
         .wait_machine(
             app,

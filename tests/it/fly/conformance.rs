@@ -221,7 +221,7 @@ async fn every_answer_matches_the_machines_api_document() {
     // Machines.
     let create = json!({
         "name": "bot", "region": "lax", "min_secrets_version": 1,
-        "config": {"image": "ghcr.io/openclaw/openclaw:latest", "env": {"AI_MODEL": "claude-sonnet-4"},
+        "config": {"image": "ghcr.io/openclaw/openclaw:latest", "env": {"AI_MODEL": "claude-sonnet-5"},
                    "metadata": {"fasterclaw_instance": "x"}, "guest": {"cpu_kind": "shared", "cpus": 1, "memory_mb": 1024},
                    "services": [{"protocol": "tcp", "internal_port": 8080, "ports": [{"port": 443, "handlers": ["tls", "http"]}]}],
                    "restart": {"policy": "on-failure", "max_retries": 3}}

@@ -65,7 +65,7 @@ pub fn machine(name: &str) -> CreateMachine {
         region: Some("lax".to_owned()),
         config: MachineConfig {
             image: "ghcr.io/openclaw/openclaw:latest".to_owned(),
-            env: [("AI_MODEL".to_owned(), "claude-sonnet-4".to_owned())].into(),
+            env: [("AI_MODEL".to_owned(), "claude-sonnet-5".to_owned())].into(),
             metadata: [("fasterclaw_instance".to_owned(), name.to_owned())].into(),
             ..MachineConfig::default()
         },

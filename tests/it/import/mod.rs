@@ -398,6 +398,9 @@ async fn a_running_original_moves_over_without_reprovisioning_a_bot() {
         "; unrecorded apps 0 deleted, 1 left in place".to_owned(),
         format!("instance {DELETED}: skipped: deleted in the original"),
         "users 4 imported, 0 already imported, 0 skipped, 0 not imported; subscriptions 3 imported".to_owned(),
+        // Moved onto the pinned OpenClaw, with a model it offers.
+        "the controller moves the machine onto OpenClaw 2026.9.6 with its configuration (one restart)".to_owned(),
+        "its model gpt-4o is not offered by OpenClaw 2026.9.6, so it answers with gpt-5.4-mini".to_owned(),
     ] {
         assert!(report.contains(&expected), "missing {expected:?} in:\n{report}");
     }
@@ -510,7 +513,17 @@ async fn a_running_original_moves_over_without_reprovisioning_a_bot() {
                 "a secret in {app}'s machine config"
             );
         }
-        assert_eq!(machine_state["config"]["image"], IMAGE, "the image is kept");
+        // Moved onto the pinned OpenClaw with its configuration.
+        assert_ne!(IMAGE, fasterclaw::runtime::default_image());
+        assert_eq!(
+            machine_state["config"]["image"],
+            fasterclaw::runtime::default_image(),
+            "the machine runs the pinned OpenClaw"
+        );
+        assert_eq!(
+            machine_state["config"]["files"][0]["guest_path"],
+            "/etc/fasterclaw/openclaw.json"
+        );
         assert_eq!(
             stack.fly.secret_value(app, "TELEGRAM_BOT_TOKEN").as_deref(),
             Some(token.as_str()),
@@ -545,7 +558,7 @@ async fn a_running_original_moves_over_without_reprovisioning_a_bot() {
     let new_instance = json!({
         "name": "One more",
         "telegramBotToken": PLAIN_TOKEN,
-        "aiModel": "claude-sonnet-4-0",
+        "aiModel": "claude-sonnet-5",
         "region": "lax",
     });
     // What is asked, of which route, with which session and body; the status it gets,

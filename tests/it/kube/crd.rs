@@ -65,7 +65,7 @@ async fn the_crd_applied_through_the_api_becomes_established() {
         .create(&PostParams::default(), &dynamic(example))
         .await
         .unwrap();
-    assert_eq!(accepted.data["spec"]["aiModel"], "claude-sonnet-4");
+    assert_eq!(accepted.data["spec"]["aiModel"], "claude-sonnet-5");
     let typed: Instance = kube.instances().get("support-bot").await.unwrap();
     assert_eq!(typed.spec.region.as_str(), "lax");
     assert_eq!(typed.metadata.generation, Some(1));
@@ -81,7 +81,7 @@ async fn defaults_are_applied_by_the_server() {
         .unwrap();
     let spec = &created.data["spec"];
     assert_eq!(spec["region"], "lax");
-    assert_eq!(spec["aiModel"], "claude-sonnet-4");
+    assert_eq!(spec["aiModel"], "claude-sonnet-5");
     assert_eq!(spec["powerState"], "Running");
     assert_eq!(spec["deletionPolicy"], "Delete");
 }
@@ -137,7 +137,7 @@ async fn two_token_sources_or_none_are_rejected_by_cel() {
 async fn a_provider_that_contradicts_the_model_is_rejected_by_cel() {
     let kube = kube().await;
     let mut body = instance("mismatch");
-    body["spec"]["aiModel"] = json!("gpt-4o");
+    body["spec"]["aiModel"] = json!("gpt-5.4-mini");
     body["spec"]["aiProvider"] = json!("anthropic");
     let causes = rejected(&kube, body).await;
     assert_eq!(causes[0].0, "spec");

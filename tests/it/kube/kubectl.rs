@@ -76,7 +76,7 @@ async fn kubectl_applies_gets_and_deletes_instances_and_secrets() {
     assert_eq!(header, ["NAME", "STATUS", "REGION", "MODEL", "IP", "AGE"]);
     let row = table.lines().nth(1).unwrap();
     assert!(
-        row.starts_with("support-bot") && row.contains("lax") && row.contains("claude-sonnet-4"),
+        row.starts_with("support-bot") && row.contains("lax") && row.contains("claude-sonnet-5"),
         "{row}"
     );
     assert!(
@@ -121,7 +121,7 @@ async fn kubectl_shows_the_servers_validation_errors() {
     let example = std::fs::read_to_string(Path::new(REPO).join("examples/instance.yaml")).unwrap();
     std::fs::write(
         &bad,
-        example.replace("aiModel: claude-sonnet-4", "aiModel: llama-3"),
+        example.replace("aiModel: claude-sonnet-5", "aiModel: llama-3"),
     )
     .unwrap();
     let output = kubectl.run(&["apply", "-f", bad.to_str().unwrap()]);

@@ -2,5 +2,6 @@
 
 pub mod cluster;
 pub mod envtest;
+pub mod openclaw;
 pub mod postgres;
 pub mod stack;

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { DeleteAuthAccountData, DeleteAuthAccountErrors, DeleteAuthAccountResponses, DeleteInstancesByIdData, DeleteInstancesByIdErrors, DeleteInstancesByIdResponses, GetAuthMeData, GetAuthMeErrors, GetAuthMeResponses, GetBillingInvoicesData, GetBillingInvoicesErrors, GetBillingInvoicesResponses, GetBillingSubscriptionData, GetBillingSubscriptionErrors, GetBillingSubscriptionResponses, GetDocsData, GetDocsJsonData, GetDocsJsonResponses, GetDocsResponses, GetHealthData, GetHealthResponses, GetInstancesByIdData, GetInstancesByIdErrors, GetInstancesByIdProvisioningStatusData, GetInstancesByIdProvisioningStatusErrors, GetInstancesByIdProvisioningStatusResponses, GetInstancesByIdResponses, GetInstancesData, GetInstancesErrors, GetInstancesResponses, GetOpenapiJsonData, GetOpenapiJsonResponses, GetReadyData, GetReadyErrors, GetReadyResponses, PatchAuthPasswordData, PatchAuthPasswordErrors, PatchAuthPasswordResponses, PatchAuthProfileData, PatchAuthProfileErrors, PatchAuthProfileResponses, PatchInstancesByIdData, PatchInstancesByIdErrors, PatchInstancesByIdResponses, PostAuthLoginData, PostAuthLoginErrors, PostAuthLoginResponses, PostAuthRegisterData, PostAuthRegisterErrors, PostAuthRegisterResponses, PostBillingCheckoutData, PostBillingCheckoutErrors, PostBillingCheckoutResponses, PostBillingPortalData, PostBillingPortalErrors, PostBillingPortalResponses, PostBillingWebhookData, PostBillingWebhookErrors, PostBillingWebhookResponses, PostInstancesByIdRetryData, PostInstancesByIdRetryErrors, PostInstancesByIdRetryResponses, PostInstancesByIdStartData, PostInstancesByIdStartErrors, PostInstancesByIdStartResponses, PostInstancesByIdStopData, PostInstancesByIdStopErrors, PostInstancesByIdStopResponses, PostInstancesByIdSyncData, PostInstancesByIdSyncErrors, PostInstancesByIdSyncResponses, PostInstancesData, PostInstancesErrors, PostInstancesResponses, PostInstancesValidateTelegramTokenData, PostInstancesValidateTelegramTokenErrors, PostInstancesValidateTelegramTokenResponses } from './types.gen.js';
+import type { DeleteAuthAccountData, DeleteAuthAccountErrors, DeleteAuthAccountResponses, DeleteInstancesByIdData, DeleteInstancesByIdErrors, DeleteInstancesByIdResponses, GetAuthMeData, GetAuthMeErrors, GetAuthMeResponses, GetBillingInvoicesData, GetBillingInvoicesErrors, GetBillingInvoicesResponses, GetBillingSubscriptionData, GetBillingSubscriptionErrors, GetBillingSubscriptionResponses, GetDocsData, GetDocsJsonData, GetDocsJsonResponses, GetDocsResponses, GetHealthData, GetHealthResponses, GetInstancesByIdData, GetInstancesByIdErrors, GetInstancesByIdPairingRequestsData, GetInstancesByIdPairingRequestsErrors, GetInstancesByIdPairingRequestsResponses, GetInstancesByIdProvisioningStatusData, GetInstancesByIdProvisioningStatusErrors, GetInstancesByIdProvisioningStatusResponses, GetInstancesByIdResponses, GetInstancesData, GetInstancesErrors, GetInstancesResponses, GetOpenapiJsonData, GetOpenapiJsonResponses, GetReadyData, GetReadyErrors, GetReadyResponses, PatchAuthPasswordData, PatchAuthPasswordErrors, PatchAuthPasswordResponses, PatchAuthProfileData, PatchAuthProfileErrors, PatchAuthProfileResponses, PatchInstancesByIdData, PatchInstancesByIdErrors, PatchInstancesByIdResponses, PostAuthLoginData, PostAuthLoginErrors, PostAuthLoginResponses, PostAuthRegisterData, PostAuthRegisterErrors, PostAuthRegisterResponses, PostBillingCheckoutData, PostBillingCheckoutErrors, PostBillingCheckoutResponses, PostBillingPortalData, PostBillingPortalErrors, PostBillingPortalResponses, PostBillingWebhookData, PostBillingWebhookErrors, PostBillingWebhookResponses, PostInstancesByIdPairingRequestsByCodeApproveData, PostInstancesByIdPairingRequestsByCodeApproveErrors, PostInstancesByIdPairingRequestsByCodeApproveResponses, PostInstancesByIdRetryData, PostInstancesByIdRetryErrors, PostInstancesByIdRetryResponses, PostInstancesByIdStartData, PostInstancesByIdStartErrors, PostInstancesByIdStartResponses, PostInstancesByIdStopData, PostInstancesByIdStopErrors, PostInstancesByIdStopResponses, PostInstancesByIdSyncData, PostInstancesByIdSyncErrors, PostInstancesByIdSyncResponses, PostInstancesData, PostInstancesErrors, PostInstancesResponses, PostInstancesValidateTelegramTokenData, PostInstancesValidateTelegramTokenErrors, PostInstancesValidateTelegramTokenResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -235,6 +235,28 @@ export const patchInstancesById = <ThrowOnError extends boolean = false>(options
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * Strangers waiting for the owner's approval
+ *
+ * An assistant with no `telegramUserIds` answers strangers with a pairing code. This asks the running assistant who waits now (the controller runs `openclaw pairing list` in its machine) and answers when it has listed them. Empty for an assistant with an allowlist.
+ */
+export const getInstancesByIdPairingRequests = <ThrowOnError extends boolean = false>(options: Options<GetInstancesByIdPairingRequestsData, ThrowOnError>) => (options.client ?? client).get<GetInstancesByIdPairingRequestsResponses, GetInstancesByIdPairingRequestsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/instances/{id}/pairing-requests',
+    ...options
+});
+
+/**
+ * Let in the stranger holding a pairing code
+ *
+ * The code (8 letters and digits, as the assistant sent it) is checked, then the controller runs `openclaw pairing approve telegram <code>` in the machine; the stranger's next message is answered. Operators do the same with the `fasterclaw.io/approve-pairing-code` annotation.
+ */
+export const postInstancesByIdPairingRequestsByCodeApprove = <ThrowOnError extends boolean = false>(options: Options<PostInstancesByIdPairingRequestsByCodeApproveData, ThrowOnError>) => (options.client ?? client).post<PostInstancesByIdPairingRequestsByCodeApproveResponses, PostInstancesByIdPairingRequestsByCodeApproveErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/instances/{id}/pairing-requests/{code}/approve',
+    ...options
 });
 
 /**

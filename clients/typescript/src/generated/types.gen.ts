@@ -64,8 +64,8 @@ export type CreateCheckoutRequest = {
  */
 export type CreateInstanceRequest = {
     /**
-     * AI model, starting with `gpt-`, `claude-`, `gemini-` or `o1-`; `claude-sonnet-4`
-     * when absent.
+     * AI model, one of those the assistant's OpenClaw offers (a refusal lists them);
+     * `claude-sonnet-5` when absent.
      */
     aiModel?: string;
     /**
@@ -76,6 +76,12 @@ export type CreateInstanceRequest = {
      * Fly.io region code; `lax` when absent.
      */
     region?: string;
+    /**
+     * Telegram user ids of the people the assistant answers, its owner first. With
+     * any, everyone else is ignored; with none, a stranger gets a pairing code for the
+     * owner to approve (`/instances/{id}/pairing-requests`).
+     */
+    telegramUserIds?: Array<number>;
 };
 
 /**
@@ -162,6 +168,10 @@ export type Instance = {
      */
     telegramBotToken: string | null;
     /**
+     * The Telegram user ids the assistant answers; empty when strangers pair.
+     */
+    telegramUserIds: Array<number>;
+    /**
      * When the instance last changed.
      */
     updatedAt: string;
@@ -242,6 +252,60 @@ export type LoginRequest = {
      * Email address the account was registered with.
      */
     email: string;
+};
+
+/**
+ * An approved pairing code.
+ */
+export type PairingApprovalResponse = {
+    /**
+     * The code.
+     */
+    code: string;
+    /**
+     * The Telegram user now let in.
+     */
+    telegramUserId: string | null;
+};
+
+/**
+ * The strangers waiting for the owner's approval, as the assistant listed them just now.
+ */
+export type PairingRequestList = {
+    /**
+     * When the assistant listed them (RFC 3339), if it has.
+     */
+    listedAt: string | null;
+    /**
+     * Pending requests, oldest first.
+     */
+    requests: Array<PairingRequestView>;
+};
+
+/**
+ * A stranger who wrote to the assistant and got a pairing code.
+ */
+export type PairingRequestView = {
+    /**
+     * The code the stranger got; approve it to let them in.
+     */
+    code: string;
+    /**
+     * Their first name.
+     */
+    firstName: string | null;
+    /**
+     * When they first wrote (RFC 3339).
+     */
+    requestedAt: string | null;
+    /**
+     * Their Telegram user id.
+     */
+    telegramUserId: string;
+    /**
+     * Their Telegram username, if they have one.
+     */
+    username: string | null;
 };
 
 /**
@@ -524,7 +588,7 @@ export type TokenResponse = {
  */
 export type UpdateInstanceRequest = {
     /**
-     * New AI model, starting with `gpt-`, `claude-`, `gemini-` or `o1-`.
+     * New AI model, one of those the assistant's OpenClaw offers.
      */
     aiModel?: string | null;
     /**
@@ -536,6 +600,11 @@ export type UpdateInstanceRequest = {
      * accepted.
      */
     region?: string | null;
+    /**
+     * The Telegram user ids the assistant answers, replacing the list; `[]` opens it
+     * to pairing.
+     */
+    telegramUserIds?: Array<number> | null;
 };
 
 /**
@@ -636,8 +705,8 @@ export type WebhookResponse = {
  */
 export type CreateInstanceRequestWritable = {
     /**
-     * AI model, starting with `gpt-`, `claude-`, `gemini-` or `o1-`; `claude-sonnet-4`
-     * when absent.
+     * AI model, one of those the assistant's OpenClaw offers (a refusal lists them);
+     * `claude-sonnet-5` when absent.
      */
     aiModel?: string;
     /**
@@ -652,6 +721,12 @@ export type CreateInstanceRequestWritable = {
      * The bot's token from BotFather: 40 to 100 characters, `<digits>:<token>`.
      */
     telegramBotToken: string;
+    /**
+     * Telegram user ids of the people the assistant answers, its owner first. With
+     * any, everyone else is ignored; with none, a stranger gets a pairing code for the
+     * owner to approve (`/instances/{id}/pairing-requests`).
+     */
+    telegramUserIds?: Array<number>;
 };
 
 /**
@@ -691,7 +766,7 @@ export type RegisterRequestWritable = {
  */
 export type UpdateInstanceRequestWritable = {
     /**
-     * New AI model, starting with `gpt-`, `claude-`, `gemini-` or `o1-`.
+     * New AI model, one of those the assistant's OpenClaw offers.
      */
     aiModel?: string | null;
     /**
@@ -707,6 +782,11 @@ export type UpdateInstanceRequestWritable = {
      * New bot token: 40 to 100 characters, `<digits>:<token>`.
      */
     telegramBotToken?: string | null;
+    /**
+     * The Telegram user ids the assistant answers, replacing the list; `[]` opens it
+     * to pairing.
+     */
+    telegramUserIds?: Array<number> | null;
 };
 
 export type DeleteAuthAccountData = {
@@ -1372,6 +1452,114 @@ export type PatchInstancesByIdResponses = {
 };
 
 export type PatchInstancesByIdResponse = PatchInstancesByIdResponses[keyof PatchInstancesByIdResponses];
+
+export type GetInstancesByIdPairingRequestsData = {
+    body?: never;
+    path: {
+        /**
+         * Instance id
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/instances/{id}/pairing-requests';
+};
+
+export type GetInstancesByIdPairingRequestsErrors = {
+    /**
+     * Instance is not running
+     */
+    400: ApiError;
+    /**
+     * Missing, invalid or expired bearer token, or the account no longer exists
+     */
+    401: ApiError;
+    /**
+     * No such instance among the caller's
+     */
+    404: ApiError;
+    /**
+     * An unexpected failure; details are in the server log
+     */
+    500: ApiError;
+    /**
+     * The assistant could not list its pairing requests
+     */
+    502: ApiError;
+    /**
+     * The controller has not answered in time; try again
+     */
+    503: ApiError;
+};
+
+export type GetInstancesByIdPairingRequestsError = GetInstancesByIdPairingRequestsErrors[keyof GetInstancesByIdPairingRequestsErrors];
+
+export type GetInstancesByIdPairingRequestsResponses = {
+    /**
+     * The pending requests
+     */
+    200: PairingRequestList;
+};
+
+export type GetInstancesByIdPairingRequestsResponse = GetInstancesByIdPairingRequestsResponses[keyof GetInstancesByIdPairingRequestsResponses];
+
+export type PostInstancesByIdPairingRequestsByCodeApproveData = {
+    body?: never;
+    path: {
+        /**
+         * Instance id
+         */
+        id: string;
+        /**
+         * Instance id
+         */
+        code: string;
+    };
+    query?: never;
+    url: '/instances/{id}/pairing-requests/{code}/approve';
+};
+
+export type PostInstancesByIdPairingRequestsByCodeApproveErrors = {
+    /**
+     * Not a pairing code, or the instance is not running
+     */
+    400: ApiError;
+    /**
+     * Missing, invalid or expired bearer token, or the account no longer exists
+     */
+    401: ApiError;
+    /**
+     * No such instance among the caller's, or no stranger holds the code
+     */
+    404: ApiError;
+    /**
+     * The assistant stopped before it could approve
+     */
+    409: ApiError;
+    /**
+     * An unexpected failure; details are in the server log
+     */
+    500: ApiError;
+    /**
+     * The assistant could not carry out the approval
+     */
+    502: ApiError;
+    /**
+     * The controller has not answered in time; try again
+     */
+    503: ApiError;
+};
+
+export type PostInstancesByIdPairingRequestsByCodeApproveError = PostInstancesByIdPairingRequestsByCodeApproveErrors[keyof PostInstancesByIdPairingRequestsByCodeApproveErrors];
+
+export type PostInstancesByIdPairingRequestsByCodeApproveResponses = {
+    /**
+     * Approved
+     */
+    200: PairingApprovalResponse;
+};
+
+export type PostInstancesByIdPairingRequestsByCodeApproveResponse = PostInstancesByIdPairingRequestsByCodeApproveResponses[keyof PostInstancesByIdPairingRequestsByCodeApproveResponses];
 
 export type GetInstancesByIdProvisioningStatusData = {
     body?: never;

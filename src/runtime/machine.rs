@@ -1,0 +1,161 @@
+//! How a machine runs the gateway: where its state lives, the file carrying the owned
+//! configuration, the start command that merges and validates it, the health check, the
+//! stop signal, and the memory the gateway's heap may take.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+
+use crate::domain::AiProvider;
+use crate::fly::{MachineCheck, MachineFile, MachineInit, StopConfig};
+
+/// The gateway's port in the machine.
+pub const GATEWAY_PORT: u16 = 18789;
+
+/// OpenClaw's state directory (`OPENCLAW_STATE_DIR`): `openclaw.json`, sessions,
+/// credentials and the pairing store. A fixed path, where a volume can be mounted.
+pub const STATE_DIR: &str = "/data";
+
+/// Where the owned configuration is written in the machine (a plain file: no secret).
+pub const CONFIG_FILE: &str = "/etc/fasterclaw/openclaw.json";
+
+/// The gateway's liveness endpoint; it needs no token.
+pub const HEALTH_PATH: &str = "/healthz";
+
+/// The name of the machine's health check.
+pub const HEALTH_CHECK: &str = "gateway";
+
+/// The exit code of a start whose configuration the gateway refuses (`EX_CONFIG`).
+pub const CONFIG_REFUSED_EXIT: i64 = 78;
+
+/// The app secret holding the gateway's token.
+pub const GATEWAY_TOKEN_SECRET: &str = "OPENCLAW_GATEWAY_TOKEN";
+
+/// App secrets earlier versions wrote that no machine reads any more (Google's key
+/// under the name OpenClaw does not read first).
+pub const RETIRED_SECRETS: &[&str] = &["GOOGLE_API_KEY"];
+
+/// Restarts after a failed start before the machine stays stopped (Fly.io's default
+/// under `on-failure`): a configuration the gateway refuses does not loop forever.
+pub const RESTART_RETRIES: u32 = 10;
+
+/// The app secret holding a provider's key, under the name OpenClaw reads.
+pub fn provider_key_secret(provider: AiProvider) -> &'static str {
+    match provider {
+        AiProvider::Openai => "OPENAI_API_KEY",
+        AiProvider::Anthropic => "ANTHROPIC_API_KEY",
+        AiProvider::Google => "GEMINI_API_KEY",
+    }
+}
+
+/// The program in the image, relative to its working directory (`/app`).
+const ENTRY: &str = "openclaw.mjs";
+
+/// The start command: merge the owned keys into `openclaw.json` (creating it on the
+/// first start), validate the result, then become the gateway. A refused merge or an
+/// invalid result exits [`CONFIG_REFUSED_EXIT`] and leaves the file as it was.
+pub const START_SCRIPT: &str = "set -eu\n\
+node openclaw.mjs config patch --file \"$FASTERCLAW_OPENCLAW_CONFIG\" || exit 78\n\
+node openclaw.mjs config validate || exit 78\n\
+exec node openclaw.mjs gateway --bind lan\n";
+
+/// An `openclaw` command line, as `exec` runs it in the machine.
+pub fn cli(args: &[&str]) -> Vec<String> {
+    ["node", ENTRY]
+        .iter()
+        .chain(args)
+        .map(|part| (*part).to_owned())
+        .collect()
+}
+
+/// The Node heap limit for a machine of `memory_mb`: three quarters of it, leaving room
+/// for the rest of the process and the command-line tools.
+pub fn heap_mb(memory_mb: u32) -> u32 {
+    memory_mb / 4 * 3
+}
+
+/// The machine's environment: paths and sizes, never a secret.
+pub fn env(memory_mb: u32) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("OPENCLAW_STATE_DIR".to_owned(), STATE_DIR.to_owned()),
+        ("OPENCLAW_GATEWAY_PORT".to_owned(), GATEWAY_PORT.to_string()),
+        (
+            "NODE_OPTIONS".to_owned(),
+            format!("--max-old-space-size={}", heap_mb(memory_mb)),
+        ),
+        (
+            "FASTERCLAW_OPENCLAW_CONFIG".to_owned(),
+            CONFIG_FILE.to_owned(),
+        ),
+    ])
+}
+
+/// The file carrying the owned configuration, read-only.
+pub fn config_file(document: &str) -> MachineFile {
+    MachineFile {
+        guest_path: CONFIG_FILE.to_owned(),
+        raw_value: Some(base64::engine::general_purpose::STANDARD.encode(document)),
+        secret_name: None,
+        mode: Some(0o444),
+    }
+}
+
+/// The start command, in place of the image's (its entrypoint, `tini`, stays).
+pub fn init() -> MachineInit {
+    MachineInit {
+        cmd: vec!["sh".to_owned(), "-c".to_owned(), START_SCRIPT.to_owned()],
+        ..MachineInit::default()
+    }
+}
+
+/// The health check: the gateway's `/healthz`, after a start-up grace long enough for
+/// the merge, the validation and the gateway's own start on a busy machine.
+pub fn checks() -> BTreeMap<String, MachineCheck> {
+    BTreeMap::from([(
+        HEALTH_CHECK.to_owned(),
+        MachineCheck {
+            kind: "http".to_owned(),
+            port: GATEWAY_PORT,
+            method: Some("GET".to_owned()),
+            path: Some(HEALTH_PATH.to_owned()),
+            interval: Some("15s".to_owned()),
+            timeout: Some("5s".to_owned()),
+            grace_period: Some("60s".to_owned()),
+            other: BTreeMap::new(),
+        },
+    )])
+}
+
+/// SIGTERM, and time for the gateway to finish the turn it is in.
+pub fn stop_config() -> StopConfig {
+    StopConfig {
+        signal: Some("SIGTERM".to_owned()),
+        timeout: Some("30s".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heap_leaves_a_quarter_of_the_machine() {
+        assert_eq!(heap_mb(2048), 1536);
+        assert_eq!(env(4096)["NODE_OPTIONS"], "--max-old-space-size=3072");
+    }
+
+    #[test]
+    fn the_start_script_refuses_loudly_and_execs_the_gateway() {
+        assert!(
+            START_SCRIPT.contains("config patch --file \"$FASTERCLAW_OPENCLAW_CONFIG\" || exit 78")
+        );
+        assert!(START_SCRIPT.ends_with("exec node openclaw.mjs gateway --bind lan\n"));
+        let file = config_file("{}");
+        assert_eq!(file.raw_value.as_deref(), Some("e30="));
+        assert_eq!(file.mode, Some(0o444));
+        assert_eq!(
+            cli(&["pairing", "list"]),
+            ["node", "openclaw.mjs", "pairing", "list"]
+        );
+    }
+}
