@@ -27,8 +27,12 @@
 //!   free loopback host port at each start ([`crate::fly::FlySim::machine_port`],
 //!   `ports` in `/_sim/state`).
 //! - **Processes.** The main process has a process group of its own and the
-//!   parent-death signal SIGKILL; its descendants are tracked, and stopping the machine
-//!   ends all of them. Output goes to `<root>/<app>/<machine id>/log`.
+//!   parent-death signal SIGKILL; its descendants are tracked (every half second, so a
+//!   helper in a process group of its own, such as OpenClaw's spawn broker, is found),
+//!   and stopping the machine, dropping the simulator or deleting the app ends all of
+//!   them. A SIGKILLed simulator cannot clean up: the kernel then kills each main
+//!   process (the parent-death signal), not what those processes started themselves.
+//!   Output goes to `<root>/<app>/<machine id>/log`.
 //! - **Stop.** `stop_config.signal` (default SIGINT, as Fly) to the group, then SIGKILL
 //!   after `stop_config.timeout` (default 5 s, Fly's default `kill_timeout`); a stop
 //!   request's own signal and timeout win. `stopping` becomes `stopped` once it exited.

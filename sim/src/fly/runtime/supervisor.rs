@@ -204,7 +204,12 @@ impl Runtime {
                 }
                 match self.launch(&shared, &slot, app, id) {
                     Ok(()) => {
-                        shared.world().finish(&transition);
+                        let mut world = shared.world();
+                        if !world.finish(&transition) && world.epoch_of(app, id).is_none() {
+                            // The app went while the process started.
+                            drop(world);
+                            kill_slot(&slot);
+                        }
                     }
                     Err(e) => launch_failed(&shared, &self.config, app, id, &e),
                 }
