@@ -45,6 +45,9 @@ pub enum LaunchError {
     /// The command line is empty.
     #[error("the machine has no command to run")]
     EmptyCommand,
+    /// The machine (or its app) no longer exists.
+    #[error("the machine no longer exists")]
+    Gone,
     /// The app's secrets are older than the machine asks for.
     #[error("secrets version {wanted} is not available (the app is at version {current})")]
     SecretsVersion {

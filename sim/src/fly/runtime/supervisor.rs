@@ -245,9 +245,8 @@ impl Runtime {
     ) -> Result<(), LaunchError> {
         let (config, secrets) = {
             let world = shared.world();
-            let gone = || LaunchError::io("machine", std::io::ErrorKind::NotFound.into());
-            let app_state = world.apps.get(app).ok_or_else(gone)?;
-            let machine = app_state.machines.get(id).ok_or_else(gone)?;
+            let app_state = world.apps.get(app).ok_or(LaunchError::Gone)?;
+            let machine = app_state.machines.get(id).ok_or(LaunchError::Gone)?;
             if let Some(wanted) = machine.min_secrets_version
                 && wanted > app_state.secrets_version
             {
