@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use fasterclaw_sim::fly::{FaultPlan, FlySim, FlySimConfig};
+use fasterclaw_sim::fly::{FaultPlan, FlySim, FlySimConfig, MachineRuntime};
 use fasterclaw_sim::kube::{KubeFaults, KubeSim, KubeSimConfig};
 use fasterclaw_sim::stripe::delivery::Endpoint;
 use fasterclaw_sim::stripe::{PriceSeed, StripeSim, StripeSimConfig};
@@ -46,6 +46,16 @@ enum Command {
         /// Fault plan as JSON, e.g. '{"*": {"server_error": 0.1}}'.
         #[arg(long)]
         faults: Option<String>,
+        /// Run started machines as local processes with this Node.js binary (needs
+        /// --openclaw and --machines-dir).
+        #[arg(long, requires_all = ["openclaw", "machines_dir"])]
+        node: Option<PathBuf>,
+        /// The OpenClaw package dir (holds openclaw.mjs): the image's /app.
+        #[arg(long, requires_all = ["node", "machines_dir"])]
+        openclaw: Option<PathBuf>,
+        /// Where machines' root filesystems, volumes and logs go.
+        #[arg(long, requires_all = ["node", "openclaw"])]
+        machines_dir: Option<PathBuf>,
     },
     /// Stand in for Telegram's Bot API `getMe`.
     Telegram {
@@ -138,13 +148,25 @@ async fn main() -> ExitCode {
             seed,
             rate_limits,
             faults,
+            node,
+            openclaw,
+            machines_dir,
         } => {
+            let runtime = match (node, openclaw, machines_dir) {
+                (Some(node), Some(package), Some(root)) => Some(MachineRuntime {
+                    node,
+                    package,
+                    root,
+                }),
+                _ => None,
+            };
             let config = FlySimConfig {
                 token,
                 org_slug: org,
                 transition: Duration::from_millis(transition_ms),
                 seed,
                 rate_limits,
+                runtime,
             };
             let sim = match FlySim::start(config, listen).await {
                 Ok(sim) => sim,
@@ -163,7 +185,9 @@ async fn main() -> ExitCode {
                 }
             }
             println!("{}", sim.base_url());
-            let _ = tokio::signal::ctrl_c().await;
+            terminated().await;
+            // Dropping the simulator kills its machines' processes.
+            drop(sim);
             ExitCode::SUCCESS
         }
         Command::Dev {
@@ -310,5 +334,22 @@ async fn main() -> ExitCode {
             let _ = tokio::signal::ctrl_c().await;
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// Waits for Ctrl-C, SIGTERM or SIGHUP.
+async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = hup.recv() => {}
     }
 }

@@ -213,3 +213,183 @@ fn stripe_refuses_malformed_prices_and_webhook_secrets() {
         assert!(stderr.contains(expected), "{stderr}");
     }
 }
+
+#[test]
+fn fly_takes_the_machine_runtime_flags_only_together() {
+    for args in [
+        &["fly", "--node", "/bin/true"][..],
+        &["fly", "--openclaw", "/tmp"],
+        &["fly", "--node", "/bin/true", "--machines-dir", "/tmp"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_fasterclaw-sim"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("required"), "{args:?}: {stderr}");
+    }
+}
+
+/// A minimal HTTP/1.1 request with a JSON body, returning the status line and body.
+fn send(base: &str, method: &str, path: &str, token: &str, body: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).expect("connects");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
+}
+
+/// Whether a process lives (a zombie does not count).
+fn alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
+
+/// The pids of `root` and its descendants.
+fn tree(root: i64) -> Vec<i64> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i64>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        if let Some(ppid) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i64>().ok())
+        {
+            parents.push((pid, ppid));
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(c, _)| *c),
+        );
+        i += 1;
+    }
+    found
+}
+
+/// Starts a simulator whose machines run, and one machine running `cmd`; returns the
+/// simulator and the machine's processes once they all run.
+fn sim_with_a_running_machine(
+    dir: &std::path::Path,
+    cmd: &str,
+    processes: usize,
+) -> (Running, Vec<i64>) {
+    let package = dir.join("package");
+    std::fs::create_dir_all(&package).unwrap();
+    let (sim, base) = start(&[
+        "fly",
+        "--transition-ms",
+        "10",
+        "--rate-limits",
+        "false",
+        "--node",
+        "/bin/true",
+        "--openclaw",
+        package.to_str().unwrap(),
+        "--machines-dir",
+        dir.join("machines").to_str().unwrap(),
+    ]);
+    let token = "fly-sim-token";
+    let (status, body) = send(
+        &base,
+        "POST",
+        "/v1/apps",
+        token,
+        r#"{"name":"fc-cli","org_slug":"personal"}"#,
+    );
+    assert!(status.contains("201"), "{status} {body}");
+    let machine = format!(r#"{{"config":{{"image":"x","init":{{"cmd":{cmd}}}}}}}"#);
+    let (status, body) = send(&base, "POST", "/v1/apps/fc-cli/machines", token, &machine);
+    assert!(status.contains("200"), "{status} {body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, state) = get(&base, "/_sim/state", None);
+        let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+        if let Some(pid) = state["apps"][0]["machines"][0]["pid"].as_i64() {
+            let pids = tree(pid);
+            if pids.len() >= processes {
+                // The simulator records descendants every half second.
+                std::thread::sleep(std::time::Duration::from_millis(1200));
+                return (sim, pids);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the machine never ran: {state}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn all_gone(pids: &[i64]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let living: Vec<i64> = pids.iter().copied().filter(|p| alive(*p)).collect();
+        if living.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still alive: {living:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn fly_machines_end_when_the_simulator_gets_sigterm() {
+    let dir = tempfile_dir("sigterm");
+    let (mut sim, pids) =
+        sim_with_a_running_machine(&dir, r#"["sh","-c","sleep 600 & exec sleep 601"]"#, 2);
+    let pid = rustix::process::Pid::from_child(&sim.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = sim.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    all_gone(&pids);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn fly_machines_end_when_the_simulator_is_sigkilled() {
+    let dir = tempfile_dir("sigkill");
+    let (mut sim, pids) = sim_with_a_running_machine(&dir, r#"["sleep","600"]"#, 1);
+    sim.0.kill().unwrap();
+    let _ = sim.0.wait();
+    all_gone(&pids);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("fasterclaw-sim-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

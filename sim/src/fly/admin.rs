@@ -1,12 +1,15 @@
 //! The admin view, under `/_sim/`: the whole state (secret values as digests only),
 //! call counts per operation, and switches for faults, rate limits and transition time.
-//! It needs no token; it exists only in the simulator.
+//! It needs no token; it exists only in the simulator. With a machine runtime, machines
+//! also show their process (`pid`) and host ports (`ports`), and
+//! `/_sim/apps/{app}/machines/{id}/log` gives a machine's output.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -23,6 +26,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_sim/faults", get(faults).put(set_faults))
         .route("/_sim/rate-limits", put(set_rate_limits))
         .route("/_sim/transition", put(set_transition))
+        .route("/_sim/apps/{app}/machines/{id}/log", get(machine_log_route))
         .route(
             "/_sim/healthz",
             post(|| async { StatusCode::OK }).get(|| async { StatusCode::OK }),
@@ -33,6 +37,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 /// The whole state as JSON: apps with their secrets (digests) and machines (as the API
 /// shows them, plus the secrets version each booted with).
 pub fn snapshot(shared: &Shared) -> Value {
+    let live = shared.runtime.as_ref().map(|r| r.all_live());
     let world = shared.world();
     let apps: Vec<Value> = world
         .apps
@@ -50,6 +55,19 @@ pub fn snapshot(shared: &Shared) -> Value {
                     let mut body = m.to_json();
                     body["booted_secrets_version"] = json!(m.booted_secrets_version);
                     body["min_secrets_version"] = json!(m.min_secrets_version);
+                    if let Some(live) = &live {
+                        let machine = live.get(&(app.name.clone(), m.id.clone()));
+                        let ports: serde_json::Map<String, Value> = machine
+                            .map(|l| {
+                                l.ports
+                                    .iter()
+                                    .map(|(internal, host)| (internal.to_string(), json!(host)))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        body["ports"] = Value::Object(ports);
+                        body["pid"] = json!(machine.and_then(|l| l.pid));
+                    }
                     body
                 })
                 .collect();
@@ -114,4 +132,27 @@ struct Millis {
 async fn set_transition(State(shared): State<Arc<Shared>>, Json(body): Json<Millis>) -> StatusCode {
     shared.set_transition(Duration::from_millis(body.millis));
     StatusCode::NO_CONTENT
+}
+
+/// The output of a machine's process so far, or `None` without a runtime or output.
+pub fn machine_log(shared: &Shared, app: &str, id: &str) -> Option<String> {
+    let runtime = shared.runtime.as_ref()?;
+    let path = super::runtime::process::log_path(&runtime.machine_dir(app, id));
+    let bytes = std::fs::read(path).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn machine_log_route(
+    State(shared): State<Arc<Shared>>,
+    Path((app, id)): Path<(String, String)>,
+) -> Response {
+    match machine_log(&shared, &app, &id) {
+        Some(text) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            text,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no log for this machine\n").into_response(),
+    }
 }

@@ -17,8 +17,9 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::faults::Fault;
+use super::runtime::{duration, exec};
 use super::shared::Shared;
-use super::world::MachineState;
+use super::world::{MachineState, StopRequest};
 
 type Shared_ = State<Arc<Shared>>;
 
@@ -53,6 +54,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/v1/apps/{app_name}/machines/{machine_id}/wait",
             get(wait_machine),
         )
+        .route(
+            "/v1/apps/{app_name}/machines/{machine_id}/exec",
+            post(exec_machine),
+        )
         .route_layer(middleware::from_fn_with_state(shared.clone(), pipeline))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "404 page not found") })
         .with_state(shared)
@@ -76,6 +81,7 @@ pub fn operation_id(method: &Method, path: &str) -> &'static str {
         ("POST", "/v1/apps/{app_name}/machines/{machine_id}/start") => "Machines_start",
         ("POST", "/v1/apps/{app_name}/machines/{machine_id}/stop") => "Machines_stop",
         ("GET", "/v1/apps/{app_name}/machines/{machine_id}/wait") => "Machines_wait",
+        ("POST", "/v1/apps/{app_name}/machines/{machine_id}/exec") => "Machines_exec",
         _ => "unknown",
     }
 }
@@ -284,6 +290,9 @@ async fn delete_app(
     Path(app): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     shared.world().delete_app(&app)?;
+    if let Some(runtime) = &shared.runtime {
+        runtime.kill_app(&app);
+    }
     shared.after_change(None);
     Ok(StatusCode::ACCEPTED)
 }
@@ -463,7 +472,8 @@ async fn stop_machine(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let request = json_body(&body)?;
-    if let Some(signal) = request.get("signal").and_then(Value::as_str) {
+    let signal = request.get("signal").and_then(Value::as_str);
+    if let Some(signal) = signal {
         const SIGNALS: [&str; 7] = [
             "SIGHUP", "SIGINT", "SIGQUIT", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGTERM",
         ];
@@ -471,7 +481,18 @@ async fn stop_machine(
             return Err(ApiError::bad_request(format!("invalid signal {signal:?}")));
         }
     }
-    let (body, transition) = shared.world().stop_machine(&app, &id)?;
+    let timeout = match request.get("timeout") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(
+            duration::from_json(value)
+                .map_err(|e| ApiError::bad_request(format!("timeout: {e}")))?,
+        ),
+    };
+    let stop = StopRequest {
+        signal: signal.map(str::to_owned),
+        timeout,
+    };
+    let (body, transition) = shared.world().stop_machine(&app, &id, stop)?;
     shared.after_change(transition);
     Ok(Json(body))
 }
@@ -566,5 +587,48 @@ async fn wait_machine(
                 ),
             ));
         }
+    }
+}
+
+/// `POST .../exec`: runs a command in a started machine (see [`exec`]).
+async fn exec_machine(
+    State(shared): Shared_,
+    Path((app, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let request = exec::ExecRequest::from_json(&json_body(&body)?)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let not_started = |state: &str| {
+        ApiError::precondition(format!(
+            "failed_precondition: machine {id} is not started (state: {state})"
+        ))
+    };
+    {
+        let world = shared.world();
+        let machine = world.app(&app)?.machine(&id)?;
+        match machine.state {
+            MachineState::Destroyed => return Err(ApiError::machine_not_found(&id)),
+            MachineState::Started => {}
+            other => return Err(not_started(other.as_str())),
+        }
+    }
+    let Some(runtime) = &shared.runtime else {
+        return Ok(Json(
+            exec::ExecOutput::not_found(exec::NO_RUNTIME.to_owned()).to_json(),
+        ));
+    };
+    let container = runtime
+        .container(&app, &id)
+        .ok_or_else(|| not_started("started, its process not running yet"))?;
+    match exec::run(runtime, &container, &request).await {
+        Ok(output) => Ok(Json(output.to_json())),
+        Err(e @ exec::ExecError::TimedOut(_)) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("deadline_exceeded: {e}"),
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        )),
     }
 }

@@ -2,6 +2,8 @@
 //! official OpenAPI document: apps, app secrets with versions, and machines with their
 //! state machine, `wait`, metadata filters, name uniqueness, 401s and 404s as the real
 //! API gives them, Fly's rate limits (429), and seeded fault injection.
+//! With a [`MachineRuntime`] configured, started machines run as local processes
+//! emulating containers of the OpenClaw image (see [`runtime`]), with checks and `exec`.
 //!
 //! Embed it with [`FlySim::start`]; run it alone with `fasterclaw-sim fly`.
 
@@ -11,11 +13,13 @@ mod error;
 mod faults;
 mod ids;
 mod limits;
+pub mod runtime;
 mod shared;
 mod world;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,12 +30,14 @@ use tokio::task::JoinHandle;
 pub use api::operation_id;
 pub use error::ApiError;
 pub use faults::{Decision, Fault, FaultPlan, FaultRule};
+pub use runtime::MachineRuntime;
 pub use shared::FlySimConfig;
 pub use world::MachineState;
 
 use shared::Shared;
 
-/// A running simulator. Dropping it stops the server.
+/// A running simulator. Dropping it stops the server and SIGKILLs every process its
+/// machines (and their `exec`s) started.
 #[derive(Debug)]
 pub struct FlySim {
     addr: SocketAddr,
@@ -163,6 +169,33 @@ impl FlySim {
             .map(|m| m.state)
     }
 
+    /// Where machines run, when they run as processes.
+    pub fn runtime(&self) -> Option<&MachineRuntime> {
+        self.shared.runtime.as_ref().map(|r| r.config())
+    }
+
+    /// The host port a running machine's internal port is reachable on.
+    pub fn machine_port(&self, app: &str, machine: &str, internal: u16) -> Option<u16> {
+        let runtime = self.shared.runtime.as_ref()?;
+        runtime.live(app, machine)?.ports.get(&internal).copied()
+    }
+
+    /// The pid of a running machine's main process.
+    pub fn machine_pid(&self, app: &str, machine: &str) -> Option<u32> {
+        self.shared.runtime.as_ref()?.live(app, machine)?.pid
+    }
+
+    /// The output of a machine's processes so far (stdout and stderr, and launch
+    /// failures), across its starts.
+    pub fn machine_log(&self, app: &str, machine: &str) -> Option<String> {
+        admin::machine_log(&self.shared, app, machine)
+    }
+
+    /// The dir of a machine's files (`rootfs/`, `log`).
+    pub fn machine_dir(&self, app: &str, machine: &str) -> Option<PathBuf> {
+        Some(self.shared.runtime.as_ref()?.machine_dir(app, machine))
+    }
+
     /// The value of an app's secret, for tests that check what reached Fly.
     pub fn secret_value(&self, app: &str, name: &str) -> Option<String> {
         self.shared
@@ -178,5 +211,8 @@ impl FlySim {
 impl Drop for FlySim {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some(runtime) = &self.shared.runtime {
+            runtime.kill_everything();
+        }
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use super::faults::{Decision, FaultPlan};
 use super::limits::RateLimits;
+use super::runtime::{MachineRuntime, Runtime};
 use super::world::{Transition, World};
 use crate::sync::lock;
 
@@ -30,6 +31,9 @@ pub struct FlySimConfig {
     pub seed: u64,
     /// Whether Fly's rate limits answer 429.
     pub rate_limits: bool,
+    /// Where started machines run as local processes; `None` keeps machines as pure
+    /// state (see [`crate::fly::runtime`]).
+    pub runtime: Option<MachineRuntime>,
 }
 
 impl Default for FlySimConfig {
@@ -40,6 +44,7 @@ impl Default for FlySimConfig {
             transition: Duration::from_millis(100),
             seed: 42,
             rate_limits: true,
+            runtime: None,
         }
     }
 }
@@ -59,6 +64,8 @@ pub struct Shared {
     transition_ms: AtomicU64,
     /// The configuration the simulator started with.
     pub config: FlySimConfig,
+    /// The machines' processes, when they run.
+    pub runtime: Option<Arc<Runtime>>,
 }
 
 impl Shared {
@@ -78,6 +85,7 @@ impl Shared {
             transition_ms: AtomicU64::new(
                 u64::try_from(config.transition.as_millis()).unwrap_or(u64::MAX),
             ),
+            runtime: config.runtime.clone().map(Runtime::new),
             config,
         })
     }
@@ -161,6 +169,10 @@ impl Shared {
         self.changed.notify_waiters();
         for transition in transitions {
             let shared = Arc::clone(self);
+            if let Some(runtime) = &self.runtime {
+                tokio::spawn(Arc::clone(runtime).apply(shared, transition));
+                continue;
+            }
             tokio::spawn(async move {
                 tokio::time::sleep(shared.transition()).await;
                 if shared.world().finish(&transition) {

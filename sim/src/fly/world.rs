@@ -23,6 +23,8 @@ pub enum MachineState {
     Starting,
     /// Running.
     Started,
+    /// Its process exited and the restart policy restarts it.
+    Restarting,
     /// Shutting down.
     Stopping,
     /// Stopped.
@@ -48,6 +50,7 @@ impl MachineState {
             MachineState::Created => "created",
             MachineState::Starting => "starting",
             MachineState::Started => "started",
+            MachineState::Restarting => "restarting",
             MachineState::Stopping => "stopping",
             MachineState::Stopped => "stopped",
             MachineState::Suspending => "suspending",
@@ -120,6 +123,8 @@ pub struct Machine {
     pub booted_secrets_version: Option<u64>,
     /// The `min_secrets_version` the machine was created or updated with.
     pub min_secrets_version: Option<u64>,
+    /// Its checks' statuses (`CheckStatus`), kept only when machines run as processes.
+    pub checks: Vec<Value>,
 }
 
 impl Machine {
@@ -143,13 +148,14 @@ impl Machine {
             "config": self.config,
             "image_ref": image_ref(self.config.get("image").and_then(Value::as_str).unwrap_or_default(), &metadata),
             "events": self.events,
-            "checks": self.simulated_checks(),
+            "checks": if self.checks.is_empty() { self.simulated_checks() } else { Value::from(self.checks.clone()) },
             "host_status": "ok",
         })
     }
 
-    /// The results of the config's checks for a machine that runs nothing: a started
-    /// machine passes them, any other is critical.
+    /// The results of the config's checks for a machine that runs nothing (no machine
+    /// runtime, or before its first probe): a started machine passes them, any other is
+    /// critical.
     pub fn simulated_checks(&self) -> Value {
         let Some(checks) = self.config.get("checks").and_then(Value::as_object) else {
             return json!([]);
@@ -282,6 +288,17 @@ pub struct Transition {
     pub to: MachineState,
     /// The event recorded on arrival: (type, status, source).
     pub event: (&'static str, &'static str, &'static str),
+    /// For a stop: the signal and timeout the request asked for.
+    pub stop: Option<StopRequest>,
+}
+
+/// What a stop request asks for; unset parts come from the machine's `stop_config`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StopRequest {
+    /// The signal's name (`SIGTERM`, ...).
+    pub signal: Option<String>,
+    /// How long to wait for the exit before SIGKILL.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Now, as the API writes times.
@@ -517,6 +534,7 @@ impl World {
             epoch: 0,
             booted_secrets_version: None,
             min_secrets_version,
+            checks: Vec::new(),
         };
         let body = machine.to_json();
         app.machines.insert(id.clone(), machine);
@@ -667,17 +685,22 @@ impl World {
         &mut self,
         app_name: &str,
         id: &str,
+        request: StopRequest,
     ) -> Result<(Value, Option<Transition>), ApiError> {
         let state = self.app(app_name)?.machine(id)?.state;
         match state {
-            MachineState::Started | MachineState::Starting | MachineState::Replacing => {
-                let transition = self.begin(
+            MachineState::Started
+            | MachineState::Starting
+            | MachineState::Replacing
+            | MachineState::Restarting => {
+                let mut transition = self.begin(
                     app_name,
                     id,
                     MachineState::Stopping,
                     MachineState::Stopped,
                     ("exit", "stopped", "flyd"),
                 )?;
+                transition.stop = Some(request);
                 Ok((json!({ "ok": true }), Some(transition)))
             }
             MachineState::Destroyed => Err(ApiError::machine_not_found(id)),
@@ -739,12 +762,18 @@ impl World {
             epoch: machine.epoch,
             to,
             event,
+            stop: None,
         })
     }
 
     /// Completes a scheduled transition, unless the machine changed since. Returns
     /// whether it applied.
     pub fn finish(&mut self, transition: &Transition) -> bool {
+        self.finish_with(transition, None)
+    }
+
+    /// [`World::finish`], with the event's `request` (an exit's details).
+    pub fn finish_with(&mut self, transition: &Transition, request: Option<Value>) -> bool {
         let millis = now_ms();
         let event_id = ids::ulid(&mut self.rng, millis);
         let Some(app) = self.apps.get_mut(&transition.app) else {
@@ -764,11 +793,77 @@ impl World {
             machine.booted_secrets_version = Some(secrets_version);
         }
         let (kind, status, source) = transition.event;
-        machine
-            .events
-            .insert(0, event(&event_id, kind, status, source, millis));
+        let mut entry = event(&event_id, kind, status, source, millis);
+        if let Some(request) = request {
+            entry["request"] = request;
+        }
+        machine.events.insert(0, entry);
         machine.events.truncate(50);
         true
+    }
+
+    /// The state and epoch of a machine.
+    pub fn epoch_of(&self, app: &str, id: &str) -> Option<(MachineState, u64)> {
+        let machine = self.apps.get(app)?.machines.get(id)?;
+        Some((machine.state, machine.epoch))
+    }
+
+    /// Whether a transition is still the machine's latest change.
+    pub fn is_current(&self, transition: &Transition) -> bool {
+        self.epoch_of(&transition.app, &transition.machine)
+            .is_some_and(|(_, epoch)| epoch == transition.epoch)
+    }
+
+    /// Moves a machine to `to` on its own (not at a request): records the event and
+    /// returns the new epoch, or `None` when the machine is gone.
+    pub fn move_on_its_own(
+        &mut self,
+        app: &str,
+        id: &str,
+        to: MachineState,
+        event_kind: (&str, &str),
+        request: Option<Value>,
+    ) -> Option<u64> {
+        let millis = now_ms();
+        let event_id = ids::ulid(&mut self.rng, millis);
+        let app = self.apps.get_mut(app)?;
+        let secrets_version = app.secrets_version;
+        let machine = app.machines.get_mut(id)?;
+        machine.state = to;
+        machine.epoch += 1;
+        machine.updated_at = now_rfc3339();
+        if to == MachineState::Started {
+            machine.booted_secrets_version = Some(secrets_version);
+        }
+        let mut entry = event(&event_id, event_kind.0, event_kind.1, "flyd", millis);
+        if let Some(request) = request {
+            entry["request"] = request;
+        }
+        machine.events.insert(0, entry);
+        machine.events.truncate(50);
+        Some(machine.epoch)
+    }
+
+    /// Replaces a machine's check statuses.
+    pub fn set_checks(&mut self, app: &str, id: &str, checks: Vec<Value>) {
+        if let Some(machine) = self.apps.get_mut(app).and_then(|a| a.machines.get_mut(id)) {
+            machine.checks = checks;
+        }
+    }
+
+    /// Replaces the status of one check of a machine.
+    pub fn set_check(&mut self, app: &str, id: &str, status: Value) {
+        let Some(machine) = self.apps.get_mut(app).and_then(|a| a.machines.get_mut(id)) else {
+            return;
+        };
+        match machine
+            .checks
+            .iter_mut()
+            .find(|c| c["name"] == status["name"])
+        {
+            Some(existing) => *existing = status,
+            None => machine.checks.push(status),
+        }
     }
 }
 

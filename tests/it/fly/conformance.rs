@@ -35,7 +35,7 @@ fn documented_schema(operation: &str, status: u16) -> Option<Option<Value>> {
     panic!("operation {operation} is not in the spec")
 }
 
-fn validate(operation: &str, status: u16, body: &[u8]) {
+pub(super) fn validate(operation: &str, status: u16, body: &[u8]) {
     let schema = match documented_schema(operation, status) {
         Some(Some(schema)) => schema,
         Some(None) => return,

@@ -5,6 +5,7 @@ mod concurrency;
 mod conformance;
 mod faults;
 mod logging;
+mod machines_run;
 mod soak;
 
 use std::net::SocketAddr;
