@@ -12,6 +12,7 @@ mod generated;
 mod import;
 mod kube;
 mod openapi_document;
+mod standins;
 mod store;
 mod structure;
 mod support;
