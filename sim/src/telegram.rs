@@ -386,8 +386,8 @@ fn bad_request(what: &str) -> Response {
     failure(400, &format!("Bad Request: {what}"))
 }
 
-/// The methods served, by their lowercase names.
-const METHODS: &[&str] = &[
+/// The Bot API methods the stand-in serves (`setWebhook` only to refuse it).
+pub const SERVED_METHODS: &[&str] = &[
     "getMe",
     "deleteWebhook",
     "getWebhookInfo",
@@ -538,11 +538,16 @@ async fn bot_method(
             world.bots.insert(token.to_owned(), BotState::new(id, bot));
         }
     }
-    let Some(method) = METHODS
+    let Some(method) = SERVED_METHODS
         .iter()
         .find(|m| m.eq_ignore_ascii_case(&method))
         .copied()
     else {
+        // Kept in the bot's calls, so that a test sees what a client wanted.
+        if let Some(state) = lock(&shared.world).bots.get_mut(token) {
+            state.methods.push(method);
+        }
+        shared.changed();
         return failure(404, "Not Found");
     };
     let params = match parameters(query.as_deref(), &headers, &body) {
@@ -1329,7 +1334,8 @@ impl TelegramSim {
             })
     }
 
-    /// The methods `bot` has called, in order (canonical names: `getUpdates`).
+    /// The methods `bot` has called, in order: served ones by their canonical names
+    /// (`getUpdates`), others as called.
     pub fn methods(&self, bot: &str) -> Vec<String> {
         lock(&self.shared.world)
             .bot(bot)

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fasterclaw_sim::models::{ModelFaults, ModelSim, Provider, answer_text};
-use fasterclaw_sim::telegram::{ChatMessage, TelegramSim, User, token_digest};
+use fasterclaw_sim::telegram::{ChatMessage, SERVED_METHODS, TelegramSim, User, token_digest};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
@@ -237,6 +237,7 @@ async fn telegram_tokens_methods_and_chats() {
     assert_eq!(call(&sim, "getChat", json!({"chat_id": 5})).await.0, 400);
     assert!(sim.send_user_message("nobody_bot", &ada(), "hi").is_err());
     assert!(sim.methods(BOT).iter().any(|m| m == "getMe"));
+    assert!(sim.methods(BOT).iter().any(|m| m == "noSuchMethod"));
 }
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -1181,6 +1182,13 @@ async fn gateway_answers_an_allowed_user_and_ignores_a_stranger() {
         telegram.sent(BOT, Some(777_001)).is_empty(),
         "{:?}",
         telegram.sent(BOT, Some(777_001))
+    );
+    let called = telegram.methods(BOT);
+    assert!(
+        called
+            .iter()
+            .all(|m| SERVED_METHODS.contains(&m.as_str()) && m != "setWebhook"),
+        "the gateway called {called:?}"
     );
     let recorded = serde_json::to_string(&models.requests()).expect("JSON");
     assert!(!recorded.contains(ANTHROPIC_KEY) && !recorded.contains(TOKEN));
