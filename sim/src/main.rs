@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use fasterclaw_sim::fly::{FaultPlan, FlySim, FlySimConfig, MachineRuntime};
 use fasterclaw_sim::kube::{KubeFaults, KubeSim, KubeSimConfig};
+use fasterclaw_sim::models::{ModelFaults, ModelSim};
 use fasterclaw_sim::stripe::delivery::Endpoint;
 use fasterclaw_sim::stripe::{PriceSeed, StripeSim, StripeSimConfig};
 use fasterclaw_sim::telegram::TelegramSim;
@@ -57,17 +58,29 @@ enum Command {
         #[arg(long, requires_all = ["node", "openclaw"])]
         machines_dir: Option<PathBuf>,
     },
-    /// Stand in for Telegram's Bot API `getMe`.
+    /// Stand in for Telegram's Bot API (long polling, private chats, a chat page at /chat).
     Telegram {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
-        /// A bot to know, as `<token>=<username>` (repeatable).
+        /// A bot to know, as `<token>=<username>` (repeatable; the token is never printed).
         #[arg(long)]
         bot: Vec<String>,
         /// Treat every well-formed token as a bot's.
         #[arg(long, default_value_t = false)]
         accept_any: bool,
+    },
+    /// Stand in for the model APIs (Anthropic, OpenAI, Google) with deterministic answers.
+    Models {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// A model to answer 404, as one the key has no access to (repeatable).
+        #[arg(long)]
+        unavailable: Vec<String>,
+        /// Milliseconds to wait before each answer.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
     },
     /// Run the whole control plane locally: the stand-ins, then `fasterclaw controller`
     /// and `fasterclaw api` against them (see scripts/dev).
@@ -278,12 +291,36 @@ async fn main() -> ExitCode {
                 }
             };
             for entry in &bot {
-                let Some((token, username)) = entry.split_once('=') else {
-                    eprintln!("fasterclaw-sim: --bot must be <token>=<username>, not {entry:?}");
+                // The entry holds a token: it is never printed.
+                let Some((token, username)) = entry
+                    .split_once('=')
+                    .filter(|(t, u)| !t.is_empty() && !u.is_empty())
+                else {
+                    eprintln!("fasterclaw-sim: --bot must be <token>=<username>");
                     return ExitCode::FAILURE;
                 };
                 sim.add_bot(token, username, username.trim_end_matches("_bot"));
             }
+            println!("{}", sim.base_url());
+            let _ = tokio::signal::ctrl_c().await;
+            ExitCode::SUCCESS
+        }
+        Command::Models {
+            listen,
+            unavailable,
+            latency_ms,
+        } => {
+            let sim = match ModelSim::start(listen).await {
+                Ok(sim) => sim,
+                Err(e) => {
+                    eprintln!("fasterclaw-sim: cannot listen on {listen}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            sim.set_faults(ModelFaults {
+                unavailable_models: unavailable,
+                latency_ms,
+            });
             println!("{}", sim.base_url());
             let _ = tokio::signal::ctrl_c().await;
             ExitCode::SUCCESS

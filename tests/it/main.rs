@@ -13,6 +13,7 @@ mod import;
 mod kube;
 mod openapi_document;
 mod runtime;
+mod standins;
 mod store;
 mod structure;
 mod support;
