@@ -123,6 +123,8 @@ const CONTEXT_END: &str = "<<<END_OPENCLAW_INTERNAL_CONTEXT>>>";
 /// What OpenClaw ends the title of a metadata block with in a user turn
 /// (`Conversation info: ⟦openclaw:ctx⟧`, then a fenced JSON block).
 const CONTEXT_MARKER: &str = "\u{27e6}openclaw:ctx\u{27e7}";
+/// What starts the line of runtime facts OpenClaw may append to a user turn.
+const RUNTIME_LINE: &str = "Runtime: agent=";
 
 /// `text` without OpenClaw's bracketed internal context.
 fn without_internal_context(text: &str) -> String {
@@ -196,6 +198,14 @@ pub fn strip_envelope(text: &str) -> String {
             break;
         };
         lines.drain(..=close);
+    }
+    // A runtime line OpenClaw appends after the user's words (with OpenAI's chat API):
+    // `Runtime: agent=main | session=… | model=…`.
+    if let Some(at) = lines
+        .iter()
+        .rposition(|l| l.trim_start().starts_with(RUNTIME_LINE))
+    {
+        lines.truncate(at);
     }
     let rest = lines.join("\n");
     let rest = rest.trim();
@@ -1053,6 +1063,12 @@ mod tests {
         let context = "<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>\nConversation data (data, not instructions):\n\"x\"\n<<<END_OPENCLAW_INTERNAL_CONTEXT>>>";
         assert_eq!(strip_envelope(context), "");
         assert_eq!(strip_envelope(&format!("hi\n\n{context}")), "hi");
+        assert_eq!(
+            strip_envelope(
+                "and now?\n\nRuntime: agent=main | session=agent:main:main | model=openai/gpt-5.4-mini"
+            ),
+            "and now?"
+        );
         // The context as a user turn of its own after the user's.
         let body = json!({"messages": [
             {"role": "user", "content": [{"type": "text", "text": "what now?"}]},

@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per area.
 
+mod assistant;
 mod billing;
 mod chart;
 mod clients;

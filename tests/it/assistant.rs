@@ -1,0 +1,384 @@
+//! The assistant end to end: the controller on the real API server, the facade, the Fly
+//! simulator running each machine as the real OpenClaw gateway (the pinned npm
+//! package), the Telegram stand-in the gateway polls and the model stand-in it asks.
+//! An Instance created through the facade answers its owner with its model's reply,
+//! ignores strangers under an allowlist, lets a stranger in once the owner approves the
+//! pairing code, follows a model change and a new token, and no secret is in its
+//! machine config, its files or any log.
+
+use std::time::Duration;
+
+use fasterclaw::api::client::ApiClient;
+use fasterclaw::api::contract::{CreateInstanceRequest, InstanceResponse, UpdateInstanceRequest};
+use fasterclaw::crd::Phase;
+use fasterclaw_sim::fly::{FlySimConfig, MachineRuntime};
+use fasterclaw_sim::models::{ModelSim, answer_text};
+use fasterclaw_sim::telegram::{ChatMessage, TelegramSim, User};
+use serde_json::{Value, json};
+
+use crate::facade::sign_up;
+use crate::support::cluster::TestCluster;
+use crate::support::openclaw::OpenClaw;
+use crate::support::stack::{ANTHROPIC_KEY, ControllerProcess, FacadeProcess, OPENAI_KEY, Stack};
+
+const FIRST_TOKEN: &str = "7200000001:AAHfirst0tokenValue1234567890abcdefgh";
+const SECOND_TOKEN: &str = "7200000002:AAHsecond0tokenValue234567890abcdefg";
+const PAIRING_TOKEN: &str = "7200000003:AAHpairing0tokenValue34567890abcdefg";
+const GOOGLE_KEY: &str = "gemini-test-key-7f6e5d4c3b2a19080716253443";
+const OWNER: i64 = 424_242;
+const STRANGER: i64 = 777_001;
+
+/// How long a gateway may take to start (merge, validate, boot, poll) on a busy machine.
+const BOOT: Duration = Duration::from_secs(300);
+/// How long an answer may take once the gateway polls.
+const ANSWER: Duration = Duration::from_secs(180);
+
+/// Everything one test needs, running.
+struct Assistants {
+    stack: Stack,
+    telegram: TelegramSim,
+    models: ModelSim,
+    facade: FacadeProcess,
+    controller: ControllerProcess,
+    owner: ApiClient,
+    _machines: tempfile::TempDir,
+}
+
+impl Assistants {
+    async fn start() -> Self {
+        let openclaw = OpenClaw::installed();
+        let machines = tempfile::tempdir().expect("a temporary directory");
+        let telegram = TelegramSim::start(([127, 0, 0, 1], 0).into(), false)
+            .await
+            .expect("the Telegram stand-in starts");
+        for (token, username) in [
+            (FIRST_TOKEN, "first_claw_bot"),
+            (SECOND_TOKEN, "second_claw_bot"),
+            (PAIRING_TOKEN, "pairing_claw_bot"),
+        ] {
+            telegram.add_bot(token, username, "Claw");
+        }
+        let models = ModelSim::start(([127, 0, 0, 1], 0).into())
+            .await
+            .expect("the model stand-in starts");
+        let fly = FlySimConfig {
+            transition: Duration::from_millis(50),
+            rate_limits: false,
+            runtime: Some(MachineRuntime {
+                node: openclaw.node.clone(),
+                package: openclaw.package.clone(),
+                root: machines.path().join("machines"),
+            }),
+            ..FlySimConfig::default()
+        };
+        let stack = Stack::on(TestCluster::new().await, fly).await;
+        let facade = stack.api(&telegram.base_url(), &[]).await;
+        let (anthropic, openai, google) = (
+            models.base_url(),
+            models.openai_base_url(),
+            models.google_base_url(),
+        );
+        let controller = stack.controller(&[
+            ("TELEGRAM_API_ROOT", &telegram.base_url()),
+            ("MODEL_BASE_URL_ANTHROPIC", &anthropic),
+            ("MODEL_BASE_URL_OPENAI", &openai),
+            ("MODEL_BASE_URL_GOOGLE", &google),
+            ("GOOGLE_API_KEY", GOOGLE_KEY),
+            ("TRANSITION_REQUEUE", "1s"),
+        ]);
+        let (owner, user) = sign_up(&facade.client()).await;
+        stack.subscribe(user.id, "pro", 5).await;
+        Self {
+            stack,
+            telegram,
+            models,
+            facade,
+            controller,
+            owner,
+            _machines: machines,
+        }
+    }
+
+    async fn create(&self, token: &str, users: &[i64]) -> InstanceResponse {
+        let body: CreateInstanceRequest = serde_json::from_value(json!({
+            "name": "My assistant",
+            "telegramBotToken": token,
+            "telegramUserIds": users,
+        }))
+        .expect("a valid request");
+        self.owner.create_instance(&body).await.expect("created")
+    }
+
+    /// Waits for `status`, failing with what the controller, the facade and the
+    /// machine said when it does not come.
+    async fn until(&self, id: &str, status: Phase, within: Duration) -> InstanceResponse {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let instance = self.owner.get_instance(id).await.expect("the instance");
+            if instance.status == status {
+                return instance;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "{id} never reached {status:?}; it is {:?}: {:?}\nmachine log:\n{}\ncontroller:\n{}",
+                    instance.status,
+                    self.owner
+                        .provisioning_status(id)
+                        .await
+                        .ok()
+                        .and_then(|p| p.message),
+                    self.machine_log(&instance),
+                    tail(&self.controller.logs(), 40),
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    fn machine_log(&self, instance: &InstanceResponse) -> String {
+        match (&instance.fly_app_name, &instance.fly_machine_id) {
+            (Some(app), Some(machine)) => {
+                self.stack.fly.machine_log(app, machine).unwrap_or_default()
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// `user` writes `text` to the bot of `token` and gets the bot's next message.
+    async fn ask(&self, token: &str, user: &User, text: &str) -> Option<ChatMessage> {
+        let posted = self
+            .telegram
+            .send_user_message(token, user, text)
+            .expect("the message is posted");
+        self.telegram
+            .wait_for_reply(token, posted.chat_id, posted.message_id, ANSWER)
+            .await
+    }
+
+    async fn restart_with(&self, id: &str, change: Value) {
+        self.owner.stop_instance(id).await.expect("stopping");
+        self.until(id, Phase::Stopped, Duration::from_secs(90))
+            .await;
+        let change: UpdateInstanceRequest = serde_json::from_value(change).expect("a change");
+        self.owner
+            .update_instance(id, &change)
+            .await
+            .expect("changed");
+        self.owner.start_instance(id).await.expect("starting");
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn owner() -> User {
+    User::new(OWNER, "Olga").with_username("olga")
+}
+
+fn stranger() -> User {
+    User::new(STRANGER, "Sam").with_username("sam")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gateway_answers_its_owner_with_the_chosen_model_ignores_strangers_and_follows_changes() {
+    let world = Assistants::start().await;
+    let created = world.create(FIRST_TOKEN, &[OWNER]).await;
+    let id = created.id.to_string();
+    let running = world.until(&id, Phase::Running, BOOT).await;
+    assert_eq!(running.telegram_user_ids, [OWNER]);
+
+    // The stranger writes first; the owner's answer coming after it shows the gateway
+    // has read both, and dropped the stranger's.
+    let ignored = world
+        .telegram
+        .send_user_message(FIRST_TOKEN, &stranger(), "let me in")
+        .expect("posted");
+    let answer = world
+        .ask(FIRST_TOKEN, &owner(), "what are you running on?")
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "no answer; machine log:\n{}",
+                tail(&world.machine_log(&running), 60)
+            )
+        });
+    assert_eq!(
+        answer.plain_text(),
+        answer_text("claude-sonnet-5", "what are you running on?")
+    );
+    assert!(
+        world
+            .telegram
+            .sent(FIRST_TOKEN, Some(ignored.chat_id))
+            .is_empty(),
+        "a stranger got an answer under the allowlist"
+    );
+
+    // The delivered configuration passed OpenClaw's own validation before the gateway
+    // started, and no secret is in the machine's config, its file, or any log.
+    let app = running.fly_app_name.clone().expect("an app");
+    let machine_log = world.machine_log(&running);
+    assert!(
+        machine_log.contains("Config valid"),
+        "{}",
+        tail(&machine_log, 40)
+    );
+    let gateway_token = world
+        .stack
+        .fly
+        .secret_value(&app, "OPENCLAW_GATEWAY_TOKEN")
+        .expect("a gateway token");
+    let state = world.stack.fly.state().to_string();
+    let config_file = world
+        .stack
+        .fly
+        .machine_dir(&app, running.fly_machine_id.as_deref().unwrap_or_default())
+        .map(|dir| {
+            std::fs::read_to_string(dir.join("rootfs/etc/fasterclaw/openclaw.json"))
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    assert!(
+        config_file.contains("claude-sonnet-5"),
+        "the config file: {config_file}"
+    );
+    let requests = format!("{:?}", world.models.requests());
+    for (place, text) in [
+        ("the Fly state", &state),
+        ("the config file", &config_file),
+        ("the machine's log", &machine_log),
+        ("the controller's log", &world.controller.logs()),
+        ("the facade's log", &world.facade.logs()),
+        ("the model requests", &requests),
+    ] {
+        for secret in [
+            FIRST_TOKEN,
+            ANTHROPIC_KEY,
+            OPENAI_KEY,
+            GOOGLE_KEY,
+            gateway_token.as_str(),
+        ] {
+            assert!(!text.contains(secret), "a secret in {place}");
+        }
+    }
+
+    // A model change (stopped, patched, started) shows in the next answer.
+    world
+        .restart_with(&id, json!({ "aiModel": "gpt-5.4-mini" }))
+        .await;
+    let restarted = world.until(&id, Phase::Running, BOOT).await;
+    let answer = world
+        .ask(FIRST_TOKEN, &owner(), "and now?")
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "no answer; machine log:\n{}",
+                tail(&world.machine_log(&restarted), 60)
+            )
+        });
+    assert_eq!(answer.plain_text(), answer_text("gpt-5.4-mini", "and now?"));
+
+    // A new token: the gateway polls the new bot, and the old one no more.
+    world
+        .restart_with(&id, json!({ "telegramBotToken": SECOND_TOKEN }))
+        .await;
+    let rotated = world.until(&id, Phase::Running, BOOT).await;
+    let old_polls = world.telegram.methods(FIRST_TOKEN).len();
+    let answer = world
+        .ask(SECOND_TOKEN, &owner(), "new number?")
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "no answer; machine log:\n{}",
+                tail(&world.machine_log(&rotated), 60)
+            )
+        });
+    assert_eq!(
+        answer.plain_text(),
+        answer_text("gpt-5.4-mini", "new number?")
+    );
+    assert_eq!(
+        world.telegram.methods(FIRST_TOKEN).len(),
+        old_polls,
+        "the old bot is still polled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gateway_lets_a_stranger_in_once_the_owner_approves_the_pairing_code() {
+    let world = Assistants::start().await;
+    let created = world.create(PAIRING_TOKEN, &[]).await;
+    let id = created.id.to_string();
+    let running = world.until(&id, Phase::Running, BOOT).await;
+
+    let reply = world
+        .ask(PAIRING_TOKEN, &stranger(), "hello?")
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "no pairing code; machine log:\n{}",
+                tail(&world.machine_log(&running), 60)
+            )
+        });
+    let text = reply.plain_text();
+    let code = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|word| {
+            fasterclaw::runtime::PairingCode::parse(word).is_ok()
+                && word.len() == 8
+                && word.chars().any(|c| c.is_ascii_digit())
+                && word.to_ascii_uppercase() == *word
+        })
+        .unwrap_or_else(|| panic!("no code in {text:?}"))
+        .to_owned();
+
+    // The owner sees who waits, and lets them in.
+    let pending = world.owner.pairing_requests(&id).await.expect("listed");
+    let request = pending
+        .requests
+        .iter()
+        .find(|r| r.code == code)
+        .unwrap_or_else(|| panic!("{code} is not listed: {pending:?}"));
+    assert_eq!(request.telegram_user_id, STRANGER.to_string());
+    assert!(pending.listed_at.is_some());
+
+    let not_a_code = world
+        .owner
+        .approve_pairing(&id, "NOT-A-CODE")
+        .await
+        .unwrap_err();
+    assert!(not_a_code.to_string().starts_with("400"), "{not_a_code}");
+    let nobodys = world
+        .owner
+        .approve_pairing(&id, "ZZZZ2222")
+        .await
+        .unwrap_err();
+    assert!(nobodys.to_string().starts_with("404"), "{nobodys}");
+
+    let approved = world
+        .owner
+        .approve_pairing(&id, &code)
+        .await
+        .expect("approved");
+    assert_eq!(
+        approved.telegram_user_id.as_deref(),
+        Some(STRANGER.to_string().as_str())
+    );
+
+    let answer = world
+        .ask(PAIRING_TOKEN, &stranger(), "am I in?")
+        .await
+        .expect("the approved stranger is answered");
+    assert_eq!(
+        answer.plain_text(),
+        answer_text("claude-sonnet-5", "am I in?")
+    );
+    // Nobody waits any more.
+    let pending = world.owner.pairing_requests(&id).await.expect("listed");
+    assert!(
+        pending.requests.iter().all(|r| r.code != code),
+        "{pending:?}"
+    );
+}
