@@ -437,6 +437,70 @@ mod tests {
     }
 
     #[test]
+    fn running_means_the_gateway_passes_its_check_and_a_refused_config_is_named() {
+        let checked = |state: &str, check: Option<&str>| {
+            let mut m = machine(state);
+            m.config.checks = crate::runtime::machine::checks();
+            m.checks = check
+                .map(|status| crate::fly::CheckStatus {
+                    name: HEALTH_CHECK.to_owned(),
+                    status: status.to_owned(),
+                    output: "connection refused".to_owned(),
+                })
+                .into_iter()
+                .collect();
+            m
+        };
+        let report = |m: &Machine| {
+            let status = status(&input(
+                &InstanceStatus::default(),
+                Some(m),
+                &Outcome::Synced,
+                at(0),
+            ));
+            let ready = status.condition(ConditionType::Ready).unwrap().clone();
+            (status.phase, ready.status, ready.reason, ready.message)
+        };
+        let (phase, ready, reason, _) = report(&checked("started", Some("passing")));
+        assert_eq!(
+            (phase, ready.as_str(), reason.as_str()),
+            (Some(Phase::Running), "True", "Running")
+        );
+        for check in [None, Some("warning"), Some("critical")] {
+            let (phase, ready, reason, message) = report(&checked("started", check));
+            assert_eq!(
+                (phase, ready.as_str(), reason.as_str()),
+                (Some(Phase::Starting), "False", "GatewayUnhealthy"),
+                "{check:?}"
+            );
+            assert!(message.contains("health check"), "{message}");
+        }
+        let mut refused = checked("stopped", Some("critical"));
+        refused.events = vec![
+            crate::fly::MachineEvent {
+                kind: "start".to_owned(),
+                timestamp: 1,
+                ..Default::default()
+            },
+            crate::fly::MachineEvent {
+                kind: "exit".to_owned(),
+                timestamp: 2,
+                request: serde_json::json!({ "exit_event": { "exit_code": 78 } }),
+                ..Default::default()
+            },
+        ];
+        let (_, ready, reason, message) = report(&refused);
+        assert_eq!(
+            (ready.as_str(), reason.as_str()),
+            ("False", "ConfigRefused")
+        );
+        assert!(message.contains("exited 78"), "{message}");
+        // An exit with another code is not a refused config.
+        refused.events[1].request = serde_json::json!({ "exit_event": { "exit_code": 1 } });
+        assert_ne!(report(&refused).2, "ConfigRefused");
+    }
+
+    #[test]
     fn the_same_inputs_later_give_the_same_status() {
         let m = machine("started");
         let first = status(&input(
