@@ -43,23 +43,26 @@ impl Reconciler<'_> {
                     a.code != *code || (requested && a.result == ApprovalResult::Failed)
                 })
             });
-        // Under an allowlist nobody is sent a code: there is nothing to list.
-        let listing_asked = requested && self.instance.spec.telegram_user_ids.is_empty();
+        // Under an allowlist nobody is sent a code: there is nothing to list. An approval
+        // is one command in the machine, the listing another: one of them per reconcile.
+        let listing_asked =
+            requested && asked.is_none() && self.instance.spec.telegram_user_ids.is_empty();
         if asked.is_none() && !listing_asked {
             return;
         }
         let mut status = previous;
-        let listed = self.list_pairing(machine).await;
-        match &listed {
-            Ok(pending) => {
-                status.pending = pending.clone();
-                status.list_error = None;
-                status.listed_at = Some(now());
+        if listing_asked {
+            match self.list_pairing(machine).await {
+                Ok(pending) => {
+                    status.pending = pending;
+                    status.list_error = None;
+                    status.listed_at = Some(now());
+                }
+                Err(message) => status.list_error = Some(message),
             }
-            Err(message) => status.list_error = Some(message.clone()),
         }
         if let Some(code) = asked {
-            let approval = self.approve(machine, code, listed.as_deref().ok()).await;
+            let approval = self.approve(machine, code, &status.pending).await;
             if approval.result == ApprovalResult::Approved {
                 status.pending.retain(|p| p.code != approval.code);
             }
@@ -107,7 +110,7 @@ impl Reconciler<'_> {
         &self,
         machine: &Machine,
         asked: &str,
-        pending: Option<&[PendingPairing]>,
+        listed: &[PendingPairing],
     ) -> PairingApproval {
         let outcome = |result, telegram_user_id: Option<String>, message: String| PairingApproval {
             code: asked.chars().take(64).collect(),
@@ -126,14 +129,6 @@ impl Reconciler<'_> {
                 );
             }
         };
-        let holder = pending.map(|p| p.iter().find(|p| p.code == code.as_str()));
-        if let Some(None) = holder {
-            return outcome(
-                ApprovalResult::NotPending,
-                None,
-                format!("no stranger waits with pairing code {code}; codes expire after an hour"),
-            );
-        }
         let command = pairing::approve_command(&code);
         let words: Vec<&str> = command.iter().map(String::as_str).collect();
         let mut approval = match self
@@ -144,28 +139,36 @@ impl Reconciler<'_> {
         {
             Ok(answer) if answer.exit_code == 0 => outcome(
                 ApprovalResult::Approved,
-                holder
-                    .flatten()
-                    .map(|p| p.telegram_user_id.clone())
-                    .or_else(|| approved_sender(&answer.stdout)),
+                approved_sender(&answer.stdout).or_else(|| {
+                    listed
+                        .iter()
+                        .find(|p| p.code == code.as_str())
+                        .map(|p| p.telegram_user_id.clone())
+                }),
                 format!("approved pairing code {code}"),
             ),
             Ok(answer) => {
                 let said = format!("{} {}", answer.stdout, answer.stderr);
-                let result = if said.to_ascii_lowercase().contains("no pending") {
-                    ApprovalResult::NotPending
+                // "No pending pairing request found for code …"
+                if said.to_ascii_lowercase().contains("no pending") {
+                    outcome(
+                        ApprovalResult::NotPending,
+                        None,
+                        format!(
+                            "no stranger waits with pairing code {code} (codes expire after an hour)"
+                        ),
+                    )
                 } else {
-                    ApprovalResult::Failed
-                };
-                outcome(
-                    result,
-                    None,
-                    format!(
-                        "approving pairing code {code} exited {}: {}",
-                        answer.exit_code,
-                        clip(said.trim())
-                    ),
-                )
+                    outcome(
+                        ApprovalResult::Failed,
+                        None,
+                        format!(
+                            "approving pairing code {code} exited {}: {}",
+                            answer.exit_code,
+                            clip(said.trim())
+                        ),
+                    )
+                }
             }
             Err(e) => outcome(
                 ApprovalResult::Failed,

@@ -168,6 +168,22 @@ impl Assistants {
     }
 }
 
+/// A call the facade may answer with 503 "the controller has not answered yet; try
+/// again" (a busy machine runs OpenClaw's CLI slowly), tried again as the web app does.
+async fn patiently<T, F, Fut>(mut call: F) -> Result<T, fasterclaw::api::client::ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, fasterclaw::api::client::ClientError>>,
+{
+    let mut tries = 0;
+    loop {
+        match call().await {
+            Err(e) if e.to_string().starts_with("503") && tries < 5 => tries += 1,
+            other => return other,
+        }
+    }
+}
+
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
@@ -323,19 +339,23 @@ async fn gateway_lets_a_stranger_in_once_the_owner_approves_the_pairing_code() {
             )
         });
     let text = reply.plain_text();
+    // "… approve with: openclaw pairing approve telegram <CODE>"
     let code = text
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .find(|word| {
-            fasterclaw::runtime::PairingCode::parse(word).is_ok()
-                && word.len() == 8
-                && word.chars().any(|c| c.is_ascii_digit())
-                && word.to_ascii_uppercase() == *word
-        })
+        .split("approve telegram ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .filter(|word| fasterclaw::runtime::PairingCode::parse(word).is_ok())
         .unwrap_or_else(|| panic!("no code in {text:?}"))
         .to_owned();
+    assert!(
+        text.contains(&format!("Pairing code:\n\n{code}")),
+        "{text:?}"
+    );
 
     // The owner sees who waits, and lets them in.
-    let pending = world.owner.pairing_requests(&id).await.expect("listed");
+    let pending = patiently(|| world.owner.pairing_requests(&id))
+        .await
+        .expect("listed");
     let request = pending
         .requests
         .iter()
@@ -344,22 +364,16 @@ async fn gateway_lets_a_stranger_in_once_the_owner_approves_the_pairing_code() {
     assert_eq!(request.telegram_user_id, STRANGER.to_string());
     assert!(pending.listed_at.is_some());
 
-    let not_a_code = world
-        .owner
-        .approve_pairing(&id, "NOT-A-CODE")
+    let not_a_code = patiently(|| world.owner.approve_pairing(&id, "NOT-A-CODE"))
         .await
         .unwrap_err();
     assert!(not_a_code.to_string().starts_with("400"), "{not_a_code}");
-    let nobodys = world
-        .owner
-        .approve_pairing(&id, "ZZZZ2222")
+    let nobodys = patiently(|| world.owner.approve_pairing(&id, "ZZZZ2222"))
         .await
         .unwrap_err();
     assert!(nobodys.to_string().starts_with("404"), "{nobodys}");
 
-    let approved = world
-        .owner
-        .approve_pairing(&id, &code)
+    let approved = patiently(|| world.owner.approve_pairing(&id, &code))
         .await
         .expect("approved");
     assert_eq!(
@@ -376,7 +390,9 @@ async fn gateway_lets_a_stranger_in_once_the_owner_approves_the_pairing_code() {
         answer_text("claude-sonnet-5", "am I in?")
     );
     // Nobody waits any more.
-    let pending = world.owner.pairing_requests(&id).await.expect("listed");
+    let pending = patiently(|| world.owner.pairing_requests(&id))
+        .await
+        .expect("listed");
     assert!(
         pending.requests.iter().all(|r| r.code != code),
         "{pending:?}"

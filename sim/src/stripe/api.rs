@@ -82,13 +82,17 @@ pub async fn v1(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
-    let latency = lock(&shared.world).latency;
+    // Recorded as it arrives, before any latency: the log says what was asked and when.
+    let latency = {
+        let mut world = lock(&shared.world);
+        world.requests.push(format!("{method} {path}"));
+        world.latency
+    };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
     let now = chrono::Utc::now().timestamp();
     let mut world = lock(&shared.world);
-    world.requests.push(format!("{method} {path}"));
     if world.server_errors > 0 {
         world.server_errors -= 1;
         return answer(
