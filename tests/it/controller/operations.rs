@@ -1,6 +1,7 @@
 //! Operator controls and the problems an owner must fix: pause, sync now, a missing
 //! platform key, a refused config that is not retried in a loop, a transition that
-//! outlasts its deadline and the retry that starts it over; settings checked at start.
+//! outlasts its deadline and the retry that starts it over; settings checked at start; a
+//! pairing approval asked by annotation, as an operator asks it with kubectl.
 
 use std::time::Duration;
 
@@ -255,5 +256,77 @@ async fn the_controller_refuses_to_start_with_one_clear_line() {
         malformed.logs().contains("ENCRYPTION_KEY"),
         "{}",
         malformed.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pairing_approval_by_annotation_is_checked_carried_out_and_echoed() {
+    let stack = Stack::new().await;
+    stack.token_secret("door-telegram", TOKEN).await;
+    let _controller = stack.controller(&[]);
+    stack.instance("door", json!({})).await;
+    stack.until("door", SOON, "RUNNING", running).await;
+    let approval = |i: &fasterclaw::crd::Instance| {
+        i.status
+            .as_ref()
+            .and_then(|s| s.pairing.as_ref())
+            .and_then(|p| p.approval.clone())
+    };
+
+    // Not a code: refused before anything reaches the machine.
+    let execs = stack.fly.calls_of("Machines_exec");
+    stack
+        .annotate(
+            "door",
+            "fasterclaw.io/approve-pairing-code",
+            Some("$(reboot)"),
+        )
+        .await;
+    let refused = stack
+        .until("door", SOON, "the invalid code echoed", |i| {
+            approval(i).is_some_and(|a| a.code == "$(reboot)")
+        })
+        .await;
+    let refused = approval(&refused).unwrap();
+    assert_eq!(refused.result, fasterclaw::crd::ApprovalResult::Invalid);
+    assert!(
+        refused
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("not a pairing code")),
+        "{refused:?}"
+    );
+    assert_eq!(stack.fly.calls_of("Machines_exec"), execs, "nothing ran");
+
+    // A code: the controller runs `openclaw pairing approve telegram <code>` with Fly's
+    // exec (this simulator runs no process, so the command is not found) and says so.
+    stack
+        .annotate(
+            "door",
+            "fasterclaw.io/approve-pairing-code",
+            Some("hjkl2345"),
+        )
+        .await;
+    let tried = stack
+        .until("door", SOON, "the approval echoed", |i| {
+            approval(i).is_some_and(|a| a.code == "HJKL2345")
+        })
+        .await;
+    let tried = approval(&tried).unwrap();
+    assert_eq!(tried.result, fasterclaw::crd::ApprovalResult::Failed);
+    assert!(
+        tried
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("exited 127")),
+        "{tried:?}"
+    );
+    assert_eq!(stack.fly.calls_of("Machines_exec"), execs + 1);
+    let events = stack.events("door").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("PairingNotApproved")),
+        "{events:?}"
     );
 }
