@@ -100,6 +100,16 @@ enum Command {
         /// The Instance CRD.
         #[arg(long, default_value = "crds/instance.yaml")]
         crd: PathBuf,
+        /// Run machines as local OpenClaw gateways with this Node.js binary (needs
+        /// --openclaw).
+        #[arg(long, env = "FASTERCLAW_NODE", requires = "openclaw")]
+        node: Option<PathBuf>,
+        /// The OpenClaw package dir (holds openclaw.mjs) machines run.
+        #[arg(long, env = "FASTERCLAW_OPENCLAW", requires = "node")]
+        openclaw: Option<PathBuf>,
+        /// Where machines' files go (default: `machines` in --dir).
+        #[arg(long)]
+        machines_dir: Option<PathBuf>,
     },
     /// Stand in for Stripe's API, and deliver its events to a webhook.
     Stripe {
@@ -209,13 +219,25 @@ async fn main() -> ExitCode {
             port,
             dir,
             crd,
+            node,
+            openclaw,
+            machines_dir,
         } => {
+            let runtime = match (node, openclaw) {
+                (Some(node), Some(package)) => Some(MachineRuntime {
+                    node,
+                    package,
+                    root: machines_dir.unwrap_or_else(|| dir.join("machines")),
+                }),
+                _ => None,
+            };
             let options = fasterclaw_sim::dev::DevOptions {
                 fasterclaw,
                 database_url,
                 port,
                 dir,
                 crd,
+                runtime,
             };
             match fasterclaw_sim::dev::run(options).await {
                 Ok(()) => ExitCode::SUCCESS,

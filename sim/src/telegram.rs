@@ -115,7 +115,7 @@ impl User {
 }
 
 /// A message in a private chat, from its user or from the bot.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// The chat (the user's id).
     pub chat_id: i64,

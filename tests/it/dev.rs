@@ -1,9 +1,11 @@
 //! `./scripts/dev`, the one command that runs the whole control plane locally, run as
 //! the README runs it (from the repository root, building what it runs) and walked end
 //! to end as a person would: register, subscribe through the Stripe stand-in's Checkout
-//! page, create an instance through the API and another with `kubectl apply -f
-//! examples/secret.yaml -f examples/instance.yaml`, both RUNNING; then Ctrl-C stops it
-//! all.
+//! page, create an instance through the API (answering its owner's Telegram user id)
+//! and another with `kubectl apply -f examples/secret.yaml -f examples/instance.yaml`,
+//! both RUNNING as real OpenClaw gateways; the owner writes to the bot through the
+//! Telegram stand-in and gets the model stand-in's answer; then Ctrl-C stops it all,
+//! the gateways' processes included.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -13,13 +15,71 @@ use std::time::Duration;
 use fasterclaw::api::client::ApiClient;
 use fasterclaw::api::contract::{CheckoutRequest, CreateInstanceRequest, RegisterRequest};
 use fasterclaw::crd::Phase;
-use serde_json::json;
+use fasterclaw_sim::models::answer_text;
+use fasterclaw_sim::telegram::ChatMessage;
+use serde_json::{Value, json};
 
 use crate::support::postgres::TestDatabase;
 use crate::support::stack::TOKEN;
 
 const HOW_TO_RUN: &str =
     "kubectl is missing: run ./scripts/test (it installs Debian's kubernetes-client)";
+
+/// The newcomer's Telegram user id: the chat page's default.
+const OWNER: i64 = 424_242;
+
+/// The gateways' start (the merge, the validation, then the gateway itself) takes up to
+/// a few minutes on a busy machine; both instances' gateways start at once.
+const RUNNING_WITHIN: Duration = Duration::from_secs(300);
+
+/// The pids of every machine's process tree the Fly.io stand-in shows.
+async fn gateway_processes(fly: &str) -> Vec<u32> {
+    let state: Value = reqwest::get(format!("{fly}/_sim/state"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let roots: Vec<u32> = state["apps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|app| app["machines"].as_array().into_iter().flatten())
+        .filter_map(|m| m["pid"].as_u64())
+        .filter_map(|p| u32::try_from(p).ok())
+        .collect();
+    let mut tree = roots.clone();
+    // Children by their parent, until no new one turns up.
+    loop {
+        let before = tree.len();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let parent = std::fs::read_to_string(entry.path().join("stat"))
+                .ok()
+                .and_then(|s| {
+                    let after = s[s.rfind(')')? + 1..].to_owned();
+                    after.split_whitespace().nth(1)?.parse::<u32>().ok()
+                });
+            if parent.is_some_and(|p| tree.contains(&p)) && !tree.contains(&pid) {
+                tree.push(pid);
+            }
+        }
+        if tree.len() == before {
+            return tree;
+        }
+    }
+}
+
+/// Whether `pid` is a live (not zombie) process.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rfind(')')
+            .and_then(|i| s[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
+}
 
 fn kubectl(kubeconfig: &str, args: &[&str]) -> String {
     let output = Command::new("kubectl")
@@ -120,6 +180,11 @@ async fn one_command_runs_the_stack_a_person_can_use() {
             .unwrap_or_else(|| panic!("no {label} line in {lines:#?}"))
     };
     let facade = value("facade:");
+    let telegram = value("Telegram:");
+    let fly = value("Fly.io:");
+    assert_eq!(value("chat:"), format!("{telegram}/chat"));
+    let models = value("models:");
+    assert!(models.starts_with("http://127.0.0.1:"), "{models}");
     let kubeconfig = root
         .join(value("kubeconfig:"))
         .to_string_lossy()
@@ -169,11 +234,11 @@ async fn one_command_runs_the_stack_a_person_can_use() {
         .expect("subscribed");
     assert_eq!(subscription.status, "ACTIVE");
 
-    // An instance through the API...
+    // An instance through the API, answering its owner only...
     let created = client
         .create_instance(
             &serde_json::from_value::<CreateInstanceRequest>(json!({
-                "name": "My assistant", "telegramBotToken": TOKEN
+                "name": "My assistant", "telegramBotToken": TOKEN, "telegramUserIds": [OWNER]
             }))
             .unwrap(),
         )
@@ -195,7 +260,7 @@ async fn one_command_runs_the_stack_a_person_can_use() {
             && applied.contains("instance.fasterclaw.io/support-bot created"),
         "{applied}"
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + RUNNING_WITHIN;
     loop {
         let api_phase = client
             .get_instance(&created.id.to_string())
@@ -217,7 +282,7 @@ async fn one_command_runs_the_stack_a_person_can_use() {
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "not RUNNING in 60 s: the API's is {api_phase:?}, kubectl's {kubectl_phase:?}; the controller's log:\n{}",
+            "not RUNNING in {RUNNING_WITHIN:?}: the API's is {api_phase:?}, kubectl's {kubectl_phase:?}; the controller's log:\n{}",
             std::fs::read_to_string(logs.join("controller.log")).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -227,6 +292,51 @@ async fn one_command_runs_the_stack_a_person_can_use() {
         table.contains("support-bot") && table.contains("RUNNING"),
         "{table}"
     );
+
+    // The owner writes to the bot (the first use of a token makes it a bot of the
+    // Telegram stand-in, named after the token's id) and the gateway answers with the
+    // model stand-in's reply.
+    let bot = format!("bot{}_bot", TOKEN.split(':').next().unwrap_or_default());
+    let text = "what is the capital of France?";
+    let http = reqwest::Client::new();
+    let posted: Value = http
+        .post(format!("{telegram}/_sim/bots/{bot}/messages"))
+        .json(&json!({ "from": { "id": OWNER, "first_name": "Ada" }, "text": text }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let after = posted["message_id"].as_i64().expect("a message id");
+    let expected = answer_text("claude-sonnet-5", text);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    let reply = loop {
+        let sent: Vec<ChatMessage> = http
+            .get(format!(
+                "{telegram}/_sim/bots/{bot}/sent?chat_id={OWNER}&after={after}&wait=20"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(reply) = sent
+            .iter()
+            .find(|m| m.plain_text().contains("claude-sonnet-5"))
+        {
+            break reply.plain_text();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no answer in 180 s; the bot sent {sent:?}; the controller's log:\n{}",
+            std::fs::read_to_string(logs.join("controller.log")).unwrap_or_default()
+        );
+    };
+    assert!(reply.contains(&expected), "{reply:?} lacks {expected:?}");
+    let gateways = gateway_processes(&fly).await;
+    assert!(gateways.len() >= 2, "two machines run: {gateways:?}");
 
     // Ctrl-C stops everything.
     dev.interrupt();
@@ -246,4 +356,17 @@ async fn one_command_runs_the_stack_a_person_can_use() {
         reqwest::get(format!("{facade}/health")).await.is_err(),
         "the facade still answers"
     );
+    // Killed as the stack stopped: gone once the kernel has torn them down.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<u32> = gateways.iter().copied().filter(|p| alive(*p)).collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gateway processes outlived the stack by 10 s: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
