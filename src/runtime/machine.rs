@@ -108,8 +108,9 @@ pub fn init() -> MachineInit {
     }
 }
 
-/// The health check: the gateway's `/healthz`, after a start-up grace long enough for
-/// the merge, the validation and the gateway's own start on a busy machine.
+/// The health check: the gateway's `/healthz`, probed from 10 s after the start and every
+/// 10 s. A gateway still starting fails it without harm (the Instance stays STARTING
+/// until it passes), so the grace is short and RUNNING follows the gateway closely.
 pub fn checks() -> BTreeMap<String, MachineCheck> {
     BTreeMap::from([(
         HEALTH_CHECK.to_owned(),
@@ -118,9 +119,9 @@ pub fn checks() -> BTreeMap<String, MachineCheck> {
             port: GATEWAY_PORT,
             method: Some("GET".to_owned()),
             path: Some(HEALTH_PATH.to_owned()),
-            interval: Some("15s".to_owned()),
+            interval: Some("10s".to_owned()),
             timeout: Some("5s".to_owned()),
-            grace_period: Some("60s".to_owned()),
+            grace_period: Some("10s".to_owned()),
             other: BTreeMap::new(),
         },
     )])
