@@ -299,16 +299,28 @@ async fn one_command_runs_the_stack_a_person_can_use() {
     let bot = format!("bot{}_bot", TOKEN.split(':').next().unwrap_or_default());
     let text = "what is the capital of France?";
     let http = reqwest::Client::new();
-    let posted: Value = http
-        .post(format!("{telegram}/_sim/bots/{bot}/messages"))
-        .json(&json!({ "from": { "id": OWNER, "first_name": "Ada" }, "text": text }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let after = posted["message_id"].as_i64().expect("a message id");
+    // The bot exists once its gateway has first called Telegram, which may come a little
+    // after RUNNING: the message is posted once the stand-in knows the bot.
+    let posting_deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let after = loop {
+        let posted: Value = http
+            .post(format!("{telegram}/_sim/bots/{bot}/messages"))
+            .json(&json!({ "from": { "id": OWNER, "first_name": "Ada" }, "text": text }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(id) = posted["message_id"].as_i64() {
+            break id;
+        }
+        assert!(
+            tokio::time::Instant::now() < posting_deadline,
+            "the Telegram stand-in never knew {bot}: {posted}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     let expected = answer_text("claude-sonnet-5", text);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
     let reply = loop {
