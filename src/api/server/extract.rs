@@ -162,16 +162,24 @@ impl FromRequestParts<Arc<AppState>> for InstanceId {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        let text = path_param(parts, state, "id")
             .await
-            .map_err(|_| ApiError::instance_not_found())?;
-        let text = params.get("id").ok_or_else(ApiError::instance_not_found)?;
+            .ok_or_else(ApiError::instance_not_found)?;
+        let text = text.as_str();
         match text.parse::<Uuid>() {
             Ok(id) => Ok(Self(id)),
             Err(_) if is_legacy_id(text) => Ok(Self(imported_id(LegacyKind::Instance, text))),
             Err(_) => Err(ApiError::instance_not_found()),
         }
     }
+}
+
+/// The path parameter `name` of the matched route, if it has one.
+async fn path_param(parts: &mut Parts, state: &Arc<AppState>, name: &str) -> Option<String> {
+    let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .ok()?;
+    params.remove(name)
 }
 
 /// A pairing code from the path, checked before it goes anywhere near a command line.
@@ -184,11 +192,8 @@ impl FromRequestParts<Arc<AppState>> for PairingCodeParam {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::bad_request("The path names no pairing code"))?;
-        let text = params.get("code").map(String::as_str).unwrap_or_default();
-        PairingCode::parse(text)
+        let text = path_param(parts, state, "code").await.unwrap_or_default();
+        PairingCode::parse(&text)
             .map(Self)
             .map_err(|rule| ApiError::invalid(vec![format!("code: {rule}")]))
     }
