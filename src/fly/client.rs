@@ -76,7 +76,7 @@ pub struct FlyClient {
 }
 
 /// One request, before it is sent.
-struct Call<'a> {
+pub(super) struct Call<'a> {
     operation: &'static str,
     method: Method,
     path: String,
@@ -88,12 +88,12 @@ struct Call<'a> {
     timeout_is_an_answer: bool,
     /// Not retried once it may have run (an `exec`): running a command twice is not
     /// the same as running it once.
-    at_most_once: bool,
+    pub(super) at_most_once: bool,
     timeout: Option<Duration>,
 }
 
 impl<'a> Call<'a> {
-    fn new(operation: &'static str, method: Method, app: &'a str, path: String) -> Self {
+    pub(super) fn new(operation: &'static str, method: Method, app: &'a str, path: String) -> Self {
         Self {
             operation,
             method,
@@ -113,7 +113,7 @@ impl<'a> Call<'a> {
         self
     }
 
-    fn json(mut self, body: &impl serde::Serialize) -> Result<Self, FlyError> {
+    pub(super) fn json(mut self, body: &impl serde::Serialize) -> Result<Self, FlyError> {
         let bytes = serde_json::to_vec(body)
             .map_err(|e| FlyError::Config(format!("cannot encode the request: {e}")))?;
         self.body = Some(bytes);
@@ -152,8 +152,8 @@ impl Failed {
 
 /// What [`FlyClient::execute`] returns: the body, or the last error and whether any
 /// failed attempt may have taken effect.
-struct Executed {
-    result: Result<Bytes, FlyError>,
+pub(super) struct Executed {
+    pub(super) result: Result<Bytes, FlyError>,
     ambiguous: bool,
 }
 
@@ -352,12 +352,15 @@ impl FlyClient {
         )
     }
 
-    async fn run(&self, call: Call<'_>) -> Executed {
+    pub(super) async fn run(&self, call: Call<'_>) -> Executed {
         let span = Self::span(&call);
         self.execute(&call).instrument(span).await
     }
 
-    async fn run_json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, FlyError> {
+    pub(super) async fn run_json<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+    ) -> Result<T, FlyError> {
         let operation = call.operation;
         let body = self.run(call).await.result?;
         decode(operation, &body)

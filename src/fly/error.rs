@@ -40,6 +40,31 @@ impl fmt::Display for FlyErrorCode {
     }
 }
 
+/// A capacity answer of Fly.io, recognised by its body: 409 and 412 are also version
+/// preconditions, and 400 and 403 also plain refusals, so the status alone says nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shortage {
+    /// The host holding the machine's volume has no room for the machine (412
+    /// `insufficient resources … with existing volume`): the volume must move.
+    HostFull,
+    /// The region has no room now (409 `insufficient memory`, 400 `no capacity`,
+    /// `insufficient_capacity`, `volume_placement_capacity`).
+    NoCapacity,
+    /// The organization may not place more there (403 `over the allowed quota`).
+    Quota,
+}
+
+impl Shortage {
+    /// A word for metrics and Events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shortage::HostFull => "host_full",
+            Shortage::NoCapacity => "no_capacity",
+            Shortage::Quota => "quota",
+        }
+    }
+}
+
 /// Why a Fly call failed. Messages name the operation and never carry a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum FlyError {
@@ -103,19 +128,45 @@ impl FlyError {
         }
     }
 
+    /// The capacity shortage this answer tells of, read from its body.
+    pub fn shortage(&self) -> Option<Shortage> {
+        let FlyError::Api {
+            status,
+            code,
+            message,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let text = message.to_ascii_lowercase();
+        if matches!(
+            code,
+            Some(FlyErrorCode::InsufficientCapacity | FlyErrorCode::VolumePlacementCapacity)
+        ) {
+            return Some(if text.contains("existing volume") {
+                Shortage::HostFull
+            } else {
+                Shortage::NoCapacity
+            });
+        }
+        match status {
+            412 if text.contains("insufficient resources") => Some(Shortage::HostFull),
+            409 if text.contains("insufficient memory") || text.contains("insufficient cpu") => {
+                Some(Shortage::NoCapacity)
+            }
+            400 | 409 | 412 | 422 if text.contains("no capacity") => Some(Shortage::NoCapacity),
+            403 if text.contains("over the allowed quota") => Some(Shortage::Quota),
+            _ => None,
+        }
+    }
+
     /// Whether the request can never succeed as it is: invalid input or credentials.
-    /// Capacity shortages are not terminal; they pass.
+    /// Capacity shortages are not terminal; they pass (or another region has room).
     pub fn is_terminal(&self) -> bool {
         match self {
-            FlyError::Api { status, code, .. } => {
-                matches!(status, 400 | 401 | 403 | 422)
-                    && !matches!(
-                        code,
-                        Some(
-                            FlyErrorCode::InsufficientCapacity
-                                | FlyErrorCode::VolumePlacementCapacity
-                        )
-                    )
+            FlyError::Api { status, .. } => {
+                matches!(status, 400 | 401 | 403 | 422) && self.shortage().is_none()
             }
             FlyError::Config(_) => true,
             FlyError::Transport { .. } | FlyError::InvalidResponse { .. } => false,
@@ -166,6 +217,68 @@ mod tests {
             message: "reset".into(),
         };
         assert!(transport.is_retryable());
+    }
+
+    #[test]
+    fn shortages_are_read_from_the_body_not_the_status() {
+        let answer = |status: u16, code: Option<FlyErrorCode>, message: &str| FlyError::Api {
+            operation: "Machines_create",
+            status,
+            code,
+            message: message.to_owned(),
+        };
+        let table = [
+            (
+                answer(
+                    412,
+                    None,
+                    "insufficient resources to create new machine with existing volume 'vol_123'",
+                ),
+                Some(Shortage::HostFull),
+            ),
+            (answer(412, None, "machine not in a state to start"), None),
+            (
+                answer(
+                    409,
+                    None,
+                    "insufficient memory available to fulfill request",
+                ),
+                Some(Shortage::NoCapacity),
+            ),
+            (
+                answer(
+                    409,
+                    None,
+                    "machine version mismatch: current_version is stale",
+                ),
+                None,
+            ),
+            (
+                answer(400, Some(FlyErrorCode::VolumePlacementCapacity), "x"),
+                Some(Shortage::NoCapacity),
+            ),
+            (
+                answer(400, None, "no capacity available in iad"),
+                Some(Shortage::NoCapacity),
+            ),
+            (
+                answer(
+                    403,
+                    None,
+                    "Your organization is over the allowed quota for volumes",
+                ),
+                Some(Shortage::Quota),
+            ),
+            (answer(403, None, "forbidden"), None),
+        ];
+        for (error, expected) in table {
+            assert_eq!(error.shortage(), expected, "{error}");
+            assert_eq!(
+                error.is_terminal(),
+                expected.is_none() && matches!(error.status(), Some(400 | 403)),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -9,15 +9,17 @@ mod limits;
 mod retry;
 mod state;
 mod types;
+mod volumes;
 
 pub use client::{AppCreation, CREATE_REQUEST_TAG, CallObserver, FlyClient};
 pub use config::{FlyArgs, FlyConfig};
-pub use error::{FlyError, FlyErrorCode};
+pub use error::{FlyError, FlyErrorCode, Shortage};
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use state::MachineState;
 pub use types::{
     App, AppOrganization, AppSecret, CheckStatus, CreateAppRequest, CreateMachine, Deleted,
     ExecRequest, ExecResponse, Guest, Machine, MachineCheck, MachineConfig, MachineEvent,
-    MachineFile, MachineFilter, MachineInit, RestartPolicy, StopConfig, UpdateMachine,
-    WaitResponse, WaitState,
+    MachineFile, MachineFilter, MachineInit, MachineMount, RestartPolicy, StopConfig,
+    UpdateMachine, WaitResponse, WaitState,
 };
+pub use volumes::{CreateVolume, ExtendedVolume, Volume, VolumeSnapshot};

@@ -117,6 +117,9 @@ pub struct MachineConfig {
     /// How the machine's process is asked to stop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_config: Option<StopConfig>,
+    /// Volumes mounted into the machine (at most one on Fly.io).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<MachineMount>,
     /// Every other field, as Fly sent it.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
@@ -134,6 +137,18 @@ pub struct Guest {
     /// Memory in MB, a multiple of 256.
     #[serde(default)]
     pub memory_mb: u32,
+}
+
+/// A volume mounted into a machine (`fly.MachineMount`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineMount {
+    /// The volume's id (`vol_…`).
+    pub volume: String,
+    /// Where it is mounted in the machine.
+    pub path: String,
+    /// Every other field, as Fly sent it (`name`, `size_gb`, `encrypted`…).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
 }
 
 /// Restart policy (`fly.MachineRestart`).
