@@ -3,6 +3,7 @@
 //! failure an error for the backoff.
 
 use super::desired::{self, DesiredSecrets};
+use super::error::Error;
 use super::events::{EventReason, Note};
 use super::naming;
 use super::outcome::{Halt, Outcome, Problem};
@@ -41,16 +42,30 @@ impl Reconciler<'_> {
                     self.publish(Note::new(EventReason::SecretsUpdated, text))
                         .await;
                 }
+                Step::Storage => {
+                    self.tend_storage(world, secrets, &config.image).await?;
+                }
+                Step::DestroyMachine => self.destroy_machine(world).await?,
                 Step::CreateMachine { launch } => {
-                    self.create_machine(world, secrets, config, launch).await?;
+                    let created = self.create_machine(world, secrets, config, launch).await;
+                    self.or_move(world, secrets, created).await?;
                 }
                 Step::UpdateMachine { launch } => {
-                    self.update_machine(world, config, launch).await?;
+                    let updated = self.update_machine(world, config, launch).await;
+                    self.or_move(world, secrets, updated).await?;
                 }
                 Step::Start => {
                     if let Some(machine) = world.machine.as_mut() {
-                        self.ctx.fly.start_machine(&self.app, &machine.id).await?;
-                        machine.state = MachineState::Starting;
+                        let started = self
+                            .ctx
+                            .fly
+                            .start_machine(&self.app, &machine.id)
+                            .await
+                            .map_err(Halt::from);
+                        if started.is_ok() {
+                            machine.state = MachineState::Starting;
+                        }
+                        self.or_move(world, secrets, started).await?;
                     }
                 }
                 Step::Stop => {
@@ -66,7 +81,59 @@ impl Reconciler<'_> {
                     }
                 }
             }
+            if world.replan {
+                break;
+            }
         }
+        Ok(())
+    }
+
+    /// A machine that Fly.io has no room for on its volume's host moves, with its
+    /// data, to the next region (the plan then makes it again there); any other
+    /// failure stands.
+    async fn or_move(
+        &self,
+        world: &mut World,
+        secrets: &DesiredSecrets,
+        result: Result<(), Halt>,
+    ) -> Result<(), Halt> {
+        match result {
+            Err(Halt::Error(Error::Fly(e))) if world.volume.is_some() => match e.shortage() {
+                Some(kind) => self.move_volume(world, secrets, kind, &e).await,
+                None => Err(Halt::Error(Error::Fly(e))),
+            },
+            other => other,
+        }
+    }
+
+    /// Destroys the machine, to make it again on the Instance's volume.
+    async fn destroy_machine(&self, world: &mut World) -> Result<(), Halt> {
+        let Some(machine) = world.machine.take() else {
+            return Ok(());
+        };
+        let fly = &self.ctx.fly;
+        fly.delete_machine(&self.app, &machine.id, true).await?;
+        match fly
+            .wait_machine(
+                &self.app,
+                &machine.id,
+                None,
+                WaitState::Destroyed,
+                self.ctx.timing.machine_wait,
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        let text = format!(
+            "destroyed machine {} to make it again on volume {}",
+            machine.id,
+            world.volume.as_ref().map_or("(none)", |v| v.id.as_str())
+        );
+        self.publish(Note::new(EventReason::MachineReplaced, text))
+            .await;
         Ok(())
     }
 
@@ -110,9 +177,15 @@ impl Reconciler<'_> {
     ) -> Result<(), Halt> {
         let fly = &self.ctx.fly;
         let name = naming::machine_name(self.instance);
+        // A machine goes where its volume is.
+        let region = world
+            .volume
+            .as_ref()
+            .map(|v| v.region.clone())
+            .unwrap_or_else(|| self.instance.spec.region.as_str().to_owned());
         let request = CreateMachine {
             name: Some(name.clone()),
-            region: Some(self.instance.spec.region.as_str().to_owned()),
+            region: Some(region),
             config: config.clone(),
             min_secrets_version: self.secrets_version(world),
             skip_launch: !launch,
@@ -132,6 +205,7 @@ impl Reconciler<'_> {
                     None => return Err(e.into()),
                 }
             }
+            Err(e) if e.shortage().is_some() => return Err(e.into()),
             Err(e) => return Err(Halt::refused(e)),
         };
         let text = format!("created machine {} in {}", machine.id, machine.region);
@@ -163,7 +237,13 @@ impl Reconciler<'_> {
             .fly
             .update_machine(&self.app, &machine.id, &request)
             .await
-            .map_err(Halt::refused)?;
+            .map_err(|e| {
+                if e.shortage().is_some() {
+                    Halt::from(e)
+                } else {
+                    Halt::refused(e)
+                }
+            })?;
         let text = format!(
             "updated machine {} to version {}",
             updated.id,

@@ -16,6 +16,7 @@ use super::naming;
 use super::report;
 use super::write;
 use crate::crd::{ConditionType, DeletionPolicy, Instance, InstanceStatus, Phase, ReadyReason};
+use crate::fly::WaitState;
 
 /// Where the cleanup stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,7 +86,7 @@ async fn delete_everything(
                 if status.phase != Some(Phase::Deleted) {
                     let mut deleting = status.clone();
                     deleting.message =
-                        Some("deleting the machine and the app on Fly.io".to_owned());
+                        Some("deleting the machine, the volumes and the app on Fly.io".to_owned());
                     write::status(api, instance, &deleting).await?;
                 }
                 let machine = status
@@ -94,6 +95,32 @@ async fn delete_everything(
                     .or(adopted.and_then(|a| a.machine_id.as_deref()));
                 if let Some(machine) = machine {
                     fly.delete_machine(app, machine, true).await?;
+                    match fly
+                        .wait_machine(
+                            app,
+                            machine,
+                            None,
+                            WaitState::Destroyed,
+                            ctx.timing.machine_wait,
+                        )
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) if e.status() == Some(408) => {
+                            return Ok(Cleanup::Pending(Duration::from_secs(2)));
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                // The volumes go before the app (kept ones too: the Instance is gone).
+                let volumes = match fly.list_volumes(app).await {
+                    Ok(volumes) => volumes,
+                    Err(e) if e.is_not_found() => Vec::new(),
+                    Err(e) => return Err(e.into()),
+                };
+                for volume in volumes.iter().filter(|v| !v.is_gone()) {
+                    fly.delete_volume(app, &volume.id).await?;
                 }
                 fly.delete_app(app).await?;
                 match fly.get_app(app).await {
@@ -101,7 +128,7 @@ async fn delete_everything(
                     Ok(_) => return Ok(Cleanup::Pending(Duration::from_secs(2))),
                     Err(e) => return Err(e.into()),
                 }
-                let text = format!("deleted Fly.io app {app} and its machine");
+                let text = format!("deleted Fly.io app {app}, its machine and its volumes");
                 ctx.publish(instance, Note::new(EventReason::Deleted, text))
                     .await;
             }

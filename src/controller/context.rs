@@ -10,7 +10,8 @@ use super::backoff::Backoff;
 use super::events::Note;
 use super::images::AllowedImages;
 use super::metrics::Metrics;
-use super::settings::{MachineDefaults, PlatformKeys, Timing};
+use super::regions::Regions;
+use super::settings::{MachineDefaults, PlatformKeys, Storage, Timing};
 use crate::crd::Instance;
 use crate::crypto::Keyring;
 use crate::db::Database;
@@ -30,6 +31,10 @@ pub struct Context {
     pub platform_keys: PlatformKeys,
     /// What machines are made of.
     pub machine_defaults: MachineDefaults,
+    /// How volumes are made and kept.
+    pub storage: Storage,
+    /// Regions left out of the rotation for a while.
+    pub regions: Regions,
     /// When to look again.
     pub timing: Timing,
     /// Prefix of app names.

@@ -116,8 +116,12 @@ pub fn gateway_token(key: &EncryptionKey, uid: &str) -> SecretString {
 /// The machine configuration an Instance asks for: the pinned OpenClaw image (or the
 /// Instance's), the owned part of `openclaw.json` as a file, the start command that
 /// merges it, the health check, size, restart policy and the tags that link it to the
-/// Instance. Never a secret.
-pub fn machine_config(instance: &Instance, defaults: &MachineDefaults) -> MachineConfig {
+/// Instance, and the volume holding OpenClaw's state when there is one. Never a secret.
+pub fn machine_config(
+    instance: &Instance,
+    defaults: &MachineDefaults,
+    volume: Option<&str>,
+) -> MachineConfig {
     let spec = &instance.spec;
     let owned = OwnedConfig {
         model: &spec.ai_model,
@@ -144,6 +148,7 @@ pub fn machine_config(instance: &Instance, defaults: &MachineDefaults) -> Machin
         init: Some(machine::init()),
         checks: machine::checks(),
         stop_config: Some(machine::stop_config()),
+        mounts: volume.map(machine::mount).into_iter().collect(),
         other: BTreeMap::new(),
     }
 }

@@ -39,6 +39,24 @@ pub enum EventReason {
     PairingApproved,
     /// An approval could not be carried out.
     PairingNotApproved,
+    /// The machine was destroyed to be made again on another volume.
+    MachineReplaced,
+    /// The Instance's volume was created, or found again by its name.
+    VolumeCreated,
+    /// The volume was extended.
+    VolumeExtended,
+    /// A snapshot of the volume was taken.
+    SnapshotTaken,
+    /// The assistant's state was restored (a snapshot, or a kept volume).
+    Restored,
+    /// A restore could not be carried out.
+    RestoreRefused,
+    /// The assistant moved with its data to another region.
+    VolumeMoved,
+    /// A kept volume's period ended and it was deleted.
+    VolumeDeleted,
+    /// A region had no room (or no quota) for the assistant.
+    RegionFull,
     /// A problem the owner must fix.
     Problem(SyncedReason),
 }
@@ -62,6 +80,15 @@ impl EventReason {
             EventReason::InvalidAnnotation => "InvalidAnnotation",
             EventReason::PairingApproved => "PairingApproved",
             EventReason::PairingNotApproved => "PairingNotApproved",
+            EventReason::MachineReplaced => "MachineReplaced",
+            EventReason::VolumeCreated => "VolumeCreated",
+            EventReason::VolumeExtended => "VolumeExtended",
+            EventReason::SnapshotTaken => "SnapshotTaken",
+            EventReason::Restored => "Restored",
+            EventReason::RestoreRefused => "RestoreRefused",
+            EventReason::VolumeMoved => "VolumeMoved",
+            EventReason::VolumeDeleted => "VolumeDeleted",
+            EventReason::RegionFull => "RegionFull",
             EventReason::Problem(reason) => reason.as_str(),
         }
     }
@@ -72,6 +99,8 @@ impl EventReason {
             EventReason::AppLeft
             | EventReason::InvalidAnnotation
             | EventReason::PairingNotApproved
+            | EventReason::RestoreRefused
+            | EventReason::RegionFull
             | EventReason::Problem(_) => EventType::Warning,
             _ => EventType::Normal,
         }
@@ -84,10 +113,17 @@ impl EventReason {
             EventReason::SecretsUpdated => "SetSecrets",
             EventReason::MachineCreated => "CreateMachine",
             EventReason::MachineUpdated => "UpdateMachine",
+            EventReason::MachineReplaced => "ReplaceMachine",
             EventReason::MachineStarted | EventReason::MachineStopped => "Wait",
             EventReason::Adopted => "Adopt",
             EventReason::PairingApproved | EventReason::PairingNotApproved => "ApprovePairing",
             EventReason::Deleted | EventReason::Orphaned | EventReason::AppLeft => "Delete",
+            EventReason::VolumeCreated | EventReason::RegionFull => "CreateVolume",
+            EventReason::VolumeExtended => "ExtendVolume",
+            EventReason::SnapshotTaken => "Snapshot",
+            EventReason::Restored | EventReason::RestoreRefused => "Restore",
+            EventReason::VolumeMoved => "MoveVolume",
+            EventReason::VolumeDeleted => "DeleteVolume",
             EventReason::Ready
             | EventReason::ReconcileRequestHandled
             | EventReason::InvalidAnnotation

@@ -23,6 +23,8 @@ pub struct Metrics {
     duration: Histogram,
     time_to_ready: Histogram,
     fly_calls: Family<Labels, Counter>,
+    shortages: Family<Labels, Counter>,
+    volume_changes: Family<Labels, Counter>,
     in_flight: Gauge,
     queue_depth: Gauge,
     leader: Gauge,
@@ -68,6 +70,18 @@ impl Default for Metrics {
             "Requests to the Fly.io Machines API, by operation and HTTP status (0: no answer)",
             fly_calls.clone(),
         );
+        let shortages = Family::<Labels, Counter>::default();
+        registry.register(
+            "region_shortages",
+            "Capacity answers of Fly.io, by region and kind (host_full, no_capacity, quota); a quota takes the region out of the rotation for a while",
+            shortages.clone(),
+        );
+        let volume_changes = Family::<Labels, Counter>::default();
+        registry.register(
+            "volume_changes",
+            "Volumes made, by kind: created, adopted, extended, snapshot, restored, moved, deleted",
+            volume_changes.clone(),
+        );
         let in_flight = Gauge::default();
         registry.register(
             "reconciles_in_flight",
@@ -93,6 +107,8 @@ impl Default for Metrics {
             duration,
             time_to_ready,
             fly_calls,
+            shortages,
+            volume_changes,
             in_flight,
             queue_depth,
             leader,
@@ -161,6 +177,23 @@ impl Metrics {
                 ("operation".to_owned(), operation.to_owned()),
                 ("status".to_owned(), status.to_string()),
             ])
+            .inc();
+    }
+
+    /// Fly.io said a region has no room (or no quota).
+    pub fn shortage(&self, region: &str, kind: &str) {
+        self.shortages
+            .get_or_create(&vec![
+                ("region".to_owned(), region.to_owned()),
+                ("kind".to_owned(), kind.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// Something happened to a volume.
+    pub fn volume_change(&self, kind: &str) {
+        self.volume_changes
+            .get_or_create(&vec![("kind".to_owned(), kind.to_owned())])
             .inc();
     }
 

@@ -24,9 +24,11 @@ mod outcome;
 mod pairing;
 mod plan;
 mod reconcile;
+mod regions;
 mod report;
 mod server;
 pub mod settings;
+mod storage;
 mod token;
 mod world;
 mod write;
@@ -110,6 +112,8 @@ pub async fn run(args: ControllerArgs) -> Result<(), StartError> {
         keyring,
         platform_keys,
         machine_defaults: args.machine_defaults(),
+        storage: args.storage(),
+        regions: Default::default(),
         timing: args.timing(),
         app_prefix: args.fly_app_prefix.clone(),
         recorder: Recorder::new(

@@ -43,6 +43,11 @@ pub fn is_own_app_name(app: &str, uid: &str) -> bool {
         .is_some_and(|prefix| !prefix.is_empty())
 }
 
+/// The name of the volume holding an Instance's state, within its app (Fly.io volume
+/// names need not be unique; the id in the status is what counts, the name is how a
+/// lost id is found again).
+pub const VOLUME_NAME: &str = "openclaw_data";
+
 /// The machine's name within its app.
 pub fn machine_name(instance: &Instance) -> String {
     let name = instance.metadata.name.as_deref().unwrap_or("instance");

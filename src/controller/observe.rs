@@ -11,7 +11,7 @@ use super::markers::{Markers, markers};
 use super::naming;
 use super::outcome::{Halt, Problem};
 use super::reconcile::Reconciler;
-use super::world::World;
+use super::world::{StorageRecord, World};
 use crate::crd::SyncedReason;
 use crate::fly::MachineFilter;
 
@@ -19,7 +19,10 @@ impl Reconciler<'_> {
     /// What Fly.io holds for this Instance; a problem when the app is someone else's.
     pub(super) async fn observe(&self) -> Result<World, Halt> {
         let fly = &self.ctx.fly;
-        let mut world = World::default();
+        let mut world = World {
+            storage: StorageRecord::from_status(&self.previous),
+            ..World::default()
+        };
         let adopt = self.instance.spec.adopt.as_ref();
         let adopting = self.previous.fly_app_name.is_none() && adopt.is_some();
         if adopting {

@@ -95,6 +95,10 @@ impl<E: Into<Error>> From<E> for Halt {
 
 /// A Fly.io failure that more retries will not fix: a refused request.
 fn refusal(error: &FlyError) -> Option<Problem> {
+    if error.shortage().is_some() {
+        // Capacity passes, or another region has room: not a refusal.
+        return None;
+    }
     match error {
         FlyError::Api {
             code: Some(FlyErrorCode::NameTaken),

@@ -4,6 +4,7 @@
 use super::desired;
 use crate::crd::PowerState;
 use crate::fly::{Machine, MachineConfig, MachineState, WaitState};
+use crate::runtime::machine::mounted_volume;
 
 /// What is known of the Instance's app.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +27,9 @@ pub struct Observation<'a> {
     /// A retry asks to start over: a machine not where the spec wants it is replaced
     /// (updated onto its config) rather than waited on.
     pub start_over: bool,
+    /// The volume the machine must mount, once one exists: a machine on another volume
+    /// (or none) is replaced by one on it.
+    pub volume: Option<&'a str>,
 }
 
 /// What the plan leads to.
@@ -46,6 +50,11 @@ pub enum Step {
     CreateApp,
     /// Write the app's secrets, and remove stale ones.
     WriteSecrets,
+    /// Tend the volume: find or create it, restore, extend, snapshot before an image
+    /// change, delete kept volumes whose time is up. A changed volume plans again.
+    Storage,
+    /// Destroy the machine (stopped first), to make it again on another volume.
+    DestroyMachine,
     /// Create the machine; `launch` boots it.
     CreateMachine {
         /// Boot it.
@@ -78,6 +87,7 @@ pub fn plan(target: Target<'_>, observed: Observation<'_>) -> Vec<Step> {
     if secrets_changed || observed.app == AppState::Missing {
         steps.push(Step::WriteSecrets);
     }
+    steps.push(Step::Storage);
     let Some(machine) = machine else {
         steps.push(Step::CreateMachine { launch: running });
         if running {
@@ -86,6 +96,24 @@ pub fn plan(target: Target<'_>, observed: Observation<'_>) -> Vec<Step> {
         return steps;
     };
     let state = &machine.state;
+    if let Some(volume) = observed.volume
+        && mounted_volume(&machine.config) != Some(volume)
+    {
+        // A machine is bound to its volume's host: moving it to another volume is
+        // making it again there.
+        if state.is_up() {
+            steps.push(Step::Stop);
+        }
+        if state.is_up() || state.is_going_down() {
+            steps.push(Step::Wait(WaitState::Stopped));
+        }
+        steps.push(Step::DestroyMachine);
+        steps.push(Step::CreateMachine { launch: running });
+        if running {
+            steps.push(Step::Wait(WaitState::Started));
+        }
+        return steps;
+    }
     let stale = !desired::config_matches(&machine.config, target.config) || secrets_changed;
     if state.is_failed() || (observed.start_over && !state.is_settled_as(target.power)) {
         // A failed machine, or on a retry a stuck one, is brought to rest and replaced
@@ -174,6 +202,61 @@ mod tests {
     use PowerState::{Running, Stopped};
     use Step::*;
     use WaitState::{Started, Stopped as Down};
+
+    /// The steps without the storage step, checked to come once, right after the app's.
+    fn without_storage(steps: Vec<Step>) -> Vec<Step> {
+        let at = steps.iter().position(|s| *s == Storage);
+        let before = at.map(|i| &steps[..i]).unwrap_or_default();
+        assert!(
+            at.is_some() && before.iter().all(|s| matches!(s, CreateApp | WriteSecrets)),
+            "{steps:?}"
+        );
+        assert_eq!(steps.iter().filter(|s| **s == Storage).count(), 1);
+        steps.into_iter().filter(|s| *s != Storage).collect()
+    }
+
+    #[test]
+    fn a_machine_on_another_volume_is_made_again_on_the_instances() {
+        let want = config("img:1");
+        let on = |state: &str, mounted: Option<&str>, power: PowerState| {
+            let mut m = machine(state, "img:1");
+            m.config.mounts = mounted
+                .map(crate::runtime::machine::mount)
+                .into_iter()
+                .collect();
+            let mut target = want.clone();
+            target.mounts = vec![crate::runtime::machine::mount("vol_new")];
+            without_storage(plan(
+                Target {
+                    config: &target,
+                    secrets: "s1",
+                    power,
+                },
+                Observation {
+                    app: AppState::Ours,
+                    machine: Some(&m),
+                    applied_secrets: Some("s1"),
+                    start_over: false,
+                    volume: Some("vol_new"),
+                },
+            ))
+        };
+        assert_eq!(
+            on("started", Some("vol_old"), Running),
+            vec![
+                Stop,
+                Wait(Down),
+                DestroyMachine,
+                CreateMachine { launch: true },
+                Wait(Started)
+            ]
+        );
+        assert_eq!(
+            on("stopped", None, Stopped),
+            vec![DestroyMachine, CreateMachine { launch: false }]
+        );
+        assert_eq!(on("started", Some("vol_new"), Running), vec![]);
+    }
 
     #[test]
     fn the_plan_table() {
@@ -348,8 +431,10 @@ mod tests {
                     machine: machine.as_ref(),
                     applied_secrets: applied,
                     start_over: false,
+                    volume: None,
                 },
             );
+            let steps = without_storage(steps);
             assert_eq!(
                 steps, expected,
                 "{power:?} {app:?} {observed:?} {applied:?}"
@@ -373,9 +458,11 @@ mod tests {
                     machine: Some(&m),
                     applied_secrets: Some("s1"),
                     start_over: true,
+                    volume: None,
                 },
             )
         };
+        let retry = |state: &str| without_storage(retry(state));
         assert_eq!(
             retry("starting"),
             vec![

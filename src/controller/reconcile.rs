@@ -252,42 +252,67 @@ impl<'a> Reconciler<'a> {
             platform_key,
             deriving_key,
         });
-        let config = desired::machine_config(self.instance, &self.ctx.machine_defaults);
         let mut world = match self.observe().await {
             Ok(world) => world,
             Err(Halt::Problem(problem)) => return self.stop(&recorded, problem).await,
             Err(Halt::Error(e)) => return self.fail(e).await,
         };
-        let steps = plan::plan(
-            Target {
-                config: &config,
-                secrets: &secrets.digest,
-                power: self.power(),
-            },
-            Observation {
-                app: if world.app_exists {
-                    AppState::Ours
-                } else {
-                    AppState::Missing
+        world.app_new = !world.app_exists;
+        // A changed volume (made, restored, moved) plans again, a few times at most.
+        let mut outcome = Outcome::Synced;
+        for round in 0..4 {
+            world.replan = false;
+            world.still_moving = false;
+            let volume = world.volume.as_ref().map(|v| v.id.clone());
+            let config = desired::machine_config(
+                self.instance,
+                &self.ctx.machine_defaults,
+                volume.as_deref(),
+            );
+            let steps = plan::plan(
+                Target {
+                    config: &config,
+                    secrets: &secrets.digest,
+                    power: self.power(),
                 },
-                machine: world.machine.as_ref(),
-                applied_secrets: self.previous.secrets_digest.as_deref(),
-                start_over: self.retried,
-            },
-        );
-        let outcome = match self.act(&steps, &mut world, &secrets, &config).await {
-            Ok(()) => {
-                self.attend_pairing(&mut world).await;
-                Outcome::Synced
+                Observation {
+                    app: if world.app_exists {
+                        AppState::Ours
+                    } else {
+                        AppState::Missing
+                    },
+                    machine: world.machine.as_ref(),
+                    applied_secrets: world
+                        .written_secrets
+                        .as_ref()
+                        .map(|(digest, _)| digest.as_str())
+                        .or(self.previous.secrets_digest.as_deref()),
+                    start_over: self.retried && round == 0,
+                    volume: volume.as_deref(),
+                },
+            );
+            match self.act(&steps, &mut world, &secrets, &config).await {
+                Ok(()) if world.replan => {
+                    world.still_moving = true;
+                    continue;
+                }
+                Ok(()) => {
+                    self.attend_pairing(&mut world).await;
+                    outcome = Outcome::Synced;
+                    break;
+                }
+                Err(Halt::Problem(problem)) => {
+                    outcome = Outcome::Problem(problem);
+                    break;
+                }
+                Err(Halt::Error(e)) => {
+                    // Best effort: the error itself is what the backoff acts on.
+                    let outcome = Outcome::Error(e.to_string());
+                    let _ = self.report(&world, &outcome, Some(&secrets)).await;
+                    return Err(e);
+                }
             }
-            Err(Halt::Problem(problem)) => Outcome::Problem(problem),
-            Err(Halt::Error(e)) => {
-                // Best effort: the error itself is what the backoff acts on.
-                let outcome = Outcome::Error(e.to_string());
-                let _ = self.report(&world, &outcome, Some(&secrets)).await;
-                return Err(e);
-            }
-        };
+        }
         self.finish(&world, outcome, Some(&secrets)).await
     }
 
@@ -332,6 +357,17 @@ impl<'a> Reconciler<'a> {
             self.ctx.metrics.error(problem.reason.as_str());
         }
         self.report(world, &outcome, secrets).await?;
+        if let Outcome::Problem(problem) = &outcome
+            && problem.reason.passes()
+        {
+            // No room anywhere now: look again after the backoff.
+            let delay = self.ctx.backoff.failed(
+                &self.uid,
+                self.ctx.timing.backoff_base,
+                self.ctx.timing.backoff_max,
+            );
+            return Ok(Action::requeue(delay));
+        }
         let ready = world.machine.as_ref().is_some_and(|m| {
             m.state.is_settled_as(self.power())
                 && (self.power() == PowerState::Stopped || report::gateway_trouble(m).is_none())
@@ -394,6 +430,7 @@ impl<'a> Reconciler<'a> {
                 .map(|(digest, version)| (digest.as_str(), *version)),
             gateway_token_key: secrets.map(|s| s.gateway_token_key.as_str()),
             pairing: world.pairing.as_ref(),
+            storage: &world.storage,
             outcome,
             reconcile_requested: self.reconcile_requested,
             retry_requested: self.retry_requested,

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::outcome::{Outcome, Problem};
+use super::world::StorageRecord;
 use crate::crd::{
     ConditionType, InstanceStatus, PairingStatus, Phase, PowerState, ProvisioningStep,
     ProvisioningStepName, ReadyReason, StepState,
@@ -40,6 +41,8 @@ pub struct ReportInput<'a> {
     pub gateway_token_key: Option<&'a str>,
     /// Pairing as the machine reported it in this reconcile.
     pub pairing: Option<&'a PairingStatus>,
+    /// The storage part of the status.
+    pub storage: &'a StorageRecord,
     /// How the reconcile ended.
     pub outcome: &'a Outcome,
     /// The `reconcile-requested-at` annotation.
@@ -330,7 +333,10 @@ pub fn status(input: &ReportInput<'_>) -> InstanceStatus {
         ip_address: machine
             .map(|m| m.private_ip.clone())
             .filter(|ip| !ip.is_empty()),
-        region: machine.map(|m| m.region.clone()).filter(|r| !r.is_empty()),
+        region: machine
+            .map(|m| m.region.clone())
+            .filter(|r| !r.is_empty())
+            .or_else(|| input.storage.volume.as_ref().map(|v| v.region.clone())),
         observed_generation: input.generation,
         conditions,
         message: match input.outcome {
@@ -360,6 +366,11 @@ pub fn status(input: &ReportInput<'_>) -> InstanceStatus {
             .map(str::to_owned)
             .or_else(|| previous.gateway_token_key.clone()),
         pairing: input.pairing.cloned().or_else(|| previous.pairing.clone()),
+        volume: input.storage.volume.clone(),
+        snapshots: input.storage.snapshots.clone(),
+        snapshots_listed_at: input.storage.snapshots_listed_at.clone(),
+        retained_volumes: input.storage.retained.clone(),
+        restore: input.storage.restore.clone(),
     }
 }
 
@@ -386,6 +397,9 @@ mod tests {
             .unwrap()
     }
 
+    static NO_STORAGE: std::sync::LazyLock<StorageRecord> =
+        std::sync::LazyLock::new(StorageRecord::default);
+
     fn input<'a>(
         previous: &'a InstanceStatus,
         machine: Option<&'a Machine>,
@@ -404,6 +418,7 @@ mod tests {
             written_secrets: Some(("d1", 3)),
             gateway_token_key: Some("0a0b0c0d"),
             pairing: None,
+            storage: &NO_STORAGE,
             outcome,
             reconcile_requested: None,
             retry_requested: None,

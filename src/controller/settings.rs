@@ -85,6 +85,25 @@ pub struct ControllerArgs {
     #[arg(long, env = "MACHINE_MEMORY_MB", default_value_t = 2048)]
     pub machine_memory_mb: u32,
 
+    /// Size in GB of the volume holding an assistant's state, for Instances whose
+    /// `spec.storageGB` says nothing (1 GB is OpenClaw's documented size on Fly.io).
+    #[arg(long, env = "VOLUME_SIZE_GB", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=500))]
+    pub volume_size_gb: u32,
+
+    /// Days Fly.io keeps each volume's snapshots (its daily ones and those taken before
+    /// an image change), 1 to 60.
+    #[arg(long, env = "SNAPSHOT_RETENTION_DAYS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub snapshot_retention_days: u32,
+
+    /// How long a volume the assistant moved off (after a restore or a move to another
+    /// region) is kept before it is deleted, so the move can be undone.
+    #[arg(long, env = "RETAINED_VOLUME_PERIOD", default_value = "7days", value_parser = humantime::parse_duration)]
+    pub retained_volume_period: Duration,
+
+    /// How long a region whose quota Fly.io says is spent is left out of the rotation.
+    #[arg(long, env = "REGION_QUOTA_COOLDOWN", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub region_quota_cooldown: Duration,
+
     /// Prefix of the Fly.io app names (the rest is derived from each Instance's uid).
     #[arg(long, env = "FLY_APP_PREFIX", default_value = "fasterclaw")]
     pub fly_app_prefix: String,
@@ -221,6 +240,19 @@ pub struct MachineDefaults {
     pub memory_mb: u32,
     /// Where the gateways reach Telegram and the model providers.
     pub endpoints: Endpoints,
+}
+
+/// How assistants' volumes are made and kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Storage {
+    /// Size of a new volume, in GB, when the Instance does not say.
+    pub size_gb: u32,
+    /// Days Fly.io keeps snapshots.
+    pub snapshot_retention_days: u32,
+    /// How long a volume moved off is kept.
+    pub retained_for: Duration,
+    /// How long a region out of quota is left out.
+    pub quota_cooldown: Duration,
 }
 
 /// Timing of reconciles.
@@ -361,6 +393,16 @@ impl ControllerArgs {
                 openai: self.model_base_url_openai.clone(),
                 google: self.model_base_url_google.clone(),
             },
+        }
+    }
+
+    /// Storage.
+    pub fn storage(&self) -> Storage {
+        Storage {
+            size_gb: self.volume_size_gb,
+            snapshot_retention_days: self.snapshot_retention_days,
+            retained_for: self.retained_volume_period,
+            quota_cooldown: self.region_quota_cooldown,
         }
     }
 

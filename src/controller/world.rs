@@ -1,7 +1,10 @@
 //! What is known of an Instance's part of Fly.io while one reconcile proceeds.
 
-use crate::crd::{InstanceStatus, PairingStatus, Phase, ProvisioningStepName};
-use crate::fly::{Machine, MachineState};
+use crate::crd::{
+    InstanceStatus, PairingStatus, Phase, ProvisioningStepName, RestoreStatus, RetainedVolume,
+    SnapshotStatus, VolumeStatus,
+};
+use crate::fly::{Machine, MachineState, Volume};
 
 /// What is known of Fly.io while a reconcile proceeds.
 #[derive(Debug, Default)]
@@ -16,6 +19,42 @@ pub struct World {
     pub still_moving: bool,
     /// Pairing as the machine reported it in this reconcile.
     pub pairing: Option<PairingStatus>,
+    /// The Instance's volume, as last seen on Fly.io.
+    pub volume: Option<Volume>,
+    /// The storage part of the status, as this reconcile leaves it.
+    pub storage: StorageRecord,
+    /// The volume changed under the plan (made, moved, restored): plan again.
+    pub replan: bool,
+    /// The app did not exist when the reconcile began: it holds no volume to find.
+    pub app_new: bool,
+}
+
+/// The storage part of an Instance's status.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StorageRecord {
+    /// The volume holding the state.
+    pub volume: Option<VolumeStatus>,
+    /// Its latest snapshots, newest first.
+    pub snapshots: Vec<SnapshotStatus>,
+    /// When they were listed.
+    pub snapshots_listed_at: Option<String>,
+    /// Volumes moved off, kept for a while.
+    pub retained: Vec<RetainedVolume>,
+    /// The last restore.
+    pub restore: Option<RestoreStatus>,
+}
+
+impl StorageRecord {
+    /// As the status recorded it.
+    pub fn from_status(status: &InstanceStatus) -> Self {
+        Self {
+            volume: status.volume.clone(),
+            snapshots: status.snapshots.clone(),
+            snapshots_listed_at: status.snapshots_listed_at.clone(),
+            retained: status.retained_volumes.clone(),
+            restore: status.restore.clone(),
+        }
+    }
 }
 
 impl World {
@@ -44,6 +83,10 @@ impl World {
             written_secrets: None,
             still_moving: false,
             pairing: None,
+            volume: None,
+            storage: StorageRecord::from_status(status),
+            replan: false,
+            app_new: false,
         }
     }
 }

@@ -8,6 +8,7 @@ mod reason;
 mod schema;
 mod spec;
 mod status;
+mod storage;
 pub mod vocabulary;
 
 pub use reason::{ReadyReason, SyncedReason};
@@ -18,6 +19,7 @@ pub use status::{
     ApprovalResult, ConditionType, InstanceStatus, PairingApproval, PairingStatus, PendingPairing,
     Phase, ProvisioningStep, ProvisioningStepName, StepState,
 };
+pub use storage::{RestoreResult, RestoreStatus, RetainedVolume, SnapshotStatus, VolumeStatus};
 pub use vocabulary::{AccountInstance, FINALIZER, annotation, field_manager, label, record_name};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -57,6 +57,12 @@ reasons! {
         AppNameConflict,
         /// `spec.adopt` names an app the import does not hand over.
         AdoptionRefused,
+        /// The Instance has run, and its volume is gone: nothing is created in its place
+        /// until an operator accepts the loss or restores a snapshot.
+        VolumeLost,
+        /// No region of the Instance (`region`, then `fallbackRegions`) has room now;
+        /// the controller tries again.
+        NoCapacity,
         /// Fly.io refused the request.
         FlyRejected,
         /// Fly.io refused the controller's token.
@@ -115,6 +121,12 @@ impl SyncedReason {
                 | Self::ImportedFailed
                 | Self::Failed
         )
+    }
+
+    /// Whether the problem passes by itself (the controller looks again after its
+    /// backoff rather than waiting for a change).
+    pub fn passes(self) -> bool {
+        matches!(self, Self::NoCapacity)
     }
 
     /// The reason a FAILED Instance keeps when it is reported again: the one it has when

@@ -30,8 +30,8 @@ use crate::domain::{AiModel, AiProvider, DisplayName, Region};
     printcolumn(
         name = "Region",
         type_ = "string",
-        json_path = ".spec.region",
-        description = "Fly.io region the machine runs in"
+        json_path = ".status.region",
+        description = "Fly.io region the machine runs in: spec.region, or a fallback region when it was full"
     ),
     printcolumn(
         name = "Model",
@@ -54,6 +54,9 @@ use crate::domain::{AiModel, AiProvider, DisplayName, Region};
 #[x_kube(validation = Rule::new(
     "!has(self.aiProvider) || self.aiProvider == (self.aiModel.startsWith('claude-') ? 'anthropic' : self.aiModel.startsWith('gemini-') ? 'google' : 'openai')"
 ).message("aiProvider must be the provider of aiModel's family: gpt- and o1- are openai, claude- is anthropic, gemini- is google"))]
+#[x_kube(validation = Rule::new(
+    "!has(self.fallbackRegions) || !(self.region in self.fallbackRegions)"
+).message("fallbackRegions must not repeat region"))]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceSpec {
     /// Name of the assistant as its owner sees it in the web app: 1 to 50 characters.
@@ -68,6 +71,21 @@ pub struct InstanceSpec {
     #[serde(default)]
     #[x_kube(validation = Rule::new("self == oldSelf").message("region cannot change after creation"))]
     pub region: Region,
+
+    /// Regions to use, in order, when `region` has no room for the assistant's volume or
+    /// machine (or the organization's quota there is spent). The region the assistant
+    /// actually runs in is `status.region`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub fallback_regions: Vec<Region>,
+
+    /// Size of the volume holding the assistant's state (memory, sessions, pairing
+    /// approvals), in GB. When absent the controller's `VOLUME_SIZE_GB` is used. It can
+    /// grow (the volume is extended) but never shrink.
+    #[serde(rename = "storageGB", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 500))]
+    #[x_kube(validation = Rule::new("self >= oldSelf").message("storageGB can only grow: a Fly.io volume cannot shrink"))]
+    pub storage_gb: Option<u32>,
 
     /// AI model that answers the bot. It must start with `gpt-`, `claude-`, `gemini-` or
     /// `o1-`; the prefix also selects the provider.

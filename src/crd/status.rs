@@ -86,6 +86,29 @@ pub struct InstanceStatus {
     /// is requested) and the last approval the controller carried out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pairing: Option<PairingStatus>,
+
+    /// The volume holding the assistant's state (OpenClaw's state directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<super::VolumeStatus>,
+
+    /// The volume's latest snapshots, newest first: what a restore can go back to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub snapshots: Vec<super::SnapshotStatus>,
+
+    /// When the snapshots were listed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshots_listed_at: Option<String>,
+
+    /// Volumes the assistant moved off (a restore, a move to another region), kept for
+    /// a while so the move can be undone with `fasterclaw.io/restore`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub retained_volumes: Vec<super::RetainedVolume>,
+
+    /// What became of the last `fasterclaw.io/restore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<super::RestoreStatus>,
 }
 
 /// Pairing requests and approvals, as the assistant's OpenClaw reports them.

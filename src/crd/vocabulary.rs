@@ -39,6 +39,13 @@ pub mod annotation {
     /// A pairing code the owner approves: the controller lets the stranger who holds it
     /// in and echoes the result in `status.pairing.approval`.
     pub const APPROVE_PAIRING_CODE: &str = "fasterclaw.io/approve-pairing-code";
+    /// Restores the assistant's state from a snapshot of its volume (`vs_…`, as
+    /// `status.snapshots` lists them), or goes back to a volume kept after an earlier
+    /// restore or move (`vol_…`, as `status.retainedVolumes` lists them).
+    pub const RESTORE: &str = "fasterclaw.io/restore";
+    /// Accepts that the volume this names (`vol_…`, the id `status.volume` recorded) is
+    /// lost: the controller creates an empty volume in its place.
+    pub const ACCEPT_DATA_LOSS: &str = "fasterclaw.io/accept-data-loss";
     /// Set by `fasterclaw import-original` on an Instance the original system had
     /// marked FAILED: the Instance starts FAILED with this message (keeping the app it
     /// adopts, so deleting it cleans up) until a retry provisions it afresh.

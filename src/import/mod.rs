@@ -641,6 +641,8 @@ fn resource(input: ResourceInput<'_>) -> Instance {
             ai_model: input.model,
             ai_provider: None,
             telegram_user_ids: Vec::new(),
+            fallback_regions: Vec::new(),
+            storage_gb: None,
             power_state: power,
             telegram_token: TelegramTokenSource {
                 stored_secret_id: Some(input.secret_id),

@@ -7,14 +7,23 @@ use std::collections::BTreeMap;
 use base64::Engine;
 
 use crate::domain::AiProvider;
-use crate::fly::{MachineCheck, MachineFile, MachineInit, StopConfig};
+use crate::fly::{MachineCheck, MachineFile, MachineInit, MachineMount, StopConfig};
 
 /// The gateway's port in the machine.
 pub const GATEWAY_PORT: u16 = 18789;
 
+/// Where the Instance's volume is mounted. Fly.io's init makes the mount point the
+/// image's user's (`node`, uid 1000) at every boot, mode 0755; what is inside keeps its
+/// owner (`lost+found` stays root's).
+pub const VOLUME_PATH: &str = "/data";
+
 /// OpenClaw's state directory (`OPENCLAW_STATE_DIR`): `openclaw.json`, sessions,
-/// credentials and the pairing store. A fixed path, where a volume can be mounted.
-pub const STATE_DIR: &str = "/data";
+/// credentials, memory and the pairing store, on the volume, in a directory of its own
+/// (away from the volume's root-owned `lost+found`).
+pub const STATE_DIR: &str = "/data/openclaw";
+
+/// The exit code of a start that cannot write its state directory (`EX_CANTCREAT`).
+pub const STATE_UNWRITABLE_EXIT: i64 = 73;
 
 /// Where the owned configuration is written in the machine (a plain file: no secret).
 pub const CONFIG_FILE: &str = "/etc/fasterclaw/openclaw.json";
@@ -51,10 +60,13 @@ pub fn provider_key_secret(provider: AiProvider) -> &'static str {
 /// The program in the image, relative to its working directory (`/app`).
 const ENTRY: &str = "openclaw.mjs";
 
-/// The start command: merge the owned keys into `openclaw.json` (creating it on the
-/// first start), validate the result, then become the gateway. A refused merge or an
+/// The start command: make sure the state directory on the volume is writable (else
+/// exit [`STATE_UNWRITABLE_EXIT`]), merge the owned keys into `openclaw.json` (creating
+/// it on the first start), validate the result, then become the gateway. A refused merge or an
 /// invalid result exits [`CONFIG_REFUSED_EXIT`] and leaves the file as it was.
 pub const START_SCRIPT: &str = "set -eu\n\
+mkdir -p \"$OPENCLAW_STATE_DIR\" && touch \"$OPENCLAW_STATE_DIR/.writable\" || \
+{ echo \"fasterclaw: the state directory $OPENCLAW_STATE_DIR is not writable by uid $(id -u)\" >&2; exit 73; }\n\
 node openclaw.mjs config patch --file \"$FASTERCLAW_OPENCLAW_CONFIG\" || exit 78\n\
 node openclaw.mjs config validate || exit 78\n\
 exec node openclaw.mjs gateway --bind lan\n";
@@ -127,6 +139,24 @@ pub fn checks() -> BTreeMap<String, MachineCheck> {
     )])
 }
 
+/// The volume holding the state directory, mounted at [`VOLUME_PATH`].
+pub fn mount(volume: &str) -> MachineMount {
+    MachineMount {
+        volume: volume.to_owned(),
+        path: VOLUME_PATH.to_owned(),
+        other: BTreeMap::new(),
+    }
+}
+
+/// The volume mounted at [`VOLUME_PATH`] in a machine's configuration, if any.
+pub fn mounted_volume(config: &crate::fly::MachineConfig) -> Option<&str> {
+    config
+        .mounts
+        .iter()
+        .find(|m| m.path.trim_end_matches('/') == VOLUME_PATH)
+        .map(|m| m.volume.as_str())
+}
+
 /// SIGTERM, and time for the gateway to finish the turn it is in.
 pub fn stop_config() -> StopConfig {
     StopConfig {
@@ -147,6 +177,8 @@ mod tests {
 
     #[test]
     fn the_start_script_refuses_loudly_and_execs_the_gateway() {
+        assert!(STATE_DIR.starts_with(VOLUME_PATH) && STATE_DIR != VOLUME_PATH);
+        assert!(START_SCRIPT.contains("exit 73;"));
         assert!(
             START_SCRIPT.contains("config patch --file \"$FASTERCLAW_OPENCLAW_CONFIG\" || exit 78")
         );

@@ -120,6 +120,39 @@ async fn rules_hold_on(version: Version) {
         message.contains("region cannot change after creation"),
         "{message}"
     );
+
+    // The volume grows, never shrinks; fallback regions do not repeat the region.
+    let patch = |spec: Value| {
+        let api = api.clone();
+        async move {
+            api.patch(
+                "defaults",
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": spec })),
+            )
+            .await
+        }
+    };
+    let grown = patch(json!({ "storageGB": 3, "fallbackRegions": ["iad", "ord"] }))
+        .await
+        .expect("storageGB set and fallback regions accepted");
+    assert_eq!(grown.spec.storage_gb, Some(3));
+    patch(json!({ "storageGB": 5 }))
+        .await
+        .expect("storageGB grows");
+    let (code, message) = refusal(patch(json!({ "storageGB": 2 })).await.unwrap_err());
+    assert_eq!(code, 422);
+    assert!(message.contains("storageGB can only grow"), "{message}");
+    let (code, message) = refusal(
+        patch(json!({ "fallbackRegions": ["lax"] }))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        message.contains("fallbackRegions must not repeat region"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

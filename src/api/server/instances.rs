@@ -119,6 +119,8 @@ pub async fn create(
             ai_model: body.ai_model.clone(),
             ai_provider: None,
             telegram_user_ids: body.telegram_user_ids.clone(),
+            fallback_regions: Vec::new(),
+            storage_gb: None,
             power_state: Default::default(),
             telegram_token: TelegramTokenSource {
                 stored_secret_id: Some(secret_id),

@@ -109,7 +109,7 @@ async fn an_instance_runs_stops_starts_changes_and_goes() {
     assert_eq!(
         machine["config"]["env"],
         json!({
-            "OPENCLAW_STATE_DIR": "/data",
+            "OPENCLAW_STATE_DIR": "/data/openclaw",
             "OPENCLAW_GATEWAY_PORT": "18789",
             "NODE_OPTIONS": "--max-old-space-size=1536",
             "FASTERCLAW_OPENCLAW_CONFIG": "/etc/fasterclaw/openclaw.json",
