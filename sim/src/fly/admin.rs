@@ -1,5 +1,8 @@
-//! The admin view, under `/_sim/`: the whole state (secret values as digests only),
-//! call counts per operation, and switches for faults, rate limits and transition time.
+//! The admin view, under `/_sim/`: the whole state (secret values as digests only;
+//! volumes with their snapshots; the regions' switches), call counts per operation, and
+//! switches for faults, rate limits, transition time and regions (`GET /_sim/regions`,
+//! `PUT /_sim/regions/{region}` with `{"full": bool, "quota": bool}`, see
+//! [`RegionFaults`]).
 //! It needs no token; it exists only in the simulator. With a machine runtime, machines
 //! also show their process (`pid`) and host ports (`ports`), and
 //! `/_sim/apps/{app}/machines/{id}/log` gives a machine's output.
@@ -17,6 +20,7 @@ use serde_json::{Value, json};
 
 use super::faults::FaultPlan;
 use super::shared::Shared;
+use super::volumes::RegionFaults;
 
 /// The admin router.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -26,6 +30,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_sim/faults", get(faults).put(set_faults))
         .route("/_sim/rate-limits", put(set_rate_limits))
         .route("/_sim/transition", put(set_transition))
+        .route("/_sim/regions", get(regions))
+        .route("/_sim/regions/{region}", put(set_region))
         .route("/_sim/apps/{app}/machines/{id}/log", get(machine_log_route))
         .route(
             "/_sim/healthz",
@@ -34,8 +40,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// The whole state as JSON: apps with their secrets (digests) and machines (as the API
-/// shows them, plus the secrets version each booted with).
+/// The whole state as JSON: apps with their secrets (digests), machines (as the API
+/// shows them, plus the secrets version each booted with) and volumes (as the API shows
+/// them, with their `snapshots`), and the regions' switches.
 pub fn snapshot(shared: &Shared) -> Value {
     let live = shared.runtime.as_ref().map(|r| r.all_live());
     let world = shared.world();
@@ -71,6 +78,15 @@ pub fn snapshot(shared: &Shared) -> Value {
                     body
                 })
                 .collect();
+            let volumes: Vec<Value> = app
+                .volumes
+                .iter()
+                .map(|v| {
+                    let mut body = v.to_json(false);
+                    body["snapshots"] = v.snapshots.iter().map(|s| s.to_json()).collect();
+                    body
+                })
+                .collect();
             json!({
                 "name": app.name,
                 "id": app.id,
@@ -78,10 +94,11 @@ pub fn snapshot(shared: &Shared) -> Value {
                 "secrets_version": app.secrets_version,
                 "secrets": secrets,
                 "machines": machines,
+                "volumes": volumes,
             })
         })
         .collect();
-    json!({ "apps": apps })
+    json!({ "apps": apps, "regions": world.regions })
 }
 
 async fn state(State(shared): State<Arc<Shared>>) -> Json<Value> {
@@ -131,6 +148,19 @@ struct Millis {
 
 async fn set_transition(State(shared): State<Arc<Shared>>, Json(body): Json<Millis>) -> StatusCode {
     shared.set_transition(Duration::from_millis(body.millis));
+    StatusCode::NO_CONTENT
+}
+
+async fn regions(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!(shared.world().regions))
+}
+
+async fn set_region(
+    State(shared): State<Arc<Shared>>,
+    Path(region): Path<String>,
+    Json(faults): Json<RegionFaults>,
+) -> StatusCode {
+    shared.world().set_region(&region, faults);
     StatusCode::NO_CONTENT
 }
 

@@ -19,6 +19,7 @@ use super::error::ApiError;
 use super::faults::Fault;
 use super::runtime::{duration, exec};
 use super::shared::Shared;
+use super::volume_api;
 use super::world::{MachineState, StopRequest};
 
 type Shared_ = State<Arc<Shared>>;
@@ -58,6 +59,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/v1/apps/{app_name}/machines/{machine_id}/exec",
             post(exec_machine),
         )
+        .merge(volume_api::routes())
         .route_layer(middleware::from_fn_with_state(shared.clone(), pipeline))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "404 page not found") })
         .with_state(shared)
@@ -82,16 +84,16 @@ pub fn operation_id(method: &Method, path: &str) -> &'static str {
         ("POST", "/v1/apps/{app_name}/machines/{machine_id}/stop") => "Machines_stop",
         ("GET", "/v1/apps/{app_name}/machines/{machine_id}/wait") => "Machines_wait",
         ("POST", "/v1/apps/{app_name}/machines/{machine_id}/exec") => "Machines_exec",
-        _ => "unknown",
+        (m, path) => volume_api::operation_id(m, path).unwrap_or("unknown"),
     }
 }
 
-/// The identifier a request's rate limit is scoped to: the machine, else the app,
-/// else the organization.
+/// The identifier a request's rate limit is scoped to: the machine or the volume, else
+/// the app, else the organization.
 fn rate_scope(path: &str) -> String {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match segments.as_slice() {
-        ["v1", "apps", _, "machines", machine, ..] => (*machine).to_owned(),
+        ["v1", "apps", _, "machines" | "volumes", id, ..] => (*id).to_owned(),
         ["v1", "apps", app, ..] => (*app).to_owned(),
         _ => "org".to_owned(),
     }
@@ -227,7 +229,7 @@ fn fault_response(fault: Fault) -> Response {
 }
 
 /// A JSON body, or the API's error when it is not JSON.
-fn json_body(body: &Bytes) -> Result<Value, ApiError> {
+pub(super) fn json_body(body: &Bytes) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Ok(json!({}));
     }
@@ -235,14 +237,16 @@ fn json_body(body: &Bytes) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
-fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
+/// A query parameter's value.
+pub(super) fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
     query
         .iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
 }
 
-fn query_flag(query: &[(String, String)], key: &str) -> bool {
+/// Whether a query parameter is `true` (or `1`).
+pub(super) fn query_flag(query: &[(String, String)], key: &str) -> bool {
     query_value(query, key).is_some_and(|v| v == "true" || v == "1")
 }
 
@@ -289,10 +293,11 @@ async fn delete_app(
     State(shared): Shared_,
     Path(app): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    shared.world().delete_app(&app)?;
+    let removed = shared.world().delete_app(&app)?;
     if let Some(runtime) = &shared.runtime {
         runtime.kill_app(&app);
     }
+    volume_api::remove_app_dirs(&shared, &removed);
     shared.after_change(None);
     Ok(StatusCode::ACCEPTED)
 }

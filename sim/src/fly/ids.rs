@@ -1,5 +1,7 @@
 //! Identifiers shaped like Fly's: 14-hex machine ids, 16-character app ids, 26-character
-//! ULID versions and event ids, and 6PN private IPv6 addresses.
+//! ULID versions and event ids, 6PN private IPv6 addresses, and volumes' ids
+//! (`vol_9vw681egy1jj5xm4`), zones (`09cd`) and snapshot ids (`vs_4LNvXLLK0P6tk6KgqoexaBw`),
+//! as in the examples of <https://fly.io/docs/machines/api/volumes-resource/>.
 
 use rand::Rng;
 use rand::rngs::StdRng;
@@ -18,6 +20,30 @@ pub fn machine_id(rng: &mut StdRng) -> String {
 pub fn app_id(rng: &mut StdRng) -> String {
     (0..16)
         .map(|_| char::from(BASE36[rng.random_range(0..36)]))
+        .collect()
+}
+
+/// A volume id such as `vol_9vw681egy1jj5xm4`.
+pub fn volume_id(rng: &mut StdRng) -> String {
+    let tail: String = (0..16)
+        .map(|_| char::from(BASE36[rng.random_range(0..36)]))
+        .collect();
+    format!("vol_{tail}")
+}
+
+/// A snapshot id such as `vs_4LNvXLLK0P6tk6KgqoexaBw`.
+pub fn snapshot_id(rng: &mut StdRng) -> String {
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let tail: String = (0..24)
+        .map(|_| char::from(BASE62[rng.random_range(0..62)]))
+        .collect();
+    format!("vs_{tail}")
+}
+
+/// `n` random lowercase hex digits: a zone (4) or a digest (32).
+pub fn hex(rng: &mut StdRng, n: usize) -> String {
+    (0..n)
+        .map(|_| char::from(b"0123456789abcdef"[rng.random_range(0..16)]))
         .collect()
 }
 
@@ -61,5 +87,14 @@ mod tests {
         assert_eq!(version.len(), 26);
         assert!(version.starts_with("01HEPA"), "{version}");
         assert_eq!(private_ip(&mut rng).split(':').count(), 8);
+        let volume = volume_id(&mut rng);
+        assert!(volume.starts_with("vol_") && volume.len() == 20, "{volume}");
+        assert!(volume[4..].bytes().all(|b| BASE36.contains(&b)));
+        let snapshot = snapshot_id(&mut rng);
+        assert!(
+            snapshot.starts_with("vs_") && snapshot.len() == 27,
+            "{snapshot}"
+        );
+        assert_eq!(hex(&mut rng, 4).len(), 4);
     }
 }

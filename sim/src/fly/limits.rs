@@ -1,6 +1,7 @@
 //! Fly's documented rate limits: per action and per machine (or app), 1 request per
 //! second with bursts of 3; Get Machine 5 per second with bursts of 10; app deletions
-//! 100 per minute.
+//! 100 per minute. Reads of volumes (get, list, snapshots) count as gets, per volume
+//! (or app), as Fly documents no limits of their own.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -36,9 +37,10 @@ impl RateLimits {
     pub fn check(&self, operation: &str, scope: &str) -> Result<(), Duration> {
         let now = DefaultClock::default().now();
         let verdict = match operation {
-            "Machines_show" => self
-                .gets
-                .check_key(&(operation.to_owned(), scope.to_owned())),
+            "Machines_show" | "Volumes_get_by_id" | "Volumes_list" | "Volumes_list_snapshots" => {
+                self.gets
+                    .check_key(&(operation.to_owned(), scope.to_owned()))
+            }
             "Apps_delete" => self.app_deletes.check_key(&"org".to_owned()),
             _ => self
                 .actions

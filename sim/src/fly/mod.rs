@@ -1,9 +1,12 @@
 //! A simulator of the Fly.io Machines API (`https://api.machines.dev/v1`), built from the
-//! official OpenAPI document: apps, app secrets with versions, and machines with their
+//! official OpenAPI document: apps, app secrets with versions, machines with their
 //! state machine, `wait`, metadata filters, name uniqueness, 401s and 404s as the real
-//! API gives them, Fly's rate limits (429), and seeded fault injection.
+//! API gives them, volumes with snapshots, forks and mounts (see [`volumes`]), Fly's
+//! rate limits (429), seeded fault injection, and regions out of room or over quota
+//! ([`RegionFaults`]).
 //! With a [`MachineRuntime`] configured, started machines run as local processes
-//! emulating containers of the OpenClaw image (see [`runtime`]), with checks and `exec`.
+//! emulating containers of the OpenClaw image (see [`runtime`]), with checks and `exec`,
+//! and each volume is a dir that their mounts show.
 //!
 //! Embed it with [`FlySim::start`]; run it alone with `fasterclaw-sim fly`.
 
@@ -15,6 +18,9 @@ mod ids;
 mod limits;
 pub mod runtime;
 mod shared;
+mod volume_api;
+mod volume_ops;
+pub mod volumes;
 mod world;
 
 use std::collections::BTreeMap;
@@ -32,6 +38,7 @@ pub use error::ApiError;
 pub use faults::{Decision, Fault, FaultPlan, FaultRule};
 pub use runtime::MachineRuntime;
 pub use shared::FlySimConfig;
+pub use volumes::{RegionFaults, VolumeState};
 pub use world::MachineState;
 
 use shared::Shared;
@@ -194,6 +201,66 @@ impl FlySim {
     /// The dir of a machine's files (`rootfs/`, `log`).
     pub fn machine_dir(&self, app: &str, machine: &str) -> Option<PathBuf> {
         Some(self.shared.runtime.as_ref()?.machine_dir(app, machine))
+    }
+
+    /// Makes a region refuse what Fly refuses when its hosts are full or the
+    /// organization is over its quota there (see [`RegionFaults`]); the default clears it.
+    pub fn set_region(&self, region: &str, faults: RegionFaults) {
+        self.shared.world().set_region(region, faults);
+    }
+
+    /// The regions with a switch on.
+    pub fn regions(&self) -> BTreeMap<String, RegionFaults> {
+        self.shared.world().regions.clone()
+    }
+
+    /// An app's volumes as the API shows them (`Volume` objects, deleted ones
+    /// included), oldest first; empty when the app does not exist.
+    pub fn volumes(&self, app: &str) -> Vec<Value> {
+        self.shared
+            .world()
+            .app(app)
+            .map(|a| a.volumes.iter().map(|v| v.to_json(false)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The state of a volume, if the app has it.
+    pub fn volume_state(&self, app: &str, volume: &str) -> Option<VolumeState> {
+        Some(
+            self.shared
+                .world()
+                .app(app)
+                .ok()?
+                .volume(volume)
+                .ok()?
+                .state(),
+        )
+    }
+
+    /// The snapshots of a volume (`VolumeSnapshot` objects), oldest first.
+    pub fn snapshots(&self, app: &str, volume: &str) -> Vec<Value> {
+        self.shared
+            .world()
+            .list_snapshots(app, volume)
+            .ok()
+            .and_then(|list| list.as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    /// The dir a volume's mounts show inside machines, when machines run as processes.
+    pub fn volume_dir(&self, volume: &str) -> Option<PathBuf> {
+        Some(self.shared.runtime.as_ref()?.config().volume_dir(volume))
+    }
+
+    /// The copy of its volume's dir a snapshot holds, when machines run as processes.
+    pub fn snapshot_dir(&self, snapshot: &str) -> Option<PathBuf> {
+        Some(
+            self.shared
+                .runtime
+                .as_ref()?
+                .config()
+                .snapshot_dir(snapshot),
+        )
     }
 
     /// The value of an app's secret, for tests that check what reached Fly.

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 use super::ids;
+use super::volumes::{RegionFaults, Volume};
 
 /// A machine state, as the API names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -205,6 +206,8 @@ pub struct App {
     pub secrets_version: u64,
     /// Machines by id, destroyed ones included.
     pub machines: BTreeMap<String, Machine>,
+    /// Volumes, oldest first, deleted ones included.
+    pub volumes: Vec<Volume>,
 }
 
 impl App {
@@ -221,7 +224,7 @@ impl App {
             "status": if live > 0 { "deployed" } else { "pending" },
             "organization": { "name": self.org_slug, "slug": self.org_slug },
             "machine_count": live,
-            "volume_count": 0,
+            "volume_count": self.live_volume_count(),
             "network": "default",
         })
     }
@@ -273,6 +276,8 @@ pub struct World {
     /// Images that cannot be pulled: a machine of one is refused (422), as Fly refuses
     /// an image whose manifest it cannot get.
     pub missing_images: std::collections::BTreeSet<String>,
+    /// Regions out of room or over quota (see [`RegionFaults`]).
+    pub regions: BTreeMap<String, RegionFaults>,
 }
 
 /// A timed transition the caller must schedule after the world's lock is released.
@@ -319,6 +324,7 @@ impl World {
             apps_created: 0,
             machines_created: 0,
             missing_images: std::collections::BTreeSet::new(),
+            regions: BTreeMap::new(),
         }
     }
 
@@ -399,6 +405,7 @@ impl World {
             secrets: BTreeMap::new(),
             secrets_version: 0,
             machines: BTreeMap::new(),
+            volumes: Vec::new(),
         };
         let created = json!({ "id": app.id, "created_at": app.created_at_ms });
         self.apps.insert(name.to_owned(), app);
@@ -406,11 +413,11 @@ impl World {
         Ok((created, true))
     }
 
-    /// `DELETE /v1/apps/{app}`: the app, its secrets and its machines go.
-    pub fn delete_app(&mut self, name: &str) -> Result<(), ApiError> {
+    /// `DELETE /v1/apps/{app}`: the app, its secrets, its machines and its volumes go.
+    /// Returns what was removed.
+    pub fn delete_app(&mut self, name: &str) -> Result<App, ApiError> {
         self.apps
             .remove(name)
-            .map(|_| ())
             .ok_or_else(|| ApiError::app_not_found(name))
     }
 
@@ -478,7 +485,7 @@ impl World {
         request: &Value,
     ) -> Result<(Value, Option<Transition>), ApiError> {
         self.check_image(request)?;
-        let config = request.get("config").cloned().unwrap_or_else(|| json!({}));
+        let mut config = request.get("config").cloned().unwrap_or_else(|| json!({}));
         if config
             .get("image")
             .and_then(Value::as_str)
@@ -491,11 +498,17 @@ impl World {
             .get("skip_launch")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        let region = request
+        let requested_region = request
             .get("region")
             .and_then(Value::as_str)
-            .unwrap_or("iad")
-            .to_owned();
+            .filter(|r| !r.is_empty());
+        let (volume, region) = {
+            let app = self.app(app_name)?;
+            let placed = self.place_new_machine(app, &mut config, requested_region)?;
+            let memory = config["guest"]["memory_mb"].as_u64().unwrap_or(256);
+            self.check_machine_room(&app.org_slug, &placed.1, placed.0.as_deref(), memory)?;
+            placed
+        };
         let millis = now_ms();
         let id = ids::machine_id(&mut self.rng);
         let version = ids::ulid(&mut self.rng, millis);
@@ -539,6 +552,9 @@ impl World {
         let body = machine.to_json();
         app.machines.insert(id.clone(), machine);
         self.machines_created += 1;
+        if let Some(volume) = volume {
+            self.attach(app_name, &volume, &id);
+        }
         let boot = (!skip_launch).then(|| {
             self.begin(
                 app_name,
@@ -604,7 +620,8 @@ impl World {
             }
             _ => {}
         }
-        let config = request.get("config").cloned().unwrap_or_else(|| json!({}));
+        let was_running = machine.state == MachineState::Started;
+        let mut config = request.get("config").cloned().unwrap_or_else(|| json!({}));
         if config
             .get("image")
             .and_then(Value::as_str)
@@ -616,7 +633,17 @@ impl World {
             .get("skip_launch")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        let was_running = machine.state == MachineState::Started;
+        {
+            let app = self.app(app_name)?;
+            let machine = app.machine(id)?;
+            self.check_mount_change(app, machine, &mut config)?;
+            if was_running && !skip_launch {
+                // A restart re-reserves the machine's resources on its host.
+                let memory = config["guest"]["memory_mb"].as_u64().unwrap_or(256);
+                self.check_machine_room(&app.org_slug, &machine.region, None, memory)?;
+            }
+        }
+        let machine = self.app_mut(app_name)?.machine_mut(id)?;
         machine.config = config;
         machine.version = version;
         machine.min_secrets_version = min_secrets_version;
@@ -667,6 +694,9 @@ impl World {
                 )));
             }
         }
+        let volume = super::volume_ops::mounted_volume(&machine.config)?;
+        let memory = machine.config["guest"]["memory_mb"].as_u64().unwrap_or(256);
+        self.check_machine_room(&app.org_slug, &machine.region, volume.as_deref(), memory)?;
         let transition = self.begin(
             app_name,
             id,
@@ -799,6 +829,9 @@ impl World {
         }
         machine.events.insert(0, entry);
         machine.events.truncate(50);
+        if transition.to == MachineState::Destroyed {
+            app.release_volumes(&transition.machine);
+        }
         true
     }
 
@@ -841,7 +874,11 @@ impl World {
         }
         machine.events.insert(0, entry);
         machine.events.truncate(50);
-        Some(machine.epoch)
+        let epoch = machine.epoch;
+        if to == MachineState::Destroyed {
+            app.release_volumes(id);
+        }
+        Some(epoch)
     }
 
     /// Replaces a machine's check statuses.

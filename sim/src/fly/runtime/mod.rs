@@ -6,8 +6,9 @@
 //!
 //! - **Filesystem.** `/app` and below (the image's `WORKDIR`) is the OpenClaw package
 //!   dir, read-only: a `files` entry there fails the launch. A mount's `path` is the
-//!   volume dir `<root>/volumes/<volume id, else name>` (the simulator has no volumes
-//!   API), which persists. Every other path is below the machine's own root
+//!   volume dir `<root>/volumes/<volume id>` (see [`disk`]), which persists across
+//!   starts, updates and a new machine on the same volume. Every other path is below
+//!   the machine's own root
 //!   filesystem `<root>/<app>/<machine id>/rootfs/`, emptied at each start and restart
 //!   like a fresh container's.
 //! - **Paths in values.** An argument or environment value that is one absolute path
@@ -47,6 +48,7 @@
 
 pub mod checks;
 pub mod container;
+pub mod disk;
 pub mod duration;
 pub mod exec;
 pub mod process;
@@ -74,6 +76,16 @@ impl MachineRuntime {
     /// The dir of one machine (its `rootfs/` and `log`).
     pub fn machine_dir(&self, app: &str, machine: &str) -> PathBuf {
         self.root.join(app).join(machine)
+    }
+
+    /// The dir of a volume: what its mount path shows inside a machine.
+    pub fn volume_dir(&self, volume: &str) -> PathBuf {
+        self.root.join("volumes").join(volume)
+    }
+
+    /// The dir of a snapshot: a copy of its volume's dir when it was taken.
+    pub fn snapshot_dir(&self, snapshot: &str) -> PathBuf {
+        self.root.join("snapshots").join(snapshot)
     }
 
     /// The dir first on every machine's `PATH`: it holds only a `node` link.
