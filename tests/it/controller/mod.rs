@@ -7,3 +7,4 @@ mod lifecycle;
 mod oldest;
 mod operations;
 mod resilience;
+mod storage;
