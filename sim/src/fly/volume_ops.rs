@@ -19,7 +19,8 @@
 //! - One machine per volume: `attached_machine_id` is set when the machine is created
 //!   and cleared when it is destroyed (not when it stops). A second machine mounting it
 //!   is refused with 412 `failed_precondition: volume already claimed by machine <id>`
-//!   (the text a public fake of the Machines API records from Fly).
+//!   (the text a public fake of the Machines API uses; its repository is unnamed in the
+//!   code index, and no first-hand Fly source gives it).
 //! - At most one mount per machine (fly-apps/terraform-provider-fly issue 92: two mounts
 //!   answer 400).
 //! - An update cannot add, remove or swap the volume of an existing machine, only move

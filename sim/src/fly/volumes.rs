@@ -41,11 +41,18 @@
 //! - **Snapshots** go `waiting → running → created` (`volumes/snapshots.html.markerb`);
 //!   here `running`, then `created` after the transition time. The create answers 200
 //!   with no body, as the spec has it.
+//! - **Requests.** `name` is required ("yes" in the docs' table); a fork without one
+//!   takes its source's, and its source's region and size (superfly/flyctl
+//!   `internal/command/volumes/fork.go`; Kilo-Org/cloud forks without `size_gb`). A
+//!   create without a region answers 422 `Region '' cannot host your machine. Please
+//!   use an alternative region (see `fly platform regions`).` (superfly/flyctl issue
+//!   2730, a logged answer).
 //! - **Refusals.** Deleting a volume still bound to a machine, stopped or not: 412
 //!   `failed_precondition: volume is currently bound to machine: <id>` (superfly/docs
 //!   PR 2226, a Fly engineer quoting it; Kilo-Org/cloud PR 814). Only destroying the
-//!   machine releases it. The texts of the validation errors below are the simulator's
-//!   own: no public source gives Fly's.
+//!   machine releases it. Deleting a deleted volume answers it again. The texts of
+//!   the validation errors (names, sizes, retention, extend) are the simulator's own,
+//!   answered 400: no public source gives Fly's.
 //!
 //! Capacity and quota answers are in [`RegionFaults`].
 

@@ -114,6 +114,19 @@ impl Lab {
         body["id"].as_str().unwrap().to_owned()
     }
 
+    /// A new volume in the region machines are created in: its id.
+    async fn new_volume(&self, name: &str) -> String {
+        let (status, body) = self
+            .call(
+                "POST",
+                &format!("/v1/apps/{APP}/volumes"),
+                Some(json!({ "name": name, "region": "lax", "size_gb": 1 })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
     async fn machine(&self, id: &str) -> Value {
         self.call("GET", &format!("/v1/apps/{APP}/machines/{id}"), None)
             .await
@@ -197,8 +210,10 @@ impl Lab {
         self.sim.machine_dir(APP, id).unwrap().join("rootfs")
     }
 
-    fn volume(&self, name: &str) -> PathBuf {
-        self.dir.path().join("machines").join("volumes").join(name)
+    fn volume(&self, id: &str) -> PathBuf {
+        let dir = self.dir.path().join("machines").join("volumes").join(id);
+        assert_eq!(self.sim.volume_dir(id), Some(dir.clone()));
+        dir
     }
 }
 
@@ -291,13 +306,14 @@ async fn a_machine_gets_its_env_paths_files_and_ports() {
     let lab = Lab::sh().await;
     lab.secrets(json!({"TOKEN": "s3cret", "FILE_B64": b64("from a secret")}))
         .await;
+    let vol = lab.new_volume("env").await;
     let id = lab
         .create(json!({
             "image": "ghcr.io/openclaw/openclaw:2026.9.6",
             "env": {"OPENCLAW_STATE_DIR": "/data", "OPENCLAW_GATEWAY_PORT": "18789",
                     "CONF": "/etc/fasterclaw/openclaw.json", "PLAIN": "hello world",
                     "URL": "http://127.0.0.1:1/x"},
-            "mounts": [{"volume": "vol_env", "path": "/data"}],
+            "mounts": [{"volume": vol, "path": "/data"}],
             "files": [{"guest_path": "/etc/fasterclaw/openclaw.json", "raw_value": b64("{}"), "mode": 292},
                       {"guest_path": "/data/from-secret", "secret_name": "FILE_B64", "mode": 384}],
             "checks": {"gateway": {"type": "tcp", "port": 18789, "interval": "1s", "timeout": "1s"}},
@@ -307,7 +323,7 @@ async fn a_machine_gets_its_env_paths_files_and_ports() {
     lab.state_is(&id, "started", BOOT).await;
     let pid = lab.pid(&id);
     let rootfs = lab.rootfs(&id);
-    let volume = lab.volume("vol_env");
+    let volume = lab.volume(&vol);
     let host_port = lab
         .sim
         .machine_port(APP, &id, 18789)
@@ -427,18 +443,19 @@ async fn files_in_app_are_refused_and_the_machine_fails() {
 #[tokio::test]
 async fn the_rootfs_is_fresh_at_each_start_and_volumes_persist() {
     let lab = Lab::sh().await;
+    let vol = lab.new_volume("state").await;
     let id = lab
         .create(json!({
             "image": "x",
             "env": {"DATA": "/data"},
-            "mounts": [{"name": "state", "path": "/data"}],
+            "mounts": [{"volume": vol, "path": "/data"}],
             "init": {"cmd": ["sh", "-c", "echo run >> \"$DATA/runs\"; touch \"$HOME/marker\"; exec sleep 600"]},
             "stop_config": {"signal": "SIGTERM", "timeout": "5s"}
         }))
         .await;
     lab.state_is(&id, "started", BOOT).await;
     let rootfs = lab.rootfs(&id);
-    let volume = lab.volume("state");
+    let volume = lab.volume(&vol);
     wait_for_file(&rootfs.join("home/node/marker")).await;
     std::fs::write(rootfs.join("scratch"), "x").unwrap();
     let (status, _) = lab.action(&id, "stop", None).await;
@@ -471,11 +488,12 @@ async fn wait_for_file(path: &Path) {
 #[tokio::test]
 async fn exec_runs_in_the_machine_with_stdin_exit_codes_and_a_timeout() {
     let lab = Lab::sh().await;
+    let vol = lab.new_volume("exec").await;
     let id = lab
         .create(json!({
             "image": "x",
             "env": {"OPENCLAW_STATE_DIR": "/data"},
-            "mounts": [{"volume": "vol_exec", "path": "/data"}],
+            "mounts": [{"volume": vol, "path": "/data"}],
             "files": [{"guest_path": "/etc/greeting", "raw_value": b64("hello\n")}],
             "init": {"cmd": ["sleep", "600"]}
         }))
@@ -512,7 +530,7 @@ async fn exec_runs_in_the_machine_with_stdin_exit_codes_and_a_timeout() {
     let package = lab.sim.runtime().unwrap().package.display().to_string();
     assert_eq!(
         body["stdout"],
-        format!("{}\n{package}\n", lab.volume("vol_exec").display())
+        format!("{}\n{package}\n", lab.volume(&vol).display())
     );
 
     // Absolute paths in arguments are the container's; `node` is the configured one.
@@ -809,14 +827,14 @@ fn openclaw() -> (PathBuf, PathBuf) {
 
 const GATEWAY_TOKEN: &str = "fc-test-gateway-token-0123456789abcdef";
 
-fn gateway_config(openclaw_json: &Value, policy: &str) -> Value {
+fn gateway_config(openclaw_json: &Value, policy: &str, volume: &str) -> Value {
     json!({
         "image": "ghcr.io/openclaw/openclaw:2026.9.6",
         "guest": {"cpu_kind": "shared", "cpus": 2, "memory_mb": 2048},
         "env": {"OPENCLAW_STATE_DIR": "/data", "OPENCLAW_GATEWAY_PORT": "18789",
                 "NODE_OPTIONS": "--max-old-space-size=1536",
                 "FASTERCLAW_OPENCLAW_CONFIG": "/etc/fasterclaw/openclaw.json"},
-        "mounts": [{"volume": "vol_gateway", "path": "/data"}],
+        "mounts": [{"volume": volume, "path": "/data"}],
         "files": [{"guest_path": "/etc/fasterclaw/openclaw.json",
                    "raw_value": b64(&openclaw_json.to_string()), "mode": 292}],
         "init": {"cmd": ["sh", "-c", "set -eu\nnode openclaw.mjs config patch --file \"$FASTERCLAW_OPENCLAW_CONFIG\" || exit 78\nnode openclaw.mjs config validate || exit 78\nexec node openclaw.mjs gateway --bind lan"]},
@@ -845,7 +863,11 @@ async fn the_real_gateway_boots_passes_its_check_answers_exec_and_stops() {
         "channels": {"telegram": {"enabled": false}}
     });
     let id = lab
-        .create(gateway_config(&openclaw_json, "on-failure"))
+        .create(gateway_config(
+            &openclaw_json,
+            "on-failure",
+            &lab.new_volume("gateway").await,
+        ))
         .await;
     lab.state_is(&id, "started", BOOT).await;
     let machine = lab.machine(&id).await;
@@ -925,7 +947,8 @@ async fn the_real_gateway_boots_passes_its_check_answers_exec_and_stops() {
 async fn a_config_the_gateway_refuses_exits_78_and_the_machine_stops() {
     let lab = gateway_lab().await;
     let refused = json!({"gateway": {"mode": "local", "bind": "lan", "noSuchKey": true}});
-    let id = lab.create(gateway_config(&refused, "no")).await;
+    let vol = lab.new_volume("gateway").await;
+    let id = lab.create(gateway_config(&refused, "no", &vol)).await;
     let machine = lab.state_is(&id, "stopped", Duration::from_secs(240)).await;
     let exits = exit_events(&machine);
     assert_eq!(exits.len(), 1, "{machine:#}");

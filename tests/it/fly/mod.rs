@@ -7,6 +7,7 @@ mod faults;
 mod logging;
 mod machines_run;
 mod soak;
+mod volumes_sim;
 
 use std::net::SocketAddr;
 use std::time::Duration;
