@@ -15,6 +15,14 @@ use crate::fly::{
     AppCreation, CreateMachine, MachineConfig, MachineFilter, MachineState, UpdateMachine,
     WaitState,
 };
+use crate::runtime::machine;
+
+/// Longest an export or an import of state may take in a machine.
+const STATE_EXEC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The most state (base64) carried from a machine to its successor; more is left to
+/// an operator.
+const MAX_CARRIED_STATE: usize = 64 * 1024 * 1024;
 
 impl Reconciler<'_> {
     /// Performs the steps, stopping early when a wait ends before the machine gets
@@ -45,6 +53,7 @@ impl Reconciler<'_> {
                 Step::Storage => {
                     self.tend_storage(world, secrets, &config.image).await?;
                 }
+                Step::ExportState => self.export_state(world).await,
                 Step::DestroyMachine => self.destroy_machine(world).await?,
                 Step::CreateMachine { launch } => {
                     let created = self.create_machine(world, secrets, config, launch).await;
@@ -103,6 +112,109 @@ impl Reconciler<'_> {
                 None => Err(Halt::Error(Error::Fly(e))),
             },
             other => other,
+        }
+    }
+
+    /// Takes the state a machine without a volume keeps on its root file system, to
+    /// hand it to the machine that replaces it. Best effort: what cannot be taken is
+    /// told, and the replacement goes on.
+    async fn export_state(&self, world: &World) {
+        let Some(machine) = world.machine.as_ref() else {
+            return;
+        };
+        let command = machine::export_state();
+        let command: Vec<&str> = command.iter().map(String::as_str).collect();
+        let exported = self
+            .ctx
+            .fly
+            .exec(&self.app, &machine.id, &command, STATE_EXEC_TIMEOUT)
+            .await;
+        let failure = match exported {
+            Ok(answer) if answer.exit_code == 0 && answer.stdout.len() <= MAX_CARRIED_STATE => {
+                let bytes = answer.stdout.trim().len() / 4 * 3;
+                self.ctx
+                    .carried
+                    .keep(&self.uid, answer.stdout.trim().to_owned());
+                let text = format!(
+                    "took {bytes} bytes of state from machine {} to carry onto the volume",
+                    machine.id
+                );
+                self.publish(Note::new(EventReason::StateCarried, text))
+                    .await;
+                return;
+            }
+            Ok(answer) if answer.exit_code == 0 => format!(
+                "its state is larger than {} MB; copy it by hand",
+                MAX_CARRIED_STATE / 1_000_000
+            ),
+            Ok(answer) => format!(
+                "the export exited {}: {}",
+                answer.exit_code,
+                answer.stderr.trim().chars().take(200).collect::<String>()
+            ),
+            Err(e) => e.to_string(),
+        };
+        let text = format!(
+            "the state of machine {} is not carried onto the volume: {failure}",
+            machine.id
+        );
+        self.publish(Note::new(EventReason::StateNotCarried, text))
+            .await;
+    }
+
+    /// Hands carried state to the machine on the volume, once it runs (its start
+    /// command waits for it before the gateway starts).
+    pub(super) async fn import_state(&self, world: &World) {
+        let Some(state) = self.ctx.carried.peek(&self.uid) else {
+            return;
+        };
+        let Some(machine) = world
+            .machine
+            .as_ref()
+            .filter(|m| m.state == MachineState::Started)
+            .filter(|m| machine::mounted_volume(&m.config).is_some())
+        else {
+            return;
+        };
+        let command = machine::import_state();
+        let command: Vec<&str> = command.iter().map(String::as_str).collect();
+        let imported = self
+            .ctx
+            .fly
+            .exec_with_input(
+                &self.app,
+                &machine.id,
+                &command,
+                Some(state),
+                STATE_EXEC_TIMEOUT,
+            )
+            .await;
+        match imported {
+            Ok(answer) if answer.exit_code == 0 => {
+                self.ctx.carried.forget(&self.uid);
+                let text = format!(
+                    "carried the earlier state onto volume {} of machine {}",
+                    machine::mounted_volume(&machine.config).unwrap_or_default(),
+                    machine.id
+                );
+                self.publish(Note::new(EventReason::StateCarried, text))
+                    .await;
+            }
+            Ok(answer) => {
+                self.ctx.carried.forget(&self.uid);
+                let text = format!(
+                    "the earlier state could not be unpacked on machine {} (exit {}): {}",
+                    machine.id,
+                    answer.exit_code,
+                    answer.stderr.trim().chars().take(200).collect::<String>()
+                );
+                self.publish(Note::new(EventReason::StateNotCarried, text))
+                    .await;
+            }
+            Err(e) => {
+                // Kept for the next reconcile.
+                tracing::warn!(app = %self.app, error = %e, "cannot hand the carried state over yet");
+            }
         }
     }
 
@@ -183,10 +295,14 @@ impl Reconciler<'_> {
             .as_ref()
             .map(|v| v.region.clone())
             .unwrap_or_else(|| self.instance.spec.region.as_str().to_owned());
+        let mut config = config.clone();
+        if self.ctx.carried.holds(&self.uid) {
+            config.files.push(machine::import_flag());
+        }
         let request = CreateMachine {
             name: Some(name.clone()),
             region: Some(region),
-            config: config.clone(),
+            config,
             min_secrets_version: self.secrets_version(world),
             skip_launch: !launch,
         };

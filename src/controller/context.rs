@@ -52,6 +52,57 @@ pub struct Context {
     /// Adoptions under way, by app, so that this process claims an app for one
     /// Instance at a time.
     pub adoptions: Adoptions,
+    /// State taken from machines being replaced, by Instance uid, until the machine
+    /// on the volume takes it.
+    pub carried: CarriedStates,
+}
+
+/// State carried from a replaced machine to its successor (base64 of a gzip tar), held
+/// in memory between the two: it never touches the Instance, a log or Fly.io's config.
+#[derive(Default)]
+pub struct CarriedStates {
+    states: Mutex<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for CarriedStates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CarriedStates")
+    }
+}
+
+impl CarriedStates {
+    /// Keeps `state` for the Instance `uid`.
+    pub fn keep(&self, uid: &str, state: String) {
+        self.states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(uid.to_owned(), state);
+    }
+
+    /// Whether state waits for the Instance `uid`.
+    pub fn holds(&self, uid: &str) -> bool {
+        self.states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(uid)
+    }
+
+    /// The state waiting for the Instance `uid`, if any.
+    pub fn peek(&self, uid: &str) -> Option<String> {
+        self.states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(uid)
+            .cloned()
+    }
+
+    /// Forgets the Instance `uid`'s state (it was taken).
+    pub fn forget(&self, uid: &str) {
+        self.states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(uid);
+    }
 }
 
 /// A lock per app being adopted.

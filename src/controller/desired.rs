@@ -12,7 +12,9 @@ use super::settings::MachineDefaults;
 use crate::crd::Instance;
 use crate::crypto::EncryptionKey;
 use crate::domain::AiProvider;
-use crate::fly::{CREATE_REQUEST_TAG, Guest, MachineConfig, MachineInit, RestartPolicy};
+use crate::fly::{
+    CREATE_REQUEST_TAG, Guest, MachineConfig, MachineFile, MachineInit, RestartPolicy,
+};
 use crate::runtime::{OwnedConfig, machine};
 
 /// The app secret holding the Telegram bot token.
@@ -157,11 +159,21 @@ pub fn machine_config(
 /// controller sets are equal (env exactly, so nothing else hides in it), its tags are
 /// there; whatever Fly.io added is left alone.
 pub fn config_matches(observed: &MachineConfig, desired: &MachineConfig) -> bool {
+    // The import flag only matters at a machine's first start: it neither calls for an
+    // update nor is sent again.
+    let owned_files = |config: &MachineConfig| -> Vec<MachineFile> {
+        config
+            .files
+            .iter()
+            .filter(|f| f.guest_path != machine::IMPORT_FLAG)
+            .cloned()
+            .collect()
+    };
     observed.image == desired.image
         && observed.env == desired.env
         && observed.guest == desired.guest
         && observed.restart == desired.restart
-        && observed.files == desired.files
+        && owned_files(observed) == owned_files(desired)
         && observed.init.as_ref().map(|i| (&i.cmd, &i.entrypoint))
             == desired.init.as_ref().map(|i| (&i.cmd, &i.entrypoint))
         && observed.checks == desired.checks

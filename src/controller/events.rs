@@ -41,6 +41,10 @@ pub enum EventReason {
     PairingNotApproved,
     /// The machine was destroyed to be made again on another volume.
     MachineReplaced,
+    /// State kept on a machine's root file system was carried onto its volume.
+    StateCarried,
+    /// That state could not be carried.
+    StateNotCarried,
     /// The Instance's volume was created, or found again by its name.
     VolumeCreated,
     /// The volume was extended.
@@ -81,6 +85,8 @@ impl EventReason {
             EventReason::PairingApproved => "PairingApproved",
             EventReason::PairingNotApproved => "PairingNotApproved",
             EventReason::MachineReplaced => "MachineReplaced",
+            EventReason::StateCarried => "StateCarried",
+            EventReason::StateNotCarried => "StateNotCarried",
             EventReason::VolumeCreated => "VolumeCreated",
             EventReason::VolumeExtended => "VolumeExtended",
             EventReason::SnapshotTaken => "SnapshotTaken",
@@ -100,6 +106,7 @@ impl EventReason {
             | EventReason::InvalidAnnotation
             | EventReason::PairingNotApproved
             | EventReason::RestoreRefused
+            | EventReason::StateNotCarried
             | EventReason::RegionFull
             | EventReason::Problem(_) => EventType::Warning,
             _ => EventType::Normal,
@@ -114,6 +121,7 @@ impl EventReason {
             EventReason::MachineCreated => "CreateMachine",
             EventReason::MachineUpdated => "UpdateMachine",
             EventReason::MachineReplaced => "ReplaceMachine",
+            EventReason::StateCarried | EventReason::StateNotCarried => "CarryState",
             EventReason::MachineStarted | EventReason::MachineStopped => "Wait",
             EventReason::Adopted => "Adopt",
             EventReason::PairingApproved | EventReason::PairingNotApproved => "ApprovePairing",

@@ -128,6 +128,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), StartError> {
         allowed_images,
         warnings: Default::default(),
         adoptions: Default::default(),
+        carried: Default::default(),
     });
 
     let (leading_tx, mut leading) = watch::channel(!args.leader_election);

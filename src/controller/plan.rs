@@ -53,6 +53,9 @@ pub enum Step {
     /// Tend the volume: find or create it, restore, extend, snapshot before an image
     /// change, delete kept volumes whose time is up. A changed volume plans again.
     Storage,
+    /// Keep the state a machine without a volume holds on its root file system, to
+    /// carry it onto the volume of the machine that replaces it.
+    ExportState,
     /// Destroy the machine (stopped first), to make it again on another volume.
     DestroyMachine,
     /// Create the machine; `launch` boots it.
@@ -100,7 +103,11 @@ pub fn plan(target: Target<'_>, observed: Observation<'_>) -> Vec<Step> {
         && mounted_volume(&machine.config) != Some(volume)
     {
         // A machine is bound to its volume's host: moving it to another volume is
-        // making it again there.
+        // making it again there. One that kept its state on its root file system (no
+        // volume) hands it over first.
+        if mounted_volume(&machine.config).is_none() && *state == MachineState::Started {
+            steps.push(Step::ExportState);
+        }
         if state.is_up() {
             steps.push(Step::Stop);
         }
@@ -254,6 +261,17 @@ mod tests {
         assert_eq!(
             on("stopped", None, Stopped),
             vec![DestroyMachine, CreateMachine { launch: false }]
+        );
+        assert_eq!(
+            on("started", None, Running),
+            vec![
+                ExportState,
+                Stop,
+                Wait(Down),
+                DestroyMachine,
+                CreateMachine { launch: true },
+                Wait(Started)
+            ]
         );
         assert_eq!(on("started", Some("vol_new"), Running), vec![]);
     }

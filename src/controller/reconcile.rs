@@ -297,6 +297,7 @@ impl<'a> Reconciler<'a> {
                     continue;
                 }
                 Ok(()) => {
+                    self.import_state(&world).await;
                     self.attend_pairing(&mut world).await;
                     outcome = Outcome::Synced;
                     break;

@@ -91,6 +91,12 @@ fn phase(input: &ReportInput<'_>) -> Phase {
         (Outcome::Paused, _) => input.previous.phase.unwrap_or(Phase::Creating),
         // RUNNING means the assistant answers: a started machine whose gateway does not
         // pass its health check is still starting.
+        // Made without being started, as a stopped Instance asks: at rest.
+        (_, Some(machine))
+            if input.power == PowerState::Stopped && machine.state == MachineState::Created =>
+        {
+            Phase::Stopped
+        }
         (_, Some(machine)) => match machine.state.phase() {
             Phase::Running if gateway_trouble(machine).is_some() => Phase::Starting,
             phase => phase,

@@ -492,8 +492,11 @@ impl Reconciler<'_> {
         let Some(recorded) = world.storage.volume.as_ref() else {
             return Ok(());
         };
+        // Only a machine whose state is on this volume has anything to keep.
         if machine.config.image.is_empty()
             || machine.config.image == image
+            || crate::runtime::machine::mounted_volume(&machine.config)
+                != Some(recorded.id.as_str())
             || recorded.snapshot_before_image.as_deref() == Some(image)
         {
             return Ok(());

@@ -758,10 +758,23 @@ impl FlyClient {
         command: &[&str],
         timeout: Duration,
     ) -> Result<ExecResponse, FlyError> {
+        self.exec_with_input(app, id, command, None, timeout).await
+    }
+
+    /// [`FlyClient::exec`], with `stdin` given to the command's standard input.
+    pub async fn exec_with_input(
+        &self,
+        app: &str,
+        id: &str,
+        command: &[&str],
+        stdin: Option<String>,
+        timeout: Duration,
+    ) -> Result<ExecResponse, FlyError> {
         let seconds = timeout.as_secs().clamp(1, 600);
         let request = ExecRequest {
             command: command.iter().map(|part| (*part).to_owned()).collect(),
             timeout: Some(seconds),
+            stdin,
         };
         let mut call = Call::new(
             "Machines_exec",

@@ -125,13 +125,14 @@ impl MachineState {
     }
 
     /// Whether the machine rests in the power state asked for: `started` for running,
-    /// `stopped` or `suspended` for stopped.
+    /// `stopped` or `suspended` for stopped (or `created`: made without being started).
     pub fn is_settled_as(&self, power: PowerState) -> bool {
         match power {
             PowerState::Running => *self == MachineState::Started,
-            PowerState::Stopped => {
-                matches!(self, MachineState::Stopped | MachineState::Suspended)
-            }
+            PowerState::Stopped => matches!(
+                self,
+                MachineState::Stopped | MachineState::Suspended | MachineState::Created
+            ),
         }
     }
 

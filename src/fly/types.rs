@@ -279,6 +279,9 @@ pub struct ExecRequest {
     /// Seconds the command may take.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
+    /// Given to the command's standard input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
 }
 
 /// What a command run in a machine did (`flydv1.ExecResponse`).

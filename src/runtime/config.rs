@@ -77,6 +77,9 @@ pub fn primary_model(model: &AiModel, provider: AiProvider) -> String {
     format!("{}/{}", provider_id_and_api(provider).0, model.as_str())
 }
 
+/// `agents.defaults.heartbeat.every` that turns the recurring heartbeat off.
+pub const HEARTBEAT_OFF: &str = "0m";
+
 /// The owned keys for one assistant.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OwnedConfig<'a> {
@@ -112,9 +115,13 @@ impl OwnedConfig<'_> {
                 "bind": "lan",
                 "auth": { "mode": "token", "token": null, "password": null },
             },
-            "agents": { "defaults": { "model": {
-                "primary": primary_model(self.model, self.provider),
-            } } },
+            "agents": { "defaults": {
+                "model": { "primary": primary_model(self.model, self.provider) },
+                // No recurring heartbeat: every heartbeat is a model turn the platform's
+                // key pays for (every 30 minutes by default), and its alerts are messages
+                // the owner never asked for. The assistant speaks when spoken to.
+                "heartbeat": { "every": HEARTBEAT_OFF },
+            } },
             "channels": { "telegram": {
                 "enabled": true,
                 "botToken": null,
@@ -180,6 +187,7 @@ mod tests {
             doc["agents"]["defaults"]["model"]["primary"],
             "anthropic/claude-sonnet-5"
         );
+        assert_eq!(doc["agents"]["defaults"]["heartbeat"]["every"], "0m");
         let telegram = &doc["channels"]["telegram"];
         assert_eq!(telegram["dmPolicy"], "allowlist");
         assert_eq!(telegram["allowFrom"], json!(["424242", "7"]));

@@ -67,9 +67,59 @@ const ENTRY: &str = "openclaw.mjs";
 pub const START_SCRIPT: &str = "set -eu\n\
 mkdir -p \"$OPENCLAW_STATE_DIR\" && touch \"$OPENCLAW_STATE_DIR/.writable\" || \
 { echo \"fasterclaw: the state directory $OPENCLAW_STATE_DIR is not writable by uid $(id -u)\" >&2; exit 73; }\n\
+if [ -e /etc/fasterclaw/import-state ]; then i=0; \
+while [ ! -e \"$OPENCLAW_STATE_DIR/.imported\" ] && [ $i -lt 120 ]; do sleep 1; i=$((i+1)); done; fi\n\
 node openclaw.mjs config patch --file \"$FASTERCLAW_OPENCLAW_CONFIG\" || exit 78\n\
 node openclaw.mjs config validate || exit 78\n\
 exec node openclaw.mjs gateway --bind lan\n";
+
+/// A file in the machine asking the start command to wait (up to 2 minutes) for the
+/// state carried over from the machine it replaces, before the gateway starts: set
+/// only on a machine made on a new volume in place of one that kept its state on its
+/// root file system (an adopted machine of the original system, or one of an earlier
+/// release).
+pub const IMPORT_FLAG: &str = "/etc/fasterclaw/import-state";
+
+/// The marker the import leaves in the state directory.
+const IMPORTED_MARKER: &str = ".imported";
+
+/// The flag file of [`IMPORT_FLAG`].
+pub fn import_flag() -> MachineFile {
+    MachineFile {
+        guest_path: IMPORT_FLAG.to_owned(),
+        raw_value: Some(base64::engine::general_purpose::STANDARD.encode("carried state\n")),
+        secret_name: None,
+        mode: Some(0o444),
+    }
+}
+
+/// The command, run in a machine that keeps OpenClaw's state on its root file system,
+/// that prints that state as a base64 gzip tar (nothing when there is none): its state
+/// directory (`OPENCLAW_STATE_DIR`, else `~/.openclaw`), without the `.env` file of
+/// secrets (the app's secrets carry those) and lock files.
+pub fn export_state() -> Vec<String> {
+    vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        "d=\"${OPENCLAW_STATE_DIR:-$HOME/.openclaw}\"; [ -d \"$d\" ] || exit 0; \
+         tar -czf - -C \"$d\" --exclude=./.env --exclude='*.lock' . | base64 | tr -d '\\n'"
+            .to_owned(),
+    ]
+}
+
+/// The command that unpacks what [`export_state`] printed (given as its input) into
+/// the state directory, and marks it done so the start command goes on.
+pub fn import_state() -> Vec<String> {
+    vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        format!(
+            "set -e; d=\"$OPENCLAW_STATE_DIR\"; mkdir -p \"$d\"; data=$(cat); \
+             if [ -n \"$data\" ]; then printf %s \"$data\" | base64 -d | tar -xzf - -C \"$d\"; fi; \
+             touch \"$d/{IMPORTED_MARKER}\""
+        ),
+    ]
+}
 
 /// An `openclaw` command line, as `exec` runs it in the machine.
 pub fn cli(args: &[&str]) -> Vec<String> {
@@ -179,6 +229,10 @@ mod tests {
     fn the_start_script_refuses_loudly_and_execs_the_gateway() {
         assert!(STATE_DIR.starts_with(VOLUME_PATH) && STATE_DIR != VOLUME_PATH);
         assert!(START_SCRIPT.contains("exit 73;"));
+        assert!(START_SCRIPT.contains(IMPORT_FLAG));
+        assert!(
+            import_state()[2].contains(IMPORTED_MARKER) && START_SCRIPT.contains(IMPORTED_MARKER)
+        );
         assert!(
             START_SCRIPT.contains("config patch --file \"$FASTERCLAW_OPENCLAW_CONFIG\" || exit 78")
         );

@@ -3,8 +3,9 @@
 //! package), the Telegram stand-in the gateway polls and the model stand-in it asks.
 //! An Instance created through the facade answers its owner with its model's reply,
 //! ignores strangers under an allowlist, lets a stranger in once the owner approves the
-//! pairing code, follows a model change and a new token, and no secret is in its
-//! machine config, its files or any log.
+//! pairing code, follows a model change and a new token, keeps what it knows (the
+//! approval, its memory) across a restart, a model change and a move to another region
+//! when its host is full, and no secret is in its machine config, its files or any log.
 
 use std::time::Duration;
 
@@ -133,6 +134,30 @@ impl Assistants {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+
+    /// The one Instance of the test, as the API server has it.
+    async fn only_instance(&self) -> fasterclaw::crd::Instance {
+        let instances = self
+            .stack
+            .instances()
+            .list(&kube::api::ListParams::default())
+            .await
+            .expect("Instances list");
+        assert_eq!(instances.items.len(), 1, "one Instance");
+        instances.items.into_iter().next().expect("an Instance")
+    }
+
+    /// The Instance's volume, and where its memory note is on the host.
+    async fn volume(&self) -> (fasterclaw::crd::VolumeStatus, std::path::PathBuf) {
+        let instance = self.only_instance().await;
+        let volume = instance
+            .status
+            .as_ref()
+            .and_then(|s| s.volume.clone())
+            .expect("status.volume");
+        let dir = self.stack.fly.volume_dir(&volume.id).expect("a volume dir");
+        (volume, dir.join("openclaw/workspace/MEMORY.md"))
     }
 
     fn machine_log(&self, instance: &InstanceResponse) -> String {
@@ -397,4 +422,66 @@ async fn gateway_lets_a_stranger_in_once_the_owner_approves_the_pairing_code() {
         pending.requests.iter().all(|r| r.code != code),
         "{pending:?}"
     );
+
+    // What it knows is on its volume: a memory note, and the approval.
+    let memory = "The owner's cat is called Miso.\n";
+    let (first, note) = world.volume().await;
+    std::fs::create_dir_all(note.parent().unwrap()).unwrap();
+    std::fs::write(&note, memory).unwrap();
+
+    // A model change (stop, change, start): the stranger is still in, the note is there.
+    world
+        .restart_with(&id, json!({ "aiModel": "gpt-5.4-mini" }))
+        .await;
+    world.until(&id, Phase::Running, BOOT).await;
+    let answer = world
+        .ask(PAIRING_TOKEN, &stranger(), "still in?")
+        .await
+        .expect("the approval survived the restart");
+    assert_eq!(
+        answer.plain_text(),
+        answer_text("gpt-5.4-mini", "still in?")
+    );
+    let (same, note) = world.volume().await;
+    assert_eq!(same.id, first.id);
+    assert_eq!(std::fs::read_to_string(&note).unwrap(), memory);
+
+    // Its host fills up while it is stopped: it moves to the fallback region by a fork
+    // of its volume, and still knows the stranger and the note.
+    world
+        .stack
+        .instances()
+        .patch(
+            &world.only_instance().await.metadata.name.clone().unwrap(),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({ "spec": { "fallbackRegions": ["iad"] } })),
+        )
+        .await
+        .expect("fallback regions set");
+    world.owner.stop_instance(&id).await.expect("stopping");
+    world
+        .until(&id, Phase::Stopped, Duration::from_secs(90))
+        .await;
+    world.stack.fly.set_region(
+        "lax",
+        fasterclaw_sim::fly::RegionFaults {
+            full: true,
+            quota: false,
+        },
+    );
+    world.owner.start_instance(&id).await.expect("starting");
+    let moved = world.until(&id, Phase::Running, BOOT).await;
+    assert_eq!(moved.region, "lax", "the spec keeps its region");
+    let (fork, note) = world.volume().await;
+    assert_ne!(fork.id, first.id);
+    assert_eq!(fork.region, "iad");
+    let answer = world
+        .ask(PAIRING_TOKEN, &stranger(), "after the move?")
+        .await
+        .expect("the approval moved with the volume");
+    assert_eq!(
+        answer.plain_text(),
+        answer_text("gpt-5.4-mini", "after the move?")
+    );
+    assert_eq!(std::fs::read_to_string(&note).unwrap(), memory);
 }

@@ -368,7 +368,6 @@ async fn call(
 async fn a_running_original_moves_over_without_reprovisioning_a_bot() {
     let moving = Move::prepare().await;
     let stack = &moving.stack;
-    let created_before = stack.fly.created();
     stack.fly.reset_calls();
 
     // A dry run says what would happen and writes nothing.
@@ -425,15 +424,30 @@ async fn a_running_original_moves_over_without_reprovisioning_a_bot() {
         )
         .await;
     let wait = Duration::from_secs(60);
-    let running = stack
-        .until(&name_of(RUNNING), wait, "the adopted bot runs", |i| {
-            phase(i) == "RUNNING" && crate::support::stack::running(i)
+    // Each live machine is made again on a volume of its own (one restart): Fly.io
+    // cannot mount a volume on a machine that has none.
+    let on_volume = |i: &fasterclaw::crd::Instance, app: &str| {
+        i.status.as_ref().is_some_and(|s| {
+            s.volume.is_some()
+                && s.fly_machine_id.is_some()
+                && s.fly_machine_id.as_deref() != Some(moving.live[app].0.as_str())
         })
+    };
+    let running = stack
+        .until(
+            &name_of(RUNNING),
+            wait,
+            "the adopted bot runs on its volume",
+            |i| phase(i) == "RUNNING" && crate::support::stack::running(i) && on_volume(i, RUN_APP),
+        )
         .await;
     let stopped = stack
-        .until(&name_of(STOPPED), wait, "the adopted bot is stopped", |i| {
-            phase(i) == "STOPPED" && reason(i) == "ReconcileSuccess"
-        })
+        .until(
+            &name_of(STOPPED),
+            wait,
+            "the adopted bot is stopped on its volume",
+            |i| phase(i) == "STOPPED" && reason(i) == "ReconcileSuccess" && on_volume(i, STOP_APP),
+        )
         .await;
     let failed = stack
         .until(&name_of(FAILED), wait, "the failed one is FAILED", |i| {
@@ -455,42 +469,62 @@ async fn a_running_original_moves_over_without_reprovisioning_a_bot() {
     let status = failed.status.clone().unwrap_or_default();
     assert_eq!(status.fly_app_name.as_deref(), Some(FAILED_APP));
 
-    // Same apps and machines: nothing was created, each live machine updated once.
-    assert_eq!(
-        stack.fly.created(),
-        created_before,
-        "{:?}",
-        stack.fly.calls()
-    );
+    // Same apps; each live machine made again once, on a new volume, and nothing
+    // else: no app, no update, no start, no snapshot of an empty volume.
     assert_eq!(stack.fly.calls_of("Apps_create"), 0);
-    assert_eq!(stack.fly.calls_of("Machines_create"), 0);
-    assert_eq!(
-        stack.fly.calls_of("Machines_update"),
-        2,
-        "{:?}",
-        stack.fly.calls()
-    );
-    assert_eq!(
-        stack.fly.calls_of("Machines_start"),
-        0,
-        "{:?}",
-        stack.fly.calls()
-    );
+    for (operation, count) in [
+        ("Volumes_create", 2),
+        ("Machines_create", 2),
+        ("Machines_delete", 2),
+        ("Machines_update", 0),
+        ("Machines_start", 0),
+        ("createVolumeSnapshot", 0),
+    ] {
+        assert_eq!(
+            stack.fly.calls_of(operation),
+            count,
+            "{operation}: {:?}",
+            stack.fly.calls()
+        );
+    }
+    let mut live = moving.live.clone();
     for (instance, app) in [(&running, RUN_APP), (&stopped, STOP_APP)] {
         let status = instance.status.clone().unwrap_or_default();
         assert_eq!(status.fly_app_name.as_deref(), Some(app));
+        let machine = status.fly_machine_id.clone().expect("a machine");
+        assert_ne!(machine, moving.live[app].0);
+        let volume = status.volume.clone().expect("a volume");
         assert_eq!(
-            status.fly_machine_id.as_deref(),
-            Some(moving.live[app].0.as_str())
+            stack.fly.volumes(app)[0]["attached_machine_id"],
+            machine.as_str()
         );
+        assert_eq!(
+            Some(volume.region),
+            status.region,
+            "the machine is where its volume is"
+        );
+        if let Some(entry) = live.get_mut(app) {
+            entry.0 = machine;
+        }
     }
-    assert_eq!(
-        stack.fly.machine_state(STOP_APP, &moving.live[STOP_APP].0),
-        Some(MachineState::Stopped)
+    // The running original's state could not be taken (the simulator runs no process
+    // here): the replacement says so and goes on.
+    let events = stack.events(&name_of(RUNNING)).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("StateNotCarried")),
+        "{:?}",
+        events.iter().map(|e| &e.reason).collect::<Vec<_>>()
     );
+    assert!(matches!(
+        stack.fly.machine_state(STOP_APP, &live[STOP_APP].0),
+        Some(MachineState::Created | MachineState::Stopped)
+    ));
+    let created_before = stack.fly.created();
     // The secrets left the machines' env for the apps' secrets.
     let world = stack.fly.state();
-    for (app, (machine, token)) in &moving.live {
+    for (app, (machine, token)) in &live {
         let app_state = world["apps"]
             .as_array()
             .and_then(|apps| apps.iter().find(|a| a["name"] == app.as_str()))
