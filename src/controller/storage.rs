@@ -122,6 +122,26 @@ impl Reconciler<'_> {
         }
         let fly = &self.ctx.fly;
         let recorded = world.storage.volume.clone();
+        if let Some(recorded) = &recorded
+            && let Some(machine) = world.machine.as_ref().filter(|m| {
+                !m.state.is_gone()
+                    && crate::runtime::machine::mounted_volume(&m.config)
+                        == Some(recorded.id.as_str())
+            })
+        {
+            // A volume a machine mounts cannot be deleted: the record holds, and a
+            // settled Instance costs no call for it.
+            world.volume = Some(Volume {
+                id: recorded.id.clone(),
+                name: VOLUME_NAME.to_owned(),
+                state: "created".to_owned(),
+                region: recorded.region.clone(),
+                size_gb: recorded.size_gb,
+                attached_machine_id: Some(machine.id.clone()),
+                ..Volume::default()
+            });
+            return Ok(());
+        }
         if let Some(recorded) = &recorded {
             match fly.get_volume(&self.app, &recorded.id).await {
                 Ok(volume) if !volume.is_gone() => {

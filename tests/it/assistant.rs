@@ -5,7 +5,9 @@
 //! ignores strangers under an allowlist, lets a stranger in once the owner approves the
 //! pairing code, follows a model change and a new token, keeps what it knows (the
 //! approval, its memory) across a restart, a model change and a move to another region
-//! when its host is full, and no secret is in its machine config, its files or any log.
+//! when its host is full, an adopted machine of the original system brings the state
+//! it kept on its root file system onto its volume, and no secret is in its machine
+//! config, its files or any log.
 
 use std::time::Duration;
 
@@ -25,6 +27,7 @@ use crate::support::stack::{ANTHROPIC_KEY, ControllerProcess, FacadeProcess, OPE
 const FIRST_TOKEN: &str = "7200000001:AAHfirst0tokenValue1234567890abcdefgh";
 const SECOND_TOKEN: &str = "7200000002:AAHsecond0tokenValue234567890abcdefg";
 const PAIRING_TOKEN: &str = "7200000003:AAHpairing0tokenValue34567890abcdefg";
+const ADOPTED_TOKEN: &str = "7200000004:AAHadopted0tokenValue4567890abcdefgh";
 const GOOGLE_KEY: &str = "gemini-test-key-7f6e5d4c3b2a19080716253443";
 const OWNER: i64 = 424_242;
 const STRANGER: i64 = 777_001;
@@ -56,6 +59,7 @@ impl Assistants {
             (FIRST_TOKEN, "first_claw_bot"),
             (SECOND_TOKEN, "second_claw_bot"),
             (PAIRING_TOKEN, "pairing_claw_bot"),
+            (ADOPTED_TOKEN, "adopted_claw_bot"),
         ] {
             telegram.add_bot(token, username, "Claw");
         }
@@ -484,4 +488,109 @@ async fn gateway_lets_a_stranger_in_once_the_owner_approves_the_pairing_code() {
         answer_text("gpt-5.4-mini", "after the move?")
     );
     assert_eq!(std::fs::read_to_string(&note).unwrap(), memory);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_adopted_machine_brings_the_state_it_kept_onto_its_volume() {
+    let world = Assistants::start().await;
+    // The original system's app and machine, whose state is on its root file system.
+    let app = "openclaw-cladopt0-1732000000009";
+    let http = reqwest::Client::new();
+    let fly = |path: &str| format!("{}/v1{path}", world.stack.fly.base_url());
+    let auth = format!("Bearer {}", world.stack.fly.token());
+    let created = http
+        .post(fly("/apps"))
+        .header("Authorization", &auth)
+        .json(&json!({ "name": app, "org_slug": "personal" }))
+        .send()
+        .await
+        .expect("the app is created");
+    assert!(created.status().is_success(), "{}", created.status());
+    let machine: Value = http
+        .post(fly(&format!("/apps/{app}/machines")))
+        .header("Authorization", &auth)
+        .json(&json!({ "region": "lax", "config": {
+            "image": "ghcr.io/openclaw/openclaw:latest",
+            "init": { "cmd": ["sh", "-c",
+                "mkdir -p \"$HOME/.openclaw/workspace\" && printf 'The cat is Miso.' > \"$HOME/.openclaw/workspace/MEMORY.md\" && printf 'TELEGRAM_BOT_TOKEN=old' > \"$HOME/.openclaw/.env\" && exec sleep 100000"] },
+        } }))
+        .send()
+        .await
+        .expect("the machine is created")
+        .json()
+        .await
+        .expect("a machine");
+    let original = machine["id"].as_str().expect("an id").to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while world.stack.fly.machine_state(app, &original)
+        != Some(fasterclaw_sim::fly::MachineState::Started)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the original never started"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    world
+        .stack
+        .token_secret("adopted-telegram", ADOPTED_TOKEN)
+        .await;
+    world
+        .stack
+        .instance(
+            "adopted",
+            json!({
+                "adopt": { "appName": app, "machineId": original },
+                "telegramUserIds": [OWNER],
+            }),
+        )
+        .await;
+    let adopted = world
+        .stack
+        .until("adopted", BOOT, "RUNNING on its volume", |i| {
+            crate::support::stack::running(i)
+                && i.status.as_ref().is_some_and(|s| {
+                    s.volume.is_some() && s.fly_machine_id.as_deref() != Some(original.as_str())
+                })
+        })
+        .await;
+    let volume = adopted
+        .status
+        .as_ref()
+        .and_then(|s| s.volume.clone())
+        .unwrap();
+    let state = world
+        .stack
+        .fly
+        .volume_dir(&volume.id)
+        .expect("a volume dir");
+    assert_eq!(
+        std::fs::read_to_string(state.join("openclaw/workspace/MEMORY.md"))
+            .ok()
+            .as_deref(),
+        Some("The cat is Miso."),
+        "the memory moved onto the volume"
+    );
+    assert!(
+        !state.join("openclaw/.env").exists(),
+        "the original's file of secrets stays behind"
+    );
+    let reasons: Vec<String> = world
+        .stack
+        .events("adopted")
+        .await
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(reasons.iter().any(|r| r == "StateCarried"), "{reasons:?}");
+    let answer = world
+        .ask(ADOPTED_TOKEN, &owner(), "do you remember?")
+        .await
+        .expect("the adopted assistant answers its owner");
+    assert_eq!(
+        answer.plain_text(),
+        answer_text("claude-sonnet-5", "do you remember?")
+    );
 }
