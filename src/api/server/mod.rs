@@ -1,6 +1,7 @@
 //! `fasterclaw api`: the HTTP facade the web app calls, served from the route table
 //! ([`crate::api::routes`]) over the Instance resources and Postgres.
 
+mod answer;
 mod auth;
 mod billing;
 mod cache;
