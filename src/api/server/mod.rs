@@ -18,6 +18,7 @@ pub mod passwords;
 mod router;
 pub mod session;
 pub mod settings;
+mod snapshots;
 mod state;
 mod telegram;
 mod views;
