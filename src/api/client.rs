@@ -276,6 +276,27 @@ impl ApiClient {
         .await
     }
 
+    /// `GET /instances/{id}/snapshots`
+    pub async fn snapshots(&self, id: &str) -> Result<SnapshotList, ClientError> {
+        self.call("getInstancesByIdSnapshots", &[id], NO_BODY).await
+    }
+
+    /// `POST /instances/{id}/snapshots/{snapshot}/restore`, with no body: `snapshot` is a
+    /// snapshot id (`vs_…`) or a kept volume's (`vol_…`). `Restored` (200) or `Pending`
+    /// (202) when the controller has not carried it out in the facade's wait.
+    pub async fn restore_snapshot(
+        &self,
+        id: &str,
+        snapshot: &str,
+    ) -> Result<RestoreResponse, ClientError> {
+        self.call(
+            "postInstancesByIdSnapshotsBySnapshotRestore",
+            &[id, snapshot],
+            NO_BODY,
+        )
+        .await
+    }
+
     /// `GET /billing/subscription`
     pub async fn subscription(&self) -> Result<SubscriptionResponse, ClientError> {
         self.call("getBillingSubscription", &[], NO_BODY).await
@@ -443,6 +464,22 @@ mod tests {
                 "GET /instances/abc/provisioning-status no body",
             ),
             (
+                asked(client.pairing_requests("abc").await),
+                "GET /instances/abc/pairing-requests no body",
+            ),
+            (
+                asked(client.approve_pairing("abc", "HJKL2345").await),
+                "POST /instances/abc/pairing-requests/HJKL2345/approve no body",
+            ),
+            (
+                asked(client.snapshots("abc").await),
+                "GET /instances/abc/snapshots no body",
+            ),
+            (
+                asked(client.restore_snapshot("abc", "vs_1").await),
+                "POST /instances/abc/snapshots/vs_1/restore no body",
+            ),
+            (
                 asked(client.subscription().await),
                 "GET /billing/subscription no body",
             ),
@@ -474,7 +511,11 @@ mod tests {
             let expected = format!(
                 "{} {} no body",
                 route.method.as_lowercase().to_uppercase(),
-                route.path.replace("{id}", "p").replace("{code}", "p")
+                route
+                    .path
+                    .replace("{id}", "p")
+                    .replace("{code}", "p")
+                    .replace("{snapshot}", "p")
             );
             assert_eq!(asked, expected);
         }

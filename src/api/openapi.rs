@@ -89,12 +89,14 @@ fn operation(route: &Route, generator: &mut SchemaGenerator) -> Value {
     let mut parameters: Vec<Value> = route
         .path_params()
         .map(|name| {
+            let (description, schema) =
+                path_parameter(name).unwrap_or(("", json!({ "type": "string" })));
             json!({
                 "name": name,
                 "in": "path",
                 "required": true,
-                "description": "Instance id",
-                "schema": { "type": "string", "format": "uuid" },
+                "description": description,
+                "schema": schema,
             })
         })
         .collect();
@@ -131,6 +133,22 @@ fn operation(route: &Route, generator: &mut SchemaGenerator) -> Value {
     op.into()
 }
 
+/// The description and schema of the path parameter `name`.
+fn path_parameter(name: &str) -> Option<(&'static str, Value)> {
+    Some(match name {
+        "id" => ("Instance id", json!({ "type": "string", "format": "uuid" })),
+        "code" => (
+            "Pairing code: 8 letters and digits (A-Z without I and O, 2-9), as the assistant sent it",
+            json!({ "type": "string", "pattern": "^[A-HJ-NP-Za-hj-np-z2-9]{8}$" }),
+        ),
+        "snapshot" => (
+            "Snapshot id (`vs_…`), or the id of a kept volume (`vol_…`) to undo a restore",
+            json!({ "type": "string", "pattern": "^(vs|vol)_[A-Za-z0-9]+$", "maxLength": 64 }),
+        ),
+        _ => return None,
+    })
+}
+
 fn content(body: Body, generator: &mut SchemaGenerator) -> Option<Value> {
     let (media_type, schema): (&str, Schema) = match body {
         Body::Empty => return None,
@@ -145,4 +163,22 @@ fn content(body: Body, generator: &mut SchemaGenerator) -> Option<Value> {
         Body::Html => ("text/html", schemars::json_schema!({ "type": "string" })),
     };
     Some(json!({ media_type: { "schema": schema } }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_parameter_is_described() {
+        for route in ROUTES {
+            for name in route.path_params() {
+                assert!(
+                    path_parameter(name).is_some(),
+                    "{}: {{{name}}} has no description",
+                    route.path
+                );
+            }
+        }
+    }
 }

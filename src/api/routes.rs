@@ -686,6 +686,89 @@ route_table!(
         ],
     },
     Route {
+        handler: |m| on(m, snapshots::list),
+        method: Method::Get,
+        path: "/instances/{id}/snapshots",
+        tag: Tag::Instances,
+        summary: "Snapshots of an assistant's state, and the volumes a restore can go back to",
+        description: "The assistant's state lives on a Fly.io volume, of which Fly.io takes a \
+                      snapshot a day (and the controller one before each image change). This \
+                      lists them newest first as the controller last recorded them (`listedAt`: \
+                      it lists them every 6 hours and after each snapshot or restore), with the \
+                      volume in use, the volumes kept after a restore or a move (until \
+                      `until`), and the last restore (`Pending` while the controller has not \
+                      carried it out). Read from the Instance's status: nothing is asked of \
+                      Fly.io. Empty once the instance is gone.",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(200, "The snapshots and volumes", schema_of::<SnapshotList>),
+            UNAUTHORIZED,
+            INSTANCE_NOT_FOUND,
+            INTERNAL,
+            error(
+                503,
+                "The facade is still loading the instances, or Postgres cannot be reached",
+            ),
+        ],
+    },
+    Route {
+        handler: |m| on(m, snapshots::restore),
+        method: Method::Post,
+        path: "/instances/{id}/snapshots/{snapshot}/restore",
+        tag: Tag::Instances,
+        summary: "Put an assistant's state back as a snapshot holds it, or undo a restore",
+        description: "`{snapshot}` is a snapshot id (`vs_…`) from `snapshots`, or a kept volume \
+                      (`vol_…`) from `retainedVolumes`: going back to the volume an earlier \
+                      restore or move left undoes it. The controller stops the assistant, makes \
+                      a new volume from the snapshot (or takes the kept volume), makes the \
+                      machine again on it in the same power state, and keeps the volume it \
+                      leaves for a while so this can be undone in turn. A RUNNING or STOPPED \
+                      instance (or one on its way between) takes a restore; a deleted, paused \
+                      or FAILED one does not. The answer comes once the controller has carried \
+                      it out (200), or after the facade's wait (`REQUEST_TIMEOUT` less 3 s) \
+                      with 202 and `Pending`: `GET /instances/{id}/snapshots` then shows the \
+                      result in `lastRestore`. Operators do the same with the \
+                      `fasterclaw.io/restore` annotation. No body.",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(
+                200,
+                "Restored: the assistant runs on the volume named in `volume`",
+                schema_of::<RestoreResponse>,
+            ),
+            ok(
+                202,
+                "Asked; the controller has not carried it out yet (`Pending`)",
+                schema_of::<RestoreResponse>,
+            ),
+            error(
+                400,
+                "`{snapshot}` is not a snapshot id (`vs_…`) nor a volume id (`vol_…`)",
+            ),
+            UNAUTHORIZED,
+            error(
+                404,
+                "No such instance among the caller's (`Instance not found`), or no such \
+                 snapshot (`No snapshot <id> for this instance`) or kept volume (`No kept \
+                 volume <id> for this instance`)",
+            ),
+            error(
+                409,
+                "The instance cannot take a restore now (deleted, being deleted, paused or \
+                 FAILED), another restore is under way, the last restore was from the same \
+                 source, or the controller refused it (its reason in the message)",
+            ),
+            INTERNAL,
+            error(
+                503,
+                "The facade is still loading the instances, or Kubernetes or Postgres cannot \
+                 be reached",
+            ),
+        ],
+    },
+    Route {
         handler: |m| on(m, billing::checkout),
         method: Method::Post,
         path: "/billing/checkout",

@@ -5,6 +5,7 @@ mod auth;
 mod billing;
 mod common;
 mod instances;
+mod snapshots;
 
 pub use auth::{
     LoginRequest, RegisterRequest, TokenResponse, UpdatePasswordRequest, UpdateProfileRequest, User,
@@ -21,6 +22,10 @@ pub use instances::{
     CreateInstanceRequest, InstanceList, InstanceResponse, PairingApprovalResponse,
     PairingRequestList, PairingRequestView, ProvisioningStatusResponse, TokenToCheck,
     UpdateInstanceRequest, ValidateTelegramTokenRequest, ValidateTelegramTokenResponse,
+};
+pub use snapshots::{
+    RestoreResponse, RestoreState, RestoreView, RetainedVolumeView, SnapshotList, SnapshotView,
+    VolumeView,
 };
 
 use crate::domain::require_every_property;

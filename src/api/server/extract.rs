@@ -1,7 +1,7 @@
 //! Reading requests: JSON bodies whose every failure is a `400 {"error": ...}` naming
 //! the field and the rule (never axum's plain-text 415 or 422), the signed-in user from
-//! the bearer token, instance ids (a UUID, or an imported instance's original id), and
-//! the client's address.
+//! the bearer token, instance ids (a UUID, or an imported instance's original id),
+//! pairing codes, restore sources, and the client's address.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::session::Session;
+use super::snapshots::RestoreSource;
 use super::state::AppState;
 use crate::db::UserRecord;
 use crate::domain::{LegacyKind, imported_id, is_legacy_id};
@@ -196,6 +197,26 @@ impl FromRequestParts<Arc<AppState>> for PairingCodeParam {
         PairingCode::parse(&text)
             .map(Self)
             .map_err(|rule| ApiError::invalid(vec![format!("code: {rule}")]))
+    }
+}
+
+/// What a restore goes back to, from the path: a snapshot or a kept volume by id,
+/// checked before it is written anywhere.
+pub struct RestoreSourceParam(pub RestoreSource);
+
+impl FromRequestParts<Arc<AppState>> for RestoreSourceParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let text = path_param(parts, state, "snapshot")
+            .await
+            .unwrap_or_default();
+        RestoreSource::parse(&text)
+            .map(Self)
+            .map_err(|rule| ApiError::invalid(vec![format!("snapshot: {rule}")]))
     }
 }
 

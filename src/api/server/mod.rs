@@ -1,6 +1,7 @@
 //! `fasterclaw api`: the HTTP facade the web app calls, served from the route table
 //! ([`crate::api::routes`]) over the Instance resources and Postgres.
 
+mod answer;
 mod auth;
 mod billing;
 mod cache;
@@ -17,6 +18,7 @@ pub mod passwords;
 mod router;
 pub mod session;
 pub mod settings;
+mod snapshots;
 mod state;
 mod telegram;
 mod views;

@@ -4,14 +4,13 @@
 //! do.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
-use tokio::time::Instant;
 
+use super::answer;
 use super::error::ApiError;
 use super::extract::{InstanceId, PairingCodeParam, SignedIn};
 use super::instances::{find, now, patch, seen};
@@ -20,9 +19,6 @@ use super::views;
 use crate::api::contract::{PairingApprovalResponse, PairingRequestList, PairingRequestView};
 use crate::crd::annotation::{APPROVE_PAIRING_CODE, RECONCILE_REQUESTED_AT};
 use crate::crd::{ApprovalResult, Instance, Phase};
-
-/// How often the cache is looked at while waiting for the controller.
-const POLL: Duration = Duration::from_millis(200);
 
 /// `GET /instances/{id}/pairing-requests`
 pub async fn list(
@@ -133,23 +129,18 @@ async fn wait_for_reconcile(
     name: &str,
     stamp: &str,
 ) -> Result<Arc<Instance>, ApiError> {
-    let deadline = Instant::now() + state.controller_wait;
-    loop {
-        if let Some(instance) = state.cache.get(name)
-            && instance
-                .status
-                .as_ref()
-                .and_then(|s| s.last_handled_reconcile_at.as_deref())
-                == Some(stamp)
-        {
-            return Ok(instance);
-        }
-        if Instant::now() >= deadline {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The controller has not answered yet; try again in a moment",
-            ));
-        }
-        tokio::time::sleep(POLL).await;
-    }
+    answer::wait_for(state, name, |instance| {
+        instance
+            .status
+            .as_ref()
+            .and_then(|s| s.last_handled_reconcile_at.as_deref())
+            == Some(stamp)
+    })
+    .await
+    .ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The controller has not answered yet; try again in a moment",
+        )
+    })
 }

@@ -49,7 +49,8 @@ pub struct AppState {
     pub billing: BillingSettings,
     /// The web app's address, where Stripe sends people back.
     pub frontend_url: String,
-    /// Longest wait for the controller to carry out what a request asked of it (pairing).
+    /// Longest wait for the controller to carry out what a request asked of it (pairing,
+    /// restores).
     pub controller_wait: std::time::Duration,
 }
 

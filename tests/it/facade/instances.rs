@@ -219,6 +219,8 @@ async fn another_users_instance_is_not_found_on_every_route() {
         ("POST", format!("/instances/{mine}/retry")),
         ("POST", format!("/instances/{mine}/sync")),
         ("GET", format!("/instances/{mine}/provisioning-status")),
+        ("GET", format!("/instances/{mine}/snapshots")),
+        ("POST", format!("/instances/{mine}/snapshots/vs_1/restore")),
         ("GET", "/instances/clx9y8z7w0000abcd1234efgh".to_owned()),
         ("POST", "/instances/not-a-uuid/start".to_owned()),
     ] {

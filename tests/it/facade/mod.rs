@@ -7,6 +7,7 @@ mod hardening;
 mod http;
 mod instances;
 mod schemathesis;
+mod snapshots;
 
 use fasterclaw::api::client::ApiClient;
 use fasterclaw::api::contract::{RegisterRequest, User};

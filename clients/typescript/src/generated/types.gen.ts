@@ -454,6 +454,125 @@ export type RegisterRequest = {
 };
 
 /**
+ * The answer to a restore.
+ */
+export type RestoreResponse = {
+    /**
+     * The restore: `Restored` (200) or `Pending` (202).
+     */
+    restore: RestoreView;
+};
+
+/**
+ * Where a restore stands.
+ */
+export type RestoreState = 'Restored' | 'Refused' | 'Pending';
+
+/**
+ * A restore and what became of it.
+ */
+export type RestoreView = {
+    /**
+     * When the controller handled it (RFC 3339); `null` while `Pending`.
+     */
+    handledAt: string | null;
+    /**
+     * What happened, in words: why it was refused, or what is awaited.
+     */
+    message: string | null;
+    /**
+     * `Restored`, `Refused`, or `Pending` while the controller has not carried it out.
+     */
+    result: RestoreState;
+    /**
+     * The snapshot (`vs_…`) or kept volume (`vol_…`) restored.
+     */
+    source: string;
+    /**
+     * The volume the assistant runs on after it (once `Restored`).
+     */
+    volume: string | null;
+};
+
+/**
+ * A volume the assistant moved off, kept for a while.
+ */
+export type RetainedVolumeView = {
+    /**
+     * Fly.io's id of it (`vol_…`): restore it to go back to it.
+     */
+    id: string;
+    /**
+     * Why it was left: `Restore` or `Move` (to another region, off a full host).
+     */
+    reason: string;
+    /**
+     * The region it is in.
+     */
+    region: string;
+    /**
+     * When it is deleted (RFC 3339).
+     */
+    until: string;
+};
+
+/**
+ * The snapshots of an assistant's volume and what a restore can go back to, as the
+ * controller last recorded them.
+ */
+export type SnapshotList = {
+    /**
+     * The last restore: carried out, refused, or still waiting for the controller.
+     */
+    lastRestore: RestoreView | null;
+    /**
+     * When the controller listed them (RFC 3339), if it has. It lists them every 6
+     * hours and after each snapshot or restore; Fly.io takes one a day.
+     */
+    listedAt: string | null;
+    /**
+     * Volumes the assistant moved off, kept until `until`: restoring one undoes the
+     * restore or move that left it.
+     */
+    retainedVolumes: Array<RetainedVolumeView>;
+    /**
+     * The volume's latest snapshots, newest first; restore one with
+     * `POST /instances/{id}/snapshots/{snapshot}/restore`.
+     */
+    snapshots: Array<SnapshotView>;
+    /**
+     * The volume the assistant's state lives on now, if it has one yet.
+     */
+    volume: VolumeView | null;
+};
+
+/**
+ * A snapshot of the assistant's volume.
+ */
+export type SnapshotView = {
+    /**
+     * When it was taken (RFC 3339).
+     */
+    createdAt: string;
+    /**
+     * Fly.io's id of it (`vs_…`).
+     */
+    id: string;
+    /**
+     * Bytes it holds.
+     */
+    sizeBytes: number;
+    /**
+     * Fly.io's status of it, such as `created`.
+     */
+    status: string;
+    /**
+     * Size of the volume it was taken of, in GB.
+     */
+    volumeSizeGb: number;
+};
+
+/**
  * Where a provisioning step stands.
  */
 export type StepState = 'Pending' | 'InProgress' | 'Done' | 'Failed';
@@ -688,6 +807,24 @@ export type ValidateTelegramTokenResponse = {
      * Whether Telegram accepted the token.
      */
     valid: boolean;
+};
+
+/**
+ * The volume holding the assistant's state.
+ */
+export type VolumeView = {
+    /**
+     * Fly.io's id of it (`vol_…`).
+     */
+    id: string;
+    /**
+     * The region it is in.
+     */
+    region: string;
+    /**
+     * Its size in GB.
+     */
+    sizeGb: number;
 };
 
 /**
@@ -1511,7 +1648,7 @@ export type PostInstancesByIdPairingRequestsByCodeApproveData = {
          */
         id: string;
         /**
-         * Instance id
+         * Pairing code: 8 letters and digits (A-Z without I and O, 2-9), as the assistant sent it
          */
         code: string;
     };
@@ -1648,6 +1785,106 @@ export type PostInstancesByIdRetryResponses = {
 };
 
 export type PostInstancesByIdRetryResponse = PostInstancesByIdRetryResponses[keyof PostInstancesByIdRetryResponses];
+
+export type GetInstancesByIdSnapshotsData = {
+    body?: never;
+    path: {
+        /**
+         * Instance id
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/instances/{id}/snapshots';
+};
+
+export type GetInstancesByIdSnapshotsErrors = {
+    /**
+     * Missing, invalid or expired bearer token, or the account no longer exists
+     */
+    401: ApiError;
+    /**
+     * No such instance among the caller's
+     */
+    404: ApiError;
+    /**
+     * An unexpected failure; details are in the server log
+     */
+    500: ApiError;
+    /**
+     * The facade is still loading the instances, or Postgres cannot be reached
+     */
+    503: ApiError;
+};
+
+export type GetInstancesByIdSnapshotsError = GetInstancesByIdSnapshotsErrors[keyof GetInstancesByIdSnapshotsErrors];
+
+export type GetInstancesByIdSnapshotsResponses = {
+    /**
+     * The snapshots and volumes
+     */
+    200: SnapshotList;
+};
+
+export type GetInstancesByIdSnapshotsResponse = GetInstancesByIdSnapshotsResponses[keyof GetInstancesByIdSnapshotsResponses];
+
+export type PostInstancesByIdSnapshotsBySnapshotRestoreData = {
+    body?: never;
+    path: {
+        /**
+         * Instance id
+         */
+        id: string;
+        /**
+         * Snapshot id (`vs_…`), or the id of a kept volume (`vol_…`) to undo a restore
+         */
+        snapshot: string;
+    };
+    query?: never;
+    url: '/instances/{id}/snapshots/{snapshot}/restore';
+};
+
+export type PostInstancesByIdSnapshotsBySnapshotRestoreErrors = {
+    /**
+     * `{snapshot}` is not a snapshot id (`vs_…`) nor a volume id (`vol_…`)
+     */
+    400: ApiError;
+    /**
+     * Missing, invalid or expired bearer token, or the account no longer exists
+     */
+    401: ApiError;
+    /**
+     * No such instance among the caller's (`Instance not found`), or no such snapshot (`No snapshot <id> for this instance`) or kept volume (`No kept volume <id> for this instance`)
+     */
+    404: ApiError;
+    /**
+     * The instance cannot take a restore now (deleted, being deleted, paused or FAILED), another restore is under way, the last restore was from the same source, or the controller refused it (its reason in the message)
+     */
+    409: ApiError;
+    /**
+     * An unexpected failure; details are in the server log
+     */
+    500: ApiError;
+    /**
+     * The facade is still loading the instances, or Kubernetes or Postgres cannot be reached
+     */
+    503: ApiError;
+};
+
+export type PostInstancesByIdSnapshotsBySnapshotRestoreError = PostInstancesByIdSnapshotsBySnapshotRestoreErrors[keyof PostInstancesByIdSnapshotsBySnapshotRestoreErrors];
+
+export type PostInstancesByIdSnapshotsBySnapshotRestoreResponses = {
+    /**
+     * Restored: the assistant runs on the volume named in `volume`
+     */
+    200: RestoreResponse;
+    /**
+     * Asked; the controller has not carried it out yet (`Pending`)
+     */
+    202: RestoreResponse;
+};
+
+export type PostInstancesByIdSnapshotsBySnapshotRestoreResponse = PostInstancesByIdSnapshotsBySnapshotRestoreResponses[keyof PostInstancesByIdSnapshotsBySnapshotRestoreResponses];
 
 export type PostInstancesByIdStartData = {
     body?: never;
