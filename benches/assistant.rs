@@ -4,7 +4,9 @@
 //! /instances` to the bot's first answer on Telegram, and the gateway's memory. The
 //! floor, measured in the same run: the same gateway with the same configuration and
 //! environment started by hand (`node openclaw.mjs gateway --bind lan`), from its
-//! process start to its first answer, and its memory.
+//! process start to its first answer, and its memory. Then the same assistant stopped
+//! and started again in place (the baseline), and stopped, its host full, started: the
+//! time until it answers again from its fallback region, moved there with its data.
 //!
 //! Run with `./scripts/bench assistant` (it installs Node.js and the pinned openclaw
 //! package once, and exports `FASTERCLAW_NODE` and `FASTERCLAW_OPENCLAW`).
@@ -265,6 +267,11 @@ async fn run() {
         running: Some(running),
         memory: memory(pid),
     };
+    let moves = moved(&stack, &client, &id).await;
+    let instance = client.get_instance(&id).await.expect("the instance");
+    let app = instance.fly_app_name.expect("an app");
+    let machine = instance.fly_machine_id.expect("a machine");
+    let pid = stack.fly.machine_pid(&app, &machine).expect("a process");
 
     // The floor: the same gateway, configuration and environment, by hand. The
     // instance goes first, so that one gateway polls the bot at a time.
@@ -341,6 +348,80 @@ async fn run() {
     support::drop_database(&database_url).await;
 
     report(&product, &floor);
+    println!(
+        "  stopped, then started to the first answer: in place {:.1} s   moved to its fallback region (host full; volume forked) {:.1} s   ratio {:.2}×",
+        moves.in_place.as_secs_f64(),
+        moves.moved.as_secs_f64(),
+        moves.moved.as_secs_f64() / moves.in_place.as_secs_f64()
+    );
+}
+
+/// How long an assistant takes from a start to its next answer.
+struct Moves {
+    in_place: Duration,
+    moved: Duration,
+}
+
+/// Stops and starts the instance twice: in place, then with its region full, so that
+/// it moves to its fallback region; each time until it answers.
+async fn moved(stack: &Stack, client: &ApiClient, id: &str) -> Moves {
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&stack.kubeconfig).expect("a kubeconfig"),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("a kube config");
+    let instances: kube::Api<fasterclaw::crd::Instance> = kube::Api::namespaced(
+        kube::Client::try_from(config).expect("a kube client"),
+        "default",
+    );
+    let name = fasterclaw::crd::record_name(id.parse().expect("a uuid"));
+    instances
+        .patch(
+            &name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({ "spec": { "fallbackRegions": ["iad"] } })),
+        )
+        .await
+        .expect("fallback regions set");
+    let restart = |text: &'static str| async move {
+        client.stop_instance(id).await.expect("stopping");
+        while client.get_instance(id).await.expect("the instance").status != Phase::Stopped {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        text
+    };
+    let text = restart("hello after a restart").await;
+    let started = Instant::now();
+    client.start_instance(id).await.expect("starting");
+    let in_place = first_answer(&stack.telegram, text, START_WITHIN).await - started;
+    let text = restart("hello from the fallback region").await;
+    let region = client.get_instance(id).await.expect("the instance").region;
+    stack.fly.set_region(
+        &region,
+        fasterclaw_sim::fly::RegionFaults {
+            full: true,
+            quota: false,
+        },
+    );
+    let started = Instant::now();
+    client.start_instance(id).await.expect("starting");
+    let moved = first_answer(&stack.telegram, text, START_WITHIN).await - started;
+    let now_in = instances
+        .get(&name)
+        .await
+        .expect("the Instance")
+        .status
+        .and_then(|s| s.region);
+    assert_eq!(
+        now_in.as_deref(),
+        Some("iad"),
+        "it moved to its fallback region"
+    );
+    stack
+        .fly
+        .set_region(&region, fasterclaw_sim::fly::RegionFaults::default());
+    Moves { in_place, moved }
 }
 
 fn report(product: &Measured, floor: &Measured) {

@@ -27,8 +27,9 @@ use serde_json::json;
 
 const FLY_LATENCY_MS: u64 = 50;
 const BOOT_MS: u64 = 300;
-/// App, secrets, machine, wait: the fewest Fly.io calls that can make an Instance.
-const CALL_FLOOR: f64 = 4.0;
+/// App, secrets, volume, machine, wait: the fewest Fly.io calls that can make an
+/// Instance.
+const CALL_FLOOR: f64 = 5.0;
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name)

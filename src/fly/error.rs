@@ -66,7 +66,7 @@ impl Shortage {
 }
 
 /// Why a Fly call failed. Messages name the operation and never carry a secret.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum FlyError {
     /// Fly answered with an error status.
     #[error("{operation}: Fly.io answered {status}{}: {message}", code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]

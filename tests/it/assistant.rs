@@ -336,8 +336,10 @@ async fn gateway_answers_its_owner_with_the_chosen_model_ignores_strangers_and_f
         .await
         .unwrap_or_else(|| {
             panic!(
-                "no answer; machine log:\n{}",
-                tail(&world.machine_log(&rotated), 60)
+                "no answer; machine log:\n{}\nFly.io:\n{}\ncontroller:\n{}",
+                tail(&world.machine_log(&rotated), 60),
+                world.stack.fly.state(),
+                tail(&world.controller.logs(), 40),
             )
         });
     assert_eq!(
