@@ -19,8 +19,10 @@
 //! ([`TelegramSim::send_user_message`] or `POST /_sim/bots/{bot}/messages`), and a
 //! bot writing to any other chat is answered 400 `Bad Request: chat not found`. Each
 //! bot has one sequence of message ids shared by its users' and its own messages;
-//! its update ids start at the Unix time it was registered, so they keep increasing
-//! across restarts of the stand-in.
+//! its update ids start from the Unix time it was registered (in millionths of a
+//! second, offset by its id), so they keep increasing across restarts of the stand-in
+//! and, as on Telegram, two bots' sequences are unrelated even when registered in the
+//! same second.
 //!
 //! Bots are registered with [`TelegramSim::add_bot`] or `POST /_sim/bots`
 //! (`{"token", "username", "first_name"}`); with `accept_any_well_formed`, any
@@ -201,7 +203,7 @@ impl BotState {
             id,
             bot,
             registered_at: now,
-            next_update_id: now,
+            next_update_id: now * 1_000_000 + id.rem_euclid(1_000) * 1_000,
             next_message_id: 1,
             updates: VecDeque::new(),
             allowed_updates: None,

@@ -61,7 +61,7 @@ pub fn provider_key_secret(provider: AiProvider) -> &'static str {
 const ENTRY: &str = "openclaw.mjs";
 
 /// The start command: make sure the state directory on the volume is writable (else
-/// exit [`STATE_UNWRITABLE_EXIT`]), merge the owned keys into `openclaw.json` (creating
+/// exit [`STATE_UNWRITABLE_EXIT`]), wait for carried state when asked, merge the owned keys into `openclaw.json` (creating
 /// it on the first start), validate the result, then become the gateway. A refused merge or an
 /// invalid result exits [`CONFIG_REFUSED_EXIT`] and leaves the file as it was.
 pub const START_SCRIPT: &str = "set -eu\n\

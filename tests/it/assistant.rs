@@ -595,4 +595,97 @@ async fn an_adopted_machine_brings_the_state_it_kept_onto_its_volume() {
         answer.plain_text(),
         answer_text("claude-sonnet-5", "do you remember?")
     );
+
+    // An image change is preceded by a snapshot; restoring it brings the earlier state
+    // back, and going back to the kept volume undoes the restore.
+    let memory = |volume: &str| {
+        let dir = world.stack.fly.volume_dir(volume).expect("a volume dir");
+        std::fs::read_to_string(dir.join("openclaw/workspace/MEMORY.md")).unwrap_or_default()
+    };
+    let image = format!("{}-next", fasterclaw::runtime::default_image());
+    world
+        .stack
+        .instances()
+        .patch(
+            "adopted",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({ "spec": { "image": image } })),
+        )
+        .await
+        .expect("a new image");
+    let upgraded = world
+        .stack
+        .until(
+            "adopted",
+            BOOT,
+            "RUNNING the new image after a snapshot",
+            |i| {
+                crate::support::stack::running(i)
+                    && i.status.as_ref().is_some_and(|s| {
+                        !s.snapshots.is_empty()
+                            && s.volume
+                                .as_ref()
+                                .and_then(|v| v.snapshot_before_image.as_deref())
+                                == Some(image.as_str())
+                    })
+            },
+        )
+        .await;
+    let snapshot = upgraded.status.as_ref().unwrap().snapshots[0].id.clone();
+    std::fs::write(
+        state.join("openclaw/workspace/MEMORY.md"),
+        "The cat is Miso. The dog is Rex.",
+    )
+    .expect("the note changes");
+    world
+        .stack
+        .annotate("adopted", "fasterclaw.io/restore", Some(&snapshot))
+        .await;
+    let restored = world
+        .stack
+        .until("adopted", BOOT, "RUNNING on the restored volume", |i| {
+            crate::support::stack::running(i)
+                && i.status.as_ref().is_some_and(|s| {
+                    s.volume.as_ref().is_some_and(|v| v.id != volume.id)
+                        && s.fly_machine_id != upgraded.status.as_ref().unwrap().fly_machine_id
+                })
+        })
+        .await;
+    let second = restored
+        .status
+        .as_ref()
+        .and_then(|s| s.volume.clone())
+        .unwrap();
+    assert_eq!(
+        memory(&second.id),
+        "The cat is Miso.",
+        "the snapshot's state"
+    );
+    world
+        .stack
+        .annotate("adopted", "fasterclaw.io/restore", Some(&volume.id))
+        .await;
+    world
+        .stack
+        .until("adopted", BOOT, "RUNNING on the first volume again", |i| {
+            crate::support::stack::running(i)
+                && i.status.as_ref().is_some_and(|s| {
+                    s.volume.as_ref().is_some_and(|v| v.id == volume.id)
+                        && s.fly_machine_id != restored.status.as_ref().unwrap().fly_machine_id
+                })
+        })
+        .await;
+    assert_eq!(
+        memory(&volume.id),
+        "The cat is Miso. The dog is Rex.",
+        "undone"
+    );
+    let answer = world
+        .ask(ADOPTED_TOKEN, &owner(), "still there?")
+        .await
+        .expect("it answers after the restore is undone");
+    assert_eq!(
+        answer.plain_text(),
+        answer_text("claude-sonnet-5", "still there?")
+    );
 }
