@@ -19,10 +19,10 @@
 //! ([`TelegramSim::send_user_message`] or `POST /_sim/bots/{bot}/messages`), and a
 //! bot writing to any other chat is answered 400 `Bad Request: chat not found`. Each
 //! bot has one sequence of message ids shared by its users' and its own messages;
-//! its update ids start from the Unix time it was registered (in millionths of a
-//! second, offset by its id), so they keep increasing across restarts of the stand-in
-//! and, as on Telegram, two bots' sequences are unrelated even when registered in the
-//! same second.
+//! its update ids start from the Unix time it was registered, offset by a million
+//! times the last two digits of its id, so they keep increasing across restarts of the
+//! stand-in and, as on Telegram, two bots' sequences are apart even when registered in
+//! the same second (and stay below 2^31, as Telegram's do).
 //!
 //! Bots are registered with [`TelegramSim::add_bot`] or `POST /_sim/bots`
 //! (`{"token", "username", "first_name"}`); with `accept_any_well_formed`, any
@@ -203,7 +203,7 @@ impl BotState {
             id,
             bot,
             registered_at: now,
-            next_update_id: now * 1_000_000 + id.rem_euclid(1_000) * 1_000,
+            next_update_id: now + id.rem_euclid(100) * 1_000_000,
             next_message_id: 1,
             updates: VecDeque::new(),
             allowed_updates: None,

@@ -82,7 +82,7 @@ async fn telegram_long_polling_with_offsets_and_limits() {
     let update = &body["result"][0];
     assert_eq!(update["update_id"], json!(first.update_id));
     assert!(
-        ((registered - 5) * 1_000_000..=(registered + 5) * 1_000_000).contains(&first.update_id),
+        (registered - 5..=registered + 5 + 99 * 1_000_000).contains(&first.update_id),
         "update ids start at the time the bot was registered: {}",
         first.update_id
     );

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::faults::Fault;
+use super::request::{json_body, query_flag, query_value};
 use super::runtime::{duration, exec};
 use super::shared::Shared;
 use super::volume_api;
@@ -226,28 +227,6 @@ fn fault_response(fault: Fault) -> Response {
             response
         }
     }
-}
-
-/// A JSON body, or the API's error when it is not JSON.
-pub(super) fn json_body(body: &Bytes) -> Result<Value, ApiError> {
-    if body.is_empty() {
-        return Ok(json!({}));
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
-}
-
-/// A query parameter's value.
-pub(super) fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    query
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
-/// Whether a query parameter is `true` (or `1`).
-pub(super) fn query_flag(query: &[(String, String)], key: &str) -> bool {
-    query_value(query, key).is_some_and(|v| v == "true" || v == "1")
 }
 
 async fn list_apps(

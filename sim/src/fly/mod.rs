@@ -16,6 +16,7 @@ mod error;
 mod faults;
 mod ids;
 mod limits;
+mod request;
 pub mod runtime;
 mod shared;
 mod volume_api;

@@ -15,8 +15,8 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde_json::Value;
 
-use super::api::{json_body, query_flag, query_value};
 use super::error::ApiError;
+use super::request::{json_body, query_flag, query_value};
 use super::runtime::disk;
 use super::shared::Shared;
 use super::volume_ops::Source;

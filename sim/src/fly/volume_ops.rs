@@ -39,6 +39,7 @@ use super::error::ApiError;
 use super::ids;
 use super::volumes::{
     self, DEFAULT_RETENTION, DEFAULT_SIZE_GB, RegionFaults, Snapshot, Volume, VolumeState,
+    mounted_volume,
 };
 use super::world::{App, Machine, MachineState, World, now_rfc3339};
 
@@ -112,28 +113,6 @@ impl App {
             .iter()
             .filter(|v| !v.state().is_destroyed())
             .count()
-    }
-}
-
-/// The id of the volume a config mounts, when it mounts one; a config with more than
-/// one mount, or a mount without a volume id, is refused.
-pub fn mounted_volume(config: &Value) -> Result<Option<String>, ApiError> {
-    let mounts = match config.get("mounts") {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Array(mounts)) => mounts,
-        Some(_) => return Err(ApiError::bad_request("config.mounts must be a list")),
-    };
-    match mounts.as_slice() {
-        [] => Ok(None),
-        [mount] => mount
-            .get("volume")
-            .and_then(Value::as_str)
-            .filter(|v| !v.is_empty())
-            .map(|v| Some(v.to_owned()))
-            .ok_or_else(|| ApiError::bad_request("mount 0: volume is required")),
-        _ => Err(ApiError::bad_request(
-            "a machine can mount at most one volume",
-        )),
     }
 }
 

@@ -694,7 +694,7 @@ impl World {
                 )));
             }
         }
-        let volume = super::volume_ops::mounted_volume(&machine.config)?;
+        let volume = super::volumes::mounted_volume(&machine.config)?;
         let memory = machine.config["guest"]["memory_mb"].as_u64().unwrap_or(256);
         self.check_machine_room(&app.org_slug, &machine.region, volume.as_deref(), memory)?;
         let transition = self.begin(

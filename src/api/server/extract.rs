@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::error::ApiError;
+use super::restore_source::RestoreSource;
 use super::session::Session;
-use super::snapshots::RestoreSource;
 use super::state::AppState;
 use crate::db::UserRecord;
 use crate::domain::{LegacyKind, imported_id, is_legacy_id};

@@ -15,6 +15,7 @@ mod meta;
 mod metrics;
 mod pairing;
 pub mod passwords;
+mod restore_source;
 mod router;
 pub mod session;
 pub mod settings;

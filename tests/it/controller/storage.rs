@@ -259,6 +259,28 @@ async fn a_lost_volume_is_found_by_name_or_stops_the_instance_until_the_loss_is_
     let app = app_of(&bot);
     let volume = volume_id(&bot);
 
+    // A recorded id Fly.io does not know (an edited or restored status): the volume is
+    // found again by its name, and nothing new is made.
+    stack
+        .instances()
+        .patch_status(
+            "bot",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": { "volume": { "id": "vol_notknown00000" } } })),
+        )
+        .await
+        .expect("the status is edited");
+    stack
+        .until("bot", SOON, "the volume found again by its name", |i| {
+            i.status
+                .as_ref()
+                .and_then(|s| s.volume.as_ref())
+                .is_some_and(|v| v.id == volume)
+        })
+        .await;
+    assert_eq!(stack.fly.calls_of("Volumes_create"), 1);
+    assert!(stack.fly.calls_of("Volumes_list") >= 1);
+
     // The machine and the volume vanish behind the controller's back.
     let http = reqwest::Client::new();
     let base = stack.fly.base_url();

@@ -486,6 +486,15 @@ async fn mounts_pin_the_region_and_take_the_volume_until_the_machine_is_destroye
         412,
     )
     .await;
+    // Stopped, not stopping: an update waits for a machine at rest.
+    api.expect(
+        "Machines_wait",
+        Method::GET,
+        &format!("/v1/apps/{APP}/machines/{first}/wait?state=stopped&timeout=10"),
+        None,
+        200,
+    )
+    .await;
 
     // Missing volumes, two mounts, a mount without a volume id.
     let (status, body) = api

@@ -75,8 +75,9 @@ async fn kubectl_applies_gets_and_deletes_instances_and_secrets() {
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "STATUS", "REGION", "MODEL", "IP", "AGE"]);
     let row = table.lines().nth(1).unwrap();
+    // REGION is where it runs (status.region): empty until a controller places it.
     assert!(
-        row.starts_with("support-bot") && row.contains("lax") && row.contains("claude-sonnet-5"),
+        row.starts_with("support-bot") && row.contains("claude-sonnet-5"),
         "{row}"
     );
     assert!(
