@@ -130,29 +130,47 @@ impl Reconciler<'_> {
     ) -> Result<(), Halt> {
         let size = self.wanted_size();
         let regions = self.ctx.regions.rotation(&self.instance.spec, None);
+        let volume = match self
+            .first_with_room(&regions, |region| self.volume_request(region, size))
+            .await?
+        {
+            Ok(volume) => volume,
+            Err(last) => {
+                return Err(no_room("the assistant's volume", &regions, last.as_ref()).into());
+            }
+        };
+        let text = format!(
+            "created volume {} ({size} GB) in {} for the assistant's state",
+            volume.id, volume.region
+        );
+        self.ctx.metrics.volume_change("created");
+        self.publish(Note::new(EventReason::VolumeCreated, text))
+            .await;
+        Self::record_volume(world, volume);
+        // A new volume has no snapshots yet.
+        world.storage.snapshots.clear();
+        world.storage.snapshots_listed_at = Some(rfc3339(Utc::now()));
+        self.report(world, &Outcome::Synced, Some(secrets)).await?;
+        Ok(())
+    }
+
+    /// Creates a volume with the request `request_in` makes for each region, in the
+    /// first of `regions` with room; the capacity answers met on the way are noted. The
+    /// last of them when no region had room.
+    async fn first_with_room(
+        &self,
+        regions: &[String],
+        request_in: impl Fn(&str) -> CreateVolume,
+    ) -> Result<Result<Volume, Option<FlyError>>, Halt> {
         let mut last = None;
-        for region in &regions {
+        for region in regions {
             match self
                 .ctx
                 .fly
-                .create_volume(&self.app, &self.volume_request(region, size))
+                .create_volume(&self.app, &request_in(region))
                 .await
             {
-                Ok(volume) => {
-                    let text = format!(
-                        "created volume {} ({size} GB) in {region} for the assistant's state",
-                        volume.id
-                    );
-                    self.ctx.metrics.volume_change("created");
-                    self.publish(Note::new(EventReason::VolumeCreated, text))
-                        .await;
-                    Self::record_volume(world, volume);
-                    // A new volume has no snapshots yet.
-                    world.storage.snapshots.clear();
-                    world.storage.snapshots_listed_at = Some(rfc3339(Utc::now()));
-                    self.report(world, &Outcome::Synced, Some(secrets)).await?;
-                    return Ok(());
-                }
+                Ok(volume) => return Ok(Ok(volume)),
                 Err(e) => match e.shortage() {
                     Some(kind) => {
                         self.note_shortage(region, kind, &e).await;
@@ -162,7 +180,7 @@ impl Reconciler<'_> {
                 },
             }
         }
-        Err(no_room("the assistant's volume", &regions, last.as_ref()).into())
+        Ok(Err(last))
     }
 
     /// Records a capacity answer: the metric, an Event, and for a spent quota the
@@ -201,42 +219,38 @@ impl Reconciler<'_> {
             .ctx
             .regions
             .rotation(&self.instance.spec, Some(&current.region));
-        let mut last = Some(error.clone());
-        for region in &regions {
-            let request = CreateVolume {
+        let size = current.size_gb.max(self.wanted_size());
+        let fork = match self
+            .first_with_room(&regions, |region| CreateVolume {
                 source_volume_id: Some(current.id.clone()),
-                ..self.volume_request(region, current.size_gb.max(self.wanted_size()))
-            };
-            match self.ctx.fly.create_volume(&self.app, &request).await {
-                Ok(fork) => {
-                    let text = format!(
-                        "moved the assistant's state from {} to {region}: volume {} forked into {} ({})",
-                        current.region,
-                        current.id,
-                        fork.id,
-                        kind.as_str()
-                    );
-                    self.ctx.metrics.volume_change("moved");
-                    self.publish(Note::new(EventReason::VolumeMoved, text))
-                        .await;
-                    self.retain(world, &recorded, "Move");
-                    Self::record_volume(world, fork);
-                    self.report(world, &Outcome::Synced, Some(secrets)).await?;
-                    world.replan = true;
-                    return Ok(());
-                }
-                Err(e) => match e.shortage() {
-                    Some(kind) => {
-                        self.note_shortage(region, kind, &e).await;
-                        last = Some(e);
-                    }
-                    None => return Err(Halt::refused(e)),
-                },
+                ..self.volume_request(region, size)
+            })
+            .await?
+        {
+            Ok(fork) => fork,
+            Err(last) => {
+                let mut all = vec![current.region.clone()];
+                all.extend(regions);
+                let last = last.unwrap_or_else(|| error.clone());
+                return Err(no_room("the assistant", &all, Some(&last)).into());
             }
-        }
-        let mut all = vec![current.region.clone()];
-        all.extend(regions);
-        Err(no_room("the assistant", &all, last.as_ref()).into())
+        };
+        let text = format!(
+            "moved the assistant's state from {} to {}: volume {} forked into {} ({})",
+            current.region,
+            fork.region,
+            current.id,
+            fork.id,
+            kind.as_str()
+        );
+        self.ctx.metrics.volume_change("moved");
+        self.publish(Note::new(EventReason::VolumeMoved, text))
+            .await;
+        self.retain(world, &recorded, "Move");
+        Self::record_volume(world, fork);
+        self.report(world, &Outcome::Synced, Some(secrets)).await?;
+        world.replan = true;
+        Ok(())
     }
 }
 
