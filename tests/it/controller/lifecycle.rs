@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use fasterclaw::crd::Instance;
 use fasterclaw::domain::{DisplayName, EmailAddress, TelegramBotToken};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
@@ -38,22 +37,6 @@ async fn assert_no_secret_anywhere(stack: &Stack, log: &str, secrets: &[&str]) {
             assert!(!text.contains(secret), "a secret leaked into {place}");
         }
     }
-}
-
-fn machine_of(stack: &Stack, instance: &Instance) -> Value {
-    let status = instance.status.as_ref().expect("a status");
-    let app = status.fly_app_name.as_deref().expect("an app");
-    let id = status.fly_machine_id.as_deref().expect("a machine");
-    let state = stack.fly.state();
-    state["apps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|a| a["name"] == app)
-        .and_then(|a| a["machines"].as_array())
-        .and_then(|m| m.iter().find(|m| m["id"] == id))
-        .cloned()
-        .unwrap_or_else(|| panic!("machine {id} of {app} in {state}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,7 +86,7 @@ async fn an_instance_runs_stops_starts_changes_and_goes() {
         .secret_value(&app, "OPENCLAW_GATEWAY_TOKEN")
         .expect("a gateway token");
     assert_eq!(gateway_token.len(), 64);
-    let machine = machine_of(&stack, &created);
+    let machine = stack.machine_of(&created);
     // The machine runs the pinned OpenClaw with its configuration as a file: no secret
     // in its env, its files or anywhere in its config.
     assert_eq!(
@@ -216,7 +199,7 @@ async fn an_instance_runs_stops_starts_changes_and_goes() {
                 && phase(i) == "STOPPED"
         })
         .await;
-    let machine = machine_of(&stack, &updated);
+    let machine = stack.machine_of(&updated);
     assert_eq!(machine["config"]["image"], "ghcr.io/openclaw/openclaw:v2");
     assert_eq!(
         owned_config(&machine)["agents"]["defaults"]["model"]["primary"],

@@ -14,15 +14,6 @@ use crate::support::stack::{Stack, TOKEN, condition, phase, running};
 
 const SOON: Duration = Duration::from_secs(30);
 
-async fn event_reasons(stack: &Stack, name: &str) -> Vec<String> {
-    stack
-        .events(name)
-        .await
-        .into_iter()
-        .filter_map(|e| e.reason)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_stops_writes_and_sync_now_is_echoed() {
     let stack = Stack::new().await;
@@ -102,7 +93,8 @@ async fn a_missing_platform_key_is_reported_and_creates_nothing() {
     assert!(stack.fly.app_names().is_empty(), "no Fly.io app for it");
     assert_eq!(stack.fly.calls_of("Apps_create"), 0);
     let deadline = tokio::time::Instant::now() + SOON;
-    while !event_reasons(&stack, "gem")
+    while !stack
+        .event_reasons("gem")
         .await
         .contains(&"PlatformKeyMissing".to_owned())
     {

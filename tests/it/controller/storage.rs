@@ -33,21 +33,6 @@ fn app_of(instance: &Instance) -> String {
         .expect("an app")
 }
 
-fn machine_json(stack: &Stack, instance: &Instance) -> Value {
-    let status = instance.status.as_ref().expect("a status");
-    let app = status.fly_app_name.as_deref().expect("an app");
-    let id = status.fly_machine_id.as_deref().expect("a machine");
-    stack.fly.state()["apps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|a| a["name"] == app)
-        .and_then(|a| a["machines"].as_array())
-        .and_then(|m| m.iter().find(|m| m["id"] == id))
-        .cloned()
-        .unwrap_or_else(|| panic!("machine {id} of {app}"))
-}
-
 fn live_volumes(stack: &Stack, app: &str) -> Vec<Value> {
     stack
         .fly
@@ -74,15 +59,6 @@ async fn set_spec(stack: &Stack, name: &str, spec: Value) {
         .expect("the spec changes");
 }
 
-async fn reasons(stack: &Stack, name: &str) -> Vec<String> {
-    stack
-        .events(name)
-        .await
-        .into_iter()
-        .filter_map(|e| e.reason)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_volume_comes_first_grows_is_snapshotted_restored_and_goes_with_the_instance() {
     let stack = Stack::new().await;
@@ -95,7 +71,7 @@ async fn the_volume_comes_first_grows_is_snapshotted_restored_and_goes_with_the_
     let volume = bot.status.as_ref().and_then(|s| s.volume.clone()).unwrap();
     assert_eq!((volume.size_gb, volume.region.as_str()), (2, "lax"));
     // Mounted where OpenClaw keeps its state, in the volume's region, attached to it.
-    let machine = machine_json(&stack, &bot);
+    let machine = stack.machine_of(&bot);
     assert_eq!(machine["config"]["mounts"][0]["volume"], first.as_str());
     assert_eq!(machine["config"]["mounts"][0]["path"], "/data");
     assert_eq!(
@@ -141,7 +117,7 @@ async fn the_volume_comes_first_grows_is_snapshotted_restored_and_goes_with_the_
             },
         )
         .await;
-    assert_eq!(machine_json(&stack, &moved)["config"]["image"], image);
+    assert_eq!(stack.machine_of(&moved)["config"]["image"], image);
     assert_eq!(stack.fly.calls_of("createVolumeSnapshot"), 1);
     let snapshot = moved.status.as_ref().unwrap().snapshots[0].id.clone();
     assert!(snapshot.starts_with("vs_"), "{snapshot}");
@@ -177,7 +153,7 @@ async fn the_volume_comes_first_grows_is_snapshotted_restored_and_goes_with_the_
     );
     assert_ne!(status.fly_machine_id, machine_before);
     assert_eq!(
-        machine_json(&stack, &restored)["config"]["mounts"][0]["volume"],
+        stack.machine_of(&restored)["config"]["mounts"][0]["volume"],
         second.as_str()
     );
     // Undone: back to the kept volume.
@@ -195,7 +171,7 @@ async fn the_volume_comes_first_grows_is_snapshotted_restored_and_goes_with_the_
         })
         .await;
     assert_eq!(
-        machine_json(&stack, &undone)["config"]["mounts"][0]["volume"],
+        stack.machine_of(&undone)["config"]["mounts"][0]["volume"],
         first.as_str()
     );
     assert!(
@@ -220,7 +196,7 @@ async fn the_volume_comes_first_grows_is_snapshotted_restored_and_goes_with_the_
         })
         .await;
     assert_eq!(volume_id(&refused), first);
-    let told = reasons(&stack, "bot").await;
+    let told = stack.event_reasons("bot").await;
     for reason in [
         "VolumeCreated",
         "VolumeExtended",
@@ -371,7 +347,7 @@ async fn a_full_region_sends_the_assistant_to_a_fallback_and_a_stranded_one_move
         status.volume.as_ref().map(|v| v.region.as_str()),
         Some("iad")
     );
-    assert_eq!(machine_json(&stack, &fresh)["region"], "iad");
+    assert_eq!(stack.machine_of(&fresh)["region"], "iad");
     let full = stack
         .events("fresh")
         .await
@@ -439,7 +415,8 @@ async fn a_full_region_sends_the_assistant_to_a_fallback_and_a_stranded_one_move
         .expect("the fork");
     assert_eq!(forked["region"], "ewr");
     assert!(
-        reasons(&stack, "stranded")
+        stack
+            .event_reasons("stranded")
             .await
             .iter()
             .any(|r| r == "VolumeMoved")

@@ -378,6 +378,32 @@ impl Stack {
             .items
     }
 
+    /// The reasons of the Events about the Instance `name`.
+    pub async fn event_reasons(&self, name: &str) -> Vec<String> {
+        self.events(name)
+            .await
+            .into_iter()
+            .filter_map(|e| e.reason)
+            .collect()
+    }
+
+    /// The Fly.io simulator's view of the machine `instance`'s status names.
+    pub fn machine_of(&self, instance: &Instance) -> Value {
+        let status = instance.status.as_ref().expect("a status");
+        let app = status.fly_app_name.as_deref().expect("an app");
+        let id = status.fly_machine_id.as_deref().expect("a machine");
+        let state = self.fly.state();
+        state["apps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["name"] == app)
+            .and_then(|a| a["machines"].as_array())
+            .and_then(|m| m.iter().find(|m| m["id"] == id))
+            .cloned()
+            .unwrap_or_else(|| panic!("machine {id} of {app} in {state}"))
+    }
+
     /// Waits until `check` holds of the Instance `name`, or panics with its last state.
     pub async fn until(
         &self,
