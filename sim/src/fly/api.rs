@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::faults::Fault;
-use super::request::{json_body, query_flag, query_value};
+use super::request::{json_body, page, query_flag, query_value};
 use super::runtime::{duration, exec};
 use super::shared::Shared;
 use super::volume_api;
@@ -393,11 +393,7 @@ async fn list_machines(
         }
         _ => None,
     };
-    let mut response = Json(Value::Array(matching)).into_response();
-    if let Some(cursor) = next_cursor.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        response.headers_mut().insert("fly-next-cursor", cursor);
-    }
-    Ok(response)
+    Ok(page(matching, next_cursor))
 }
 
 async fn create_machine(

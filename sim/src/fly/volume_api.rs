@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::request::{json_body, query_flag, query_value};
+use super::request::{self, json_body, query_flag, query_value};
 use super::runtime::disk;
 use super::shared::Shared;
 use super::volume_ops::Source;
@@ -111,14 +111,7 @@ async fn list_volumes(
     let page = shared
         .world()
         .list_volumes(&app, query_flag(&query, "summary"), limit, cursor)?;
-    let mut response = Json(Value::Array(page.volumes)).into_response();
-    if let Some(cursor) = page
-        .next_cursor
-        .and_then(|c| HeaderValue::from_str(&c).ok())
-    {
-        response.headers_mut().insert("fly-next-cursor", cursor);
-    }
-    Ok(response)
+    Ok(request::page(page.volumes, page.next_cursor))
 }
 
 async fn create_volume(
