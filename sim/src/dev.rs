@@ -1,6 +1,6 @@
 //! `fasterclaw-sim dev`: the whole control plane on one machine. The stand-ins (the
-//! Kubernetes API simulator with the CRD installed, Fly.io, Stripe, Telegram and the
-//! model APIs) run in this process; `fasterclaw controller` and `fasterclaw api` run as
+//! Kubernetes API simulator with the CRD installed, Fly.io, Stripe, Telegram, Google
+//! sign-in and the model APIs) run in this process; `fasterclaw controller` and `fasterclaw api` run as
 //! child processes against them and the given database, after `fasterclaw migrate run`.
 //! With a [`MachineRuntime`], the Fly.io simulator runs each started machine as a local
 //! OpenClaw gateway that talks to the Telegram and model stand-ins. Ctrl-C (or SIGTERM,
@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::fly::{FlySim, FlySimConfig, MachineRuntime};
+use crate::google::{GoogleSim, GoogleSimConfig};
 use crate::kube::{KubeSim, KubeSimConfig};
 use crate::models::ModelSim;
 use crate::stripe::{PriceSeed, StripeSim, StripeSimConfig};
@@ -23,6 +24,10 @@ const DEV_ENCRYPTION_KEY: &str = "0000000000000000000000000000000000000000000000
 const DEV_JWT_SECRET: &str = "fasterclaw-local-development-session-secret";
 const DEV_STRIPE_KEY: &str = "sk_test_fasterclaw_local_development";
 const DEV_WEBHOOK_SECRET: &str = "whsec_fasterclaw_local_development";
+const DEV_GOOGLE_CLIENT: (&str, &str) = (
+    "fasterclaw-local-development.apps.googleusercontent.com",
+    "fasterclaw-local-development-google-secret",
+);
 /// The platform's model keys: the model stand-in takes any.
 const DEV_MODEL_KEYS: [(&str, &str); 3] = [
     ("ANTHROPIC_API_KEY", "sk-ant-local-development"),
@@ -148,6 +153,8 @@ pub struct Stack {
     pub models: ModelSim,
     /// The Stripe stand-in.
     pub stripe: StripeSim,
+    /// The Google sign-in stand-in.
+    pub google: GoogleSim,
     controller: Running,
     facade: Running,
 }
@@ -215,6 +222,12 @@ impl Stack {
             .await
             .map_err(io("Telegram"))?;
         let models = ModelSim::start(any).await.map_err(io("model"))?;
+        let google = GoogleSim::start(
+            GoogleSimConfig::new(DEV_GOOGLE_CLIENT.0, DEV_GOOGLE_CLIENT.1),
+            any,
+        )
+        .await
+        .map_err(io("Google"))?;
         let prices = [
             ("price_starter_local", 3900),
             ("price_pro_local", 7900),
@@ -285,6 +298,13 @@ impl Stack {
                 ("STRIPE_PRICE_ID_STARTER", prices[0].0.to_owned()),
                 ("STRIPE_PRICE_ID_PRO", prices[1].0.to_owned()),
                 ("STRIPE_PRICE_ID_ENTERPRISE", prices[2].0.to_owned()),
+                ("GOOGLE_CLIENT_ID", DEV_GOOGLE_CLIENT.0.to_owned()),
+                ("GOOGLE_CLIENT_SECRET", DEV_GOOGLE_CLIENT.1.to_owned()),
+                ("GOOGLE_ISSUER_URL", google.issuer()),
+                (
+                    "GOOGLE_REDIRECT_URL",
+                    format!("{facade_url}/auth/google/callback"),
+                ),
             ],
         )?;
         let started = async {
@@ -315,6 +335,7 @@ impl Stack {
             telegram,
             models,
             stripe,
+            google,
             controller,
             facade,
         })
@@ -377,6 +398,11 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
     println!(
         "  models:     {} (Anthropic, OpenAI and Google APIs; answers name the model)",
         stack.models.base_url()
+    );
+    println!(
+        "  Google:     {} (sign in at {}/auth/google with any email)",
+        stack.google.issuer(),
+        stack.facade_url
     );
     println!("  logs:       {}", options.dir.display());
     println!("Ctrl-C stops everything.");

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use fasterclaw_sim::fly::{FaultPlan, FlySim, FlySimConfig, MachineRuntime};
+use fasterclaw_sim::google::{GoogleSim, GoogleSimConfig, GoogleUser};
 use fasterclaw_sim::kube::{KubeFaults, KubeSim, KubeSimConfig};
 use fasterclaw_sim::models::{ModelFaults, ModelSim};
 use fasterclaw_sim::stripe::delivery::Endpoint;
@@ -69,6 +70,32 @@ enum Command {
         /// Treat every well-formed token as a bot's.
         #[arg(long, default_value_t = false)]
         accept_any: bool,
+    },
+    /// Stand in for Google's OpenID Connect provider ("Sign in with Google"): discovery,
+    /// authorization, token, userinfo and keys.
+    Google {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// The OAuth client id.
+        #[arg(
+            long,
+            env = "GOOGLE_CLIENT_ID",
+            default_value = "fasterclaw-dev.apps.googleusercontent.com"
+        )]
+        client_id: String,
+        /// The OAuth client secret.
+        #[arg(
+            long,
+            env = "GOOGLE_CLIENT_SECRET",
+            hide_env_values = true,
+            default_value = "fasterclaw-dev-secret"
+        )]
+        client_secret: String,
+        /// A Google account to know, as `<email>` or `<email>=<name>`, with a verified
+        /// email (repeatable); the account page also takes any typed email.
+        #[arg(long)]
+        user: Vec<String>,
     },
     /// Stand in for the model APIs (Anthropic, OpenAI, Google) with deterministic answers.
     Models {
@@ -324,6 +351,41 @@ async fn main() -> ExitCode {
                 sim.add_bot(token, username, username.trim_end_matches("_bot"));
             }
             println!("{}", sim.base_url());
+            let _ = tokio::signal::ctrl_c().await;
+            ExitCode::SUCCESS
+        }
+        Command::Google {
+            listen,
+            client_id,
+            client_secret,
+            user,
+        } => {
+            let config = GoogleSimConfig::new(&client_id, &client_secret);
+            let sim = match GoogleSim::start(config, listen).await {
+                Ok(sim) => sim,
+                Err(e) => {
+                    eprintln!("fasterclaw-sim: cannot start on {listen}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            for (n, entry) in user.iter().enumerate() {
+                let (email, name) = entry.split_once('=').unwrap_or((entry, ""));
+                if !email.contains('@') {
+                    eprintln!("fasterclaw-sim: --user must be <email> or <email>=<name>");
+                    return ExitCode::FAILURE;
+                }
+                let name = if name.is_empty() {
+                    email.split('@').next().unwrap_or(email)
+                } else {
+                    name
+                };
+                sim.add_user(GoogleUser::verified(
+                    &format!("10000000000000000000{n}"),
+                    email,
+                    name,
+                ));
+            }
+            println!("{}", sim.issuer());
             let _ = tokio::signal::ctrl_c().await;
             ExitCode::SUCCESS
         }

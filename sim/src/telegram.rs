@@ -865,6 +865,42 @@ async fn post_message(
 }
 
 #[derive(Deserialize)]
+struct Revocation {
+    token: String,
+}
+
+async fn post_revoke(
+    State(shared): State<Arc<Shared>>,
+    Path(bot): Path<String>,
+    Json(revocation): Json<Revocation>,
+) -> Response {
+    match revoke(&shared, &bot, &revocation.token) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => sim_error(&e),
+    }
+}
+
+/// BotFather's `/revoke`: the bot keeps its id, username and chats under `new_token`;
+/// its old token is refused (401) from now on.
+fn revoke(shared: &Shared, bot: &str, new_token: &str) -> Result<(), TelegramSimError> {
+    {
+        let mut world = lock(&shared.world);
+        let token = world
+            .token_of(bot)
+            .ok_or_else(|| TelegramSimError::UnknownBot(bot_label(bot)))?;
+        let Some(mut state) = world.bots.remove(&token) else {
+            return Err(TelegramSimError::UnknownBot(bot_label(bot)));
+        };
+        state.bot.token = new_token.to_owned();
+        // A poller waiting with the old token is ended.
+        state.poller += 1;
+        world.bots.insert(new_token.to_owned(), state);
+    }
+    shared.changed();
+    Ok(())
+}
+
+#[derive(Deserialize)]
 struct SentQuery {
     chat_id: Option<i64>,
     after: Option<i64>,
@@ -1240,6 +1276,7 @@ impl TelegramSim {
         let app = axum::Router::new()
             .route("/_sim/bots", post(register).get(list_bots))
             .route("/_sim/bots/{bot}/messages", post(post_message))
+            .route("/_sim/bots/{bot}/revoke", post(post_revoke))
             .route("/_sim/bots/{bot}/sent", get(get_sent))
             .route("/_sim/bots/{bot}/chats/{chat_id}", get(get_chat))
             .route("/_sim/bots/{bot}/calls", get(get_calls))
@@ -1281,6 +1318,13 @@ impl TelegramSim {
                 first_name: first_name.to_owned(),
             },
         );
+    }
+
+    /// Revokes a bot's token as BotFather's `/revoke` does: the bot (its token or
+    /// username) keeps its id, username and chats under `new_token`, and its old token
+    /// is answered 401 from now on.
+    pub fn revoke_token(&self, bot: &str, new_token: &str) -> Result<(), TelegramSimError> {
+        revoke(&self.shared, bot, new_token)
     }
 
     /// Calls of bot methods so far, all bots together.

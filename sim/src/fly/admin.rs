@@ -34,6 +34,14 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_sim/regions/{region}", put(set_region))
         .route("/_sim/apps/{app}/machines/{id}/log", get(machine_log_route))
         .route(
+            "/_sim/apps/{app}/machines/{id}/host-failure",
+            post(host_failure_route),
+        )
+        .route(
+            "/_sim/apps/{app}/machines/{id}/oom-kill",
+            post(oom_kill_route),
+        )
+        .route(
             "/_sim/healthz",
             post(|| async { StatusCode::OK }).get(|| async { StatusCode::OK }),
         )
@@ -162,6 +170,55 @@ async fn set_region(
 ) -> StatusCode {
     shared.world().set_region(&region, faults);
     StatusCode::NO_CONTENT
+}
+
+/// Fails a machine's host: flyd no longer reaches it (`host_status: unreachable`), its
+/// process ends without an exit event, and the API refuses everything on the machine
+/// but a look and a forced destroy. `false` when there is no such machine.
+pub fn fail_host(shared: &Shared, app: &str, id: &str) -> bool {
+    {
+        let mut world = shared.world();
+        let Ok(machine) = world.app_mut(app).and_then(|a| a.machine_mut(id)) else {
+            return false;
+        };
+        machine.host_status = "unreachable";
+    }
+    if let Some(runtime) = shared.runtime.as_ref() {
+        runtime.lose(app, id);
+    }
+    shared.changed.notify_waiters();
+    true
+}
+
+/// Kills a running machine's process as the OOM killer would; `false` when it runs
+/// nothing (or machines do not run as processes).
+pub fn oom_kill(shared: &Shared, app: &str, id: &str) -> bool {
+    shared
+        .runtime
+        .as_ref()
+        .is_some_and(|runtime| runtime.oom_kill(app, id))
+}
+
+async fn host_failure_route(
+    State(shared): State<Arc<Shared>>,
+    Path((app, id)): Path<(String, String)>,
+) -> StatusCode {
+    if fail_host(&shared, &app, &id) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+async fn oom_kill_route(
+    State(shared): State<Arc<Shared>>,
+    Path((app, id)): Path<(String, String)>,
+) -> StatusCode {
+    if oom_kill(&shared, &app, &id) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::CONFLICT
+    }
 }
 
 /// The output of a machine's process so far, or `None` without a runtime or output.

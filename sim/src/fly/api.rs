@@ -585,7 +585,7 @@ async fn exec_machine(
     };
     {
         let world = shared.world();
-        let machine = world.app(&app)?.machine(&id)?;
+        let machine = world.app(&app)?.reachable_machine(&id)?;
         match machine.state {
             MachineState::Destroyed => return Err(ApiError::machine_not_found(&id)),
             MachineState::Started => {}

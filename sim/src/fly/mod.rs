@@ -204,6 +204,16 @@ impl FlySim {
         Some(self.shared.runtime.as_ref()?.machine_dir(app, machine))
     }
 
+    /// Fails a machine's host (`host_status: unreachable`, its process gone without an exit event, the API refusing all but a look and a forced destroy); `false` without such a machine.
+    pub fn fail_host(&self, app: &str, machine: &str) -> bool {
+        admin::fail_host(&self.shared, app, machine)
+    }
+
+    /// Kills a machine's process as the OOM killer would: its exit event says `oom_killed`; `false` when it runs nothing.
+    pub fn oom_kill(&self, app: &str, machine: &str) -> bool {
+        admin::oom_kill(&self.shared, app, machine)
+    }
+
     /// Makes a region refuse what Fly refuses when its hosts are full or the
     /// organization is over its quota there (see [`RegionFaults`]); the default clears it.
     pub fn set_region(&self, region: &str, faults: RegionFaults) {

@@ -126,6 +126,8 @@ pub struct Machine {
     pub min_secrets_version: Option<u64>,
     /// Its checks' statuses (`CheckStatus`), kept only when machines run as processes.
     pub checks: Vec<Value>,
+    /// Whether flyd reaches its host: `ok`, or `unreachable` after a host failure.
+    pub host_status: &'static str,
 }
 
 impl Machine {
@@ -150,7 +152,7 @@ impl Machine {
             "image_ref": image_ref(self.config.get("image").and_then(Value::as_str).unwrap_or_default(), &metadata),
             "events": self.events,
             "checks": if self.checks.is_empty() { self.simulated_checks() } else { Value::from(self.checks.clone()) },
-            "host_status": "ok",
+            "host_status": self.host_status,
         })
     }
 
@@ -241,6 +243,19 @@ impl App {
         self.machines
             .get_mut(id)
             .ok_or_else(|| ApiError::machine_not_found(id))
+    }
+
+    /// The machine with this id, when flyd can reach its host: a machine on a failed
+    /// host can be looked at and destroyed by force, nothing else.
+    pub fn reachable_machine(&self, id: &str) -> Result<&Machine, ApiError> {
+        let machine = self.machine(id)?;
+        if machine.host_status == "unreachable" {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("failed to reach the host of machine {id}: host unreachable"),
+            ));
+        }
+        Ok(machine)
     }
 
     fn secrets_json(&self, show_values: bool) -> Value {
@@ -548,6 +563,7 @@ impl World {
             booted_secrets_version: None,
             min_secrets_version,
             checks: Vec::new(),
+            host_status: "ok",
         };
         let body = machine.to_json();
         app.machines.insert(id.clone(), machine);
@@ -576,6 +592,7 @@ impl World {
         request: &Value,
     ) -> Result<(Value, Option<Transition>), ApiError> {
         self.check_image(request)?;
+        self.app(app_name)?.reachable_machine(id)?;
         let millis = now_ms();
         let version = ids::ulid(&mut self.rng, millis);
         let event_id = ids::ulid(&mut self.rng, millis);
@@ -679,7 +696,7 @@ impl World {
         id: &str,
     ) -> Result<(Value, Transition), ApiError> {
         let app = self.app(app_name)?;
-        let machine = app.machine(id)?;
+        let machine = app.reachable_machine(id)?;
         let previous = machine.state;
         match previous {
             MachineState::Created
@@ -717,7 +734,7 @@ impl World {
         id: &str,
         request: StopRequest,
     ) -> Result<(Value, Option<Transition>), ApiError> {
-        let state = self.app(app_name)?.machine(id)?.state;
+        let state = self.app(app_name)?.reachable_machine(id)?.state;
         match state {
             MachineState::Started
             | MachineState::Starting
@@ -748,7 +765,11 @@ impl World {
         id: &str,
         force: bool,
     ) -> Result<(Value, Transition), ApiError> {
-        let state = self.app(app_name)?.machine(id)?.state;
+        let machine = self.app(app_name)?.machine(id)?;
+        if !force {
+            self.app(app_name)?.reachable_machine(id)?;
+        }
+        let state = machine.state;
         match state {
             MachineState::Destroyed => return Err(ApiError::machine_not_found(id)),
             MachineState::Started

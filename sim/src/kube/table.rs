@@ -5,12 +5,50 @@ use serde_json::{Value, json};
 
 use super::resources::ResourceType;
 
-/// Reads a simple JSONPath (`.status.phase`, `.metadata.creationTimestamp`).
+/// Reads a simple JSONPath (`.status.phase`, `.metadata.creationTimestamp`), with the
+/// filter printer columns use on lists (`.status.conditions[?(@.type=="Ready")].reason`:
+/// the first element whose field has that value).
 fn json_path<'v>(object: &'v Value, path: &str) -> Option<&'v Value> {
-    path.trim_start_matches('.')
-        .split('.')
-        .filter(|s| !s.is_empty())
-        .try_fold(object, |node, key| node.get(key))
+    let mut node = object;
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(filter) = rest.strip_prefix("[?(@.") {
+            let end = filter.find(")]")?;
+            let (field, wanted) = filter[..end].split_once("==")?;
+            let wanted = wanted.trim().trim_matches('"').trim_matches('\'');
+            node = node
+                .as_array()?
+                .iter()
+                .find(|item| item.get(field.trim()).and_then(Value::as_str) == Some(wanted))?;
+            rest = &filter[end + 2..];
+            continue;
+        }
+        rest = rest.trim_start_matches('.');
+        let end = rest.find(['.', '[']).unwrap_or(rest.len());
+        if end > 0 {
+            node = node.get(&rest[..end])?;
+        }
+        rest = &rest[end..];
+    }
+    Some(node)
+}
+
+/// The printer columns' priorities (0: shown; more: only with `-o wide`), in the order
+/// of [`columns`].
+fn priorities(resource: &ResourceType) -> Vec<i64> {
+    let mut out = vec![0];
+    if resource.custom {
+        if resource.printer_columns.is_empty() {
+            out.push(0);
+        }
+        out.extend(
+            resource
+                .printer_columns
+                .iter()
+                .map(|c| c["priority"].as_i64().unwrap_or(0)),
+        );
+    }
+    out
 }
 
 fn columns(resource: &ResourceType) -> Vec<(String, String, String, String)> {
@@ -127,9 +165,14 @@ pub fn table(
     include_object: &str,
 ) -> Value {
     let columns = columns(resource);
+    let priorities = priorities(resource);
     let definitions: Vec<Value> = columns
         .iter()
-        .map(|(name, kind, format, _)| json!({ "name": name, "type": kind, "format": format, "description": "", "priority": 0 }))
+        .enumerate()
+        .map(|(i, (name, kind, format, _))| {
+            let priority = priorities.get(i).copied().unwrap_or(0);
+            json!({ "name": name, "type": kind, "format": format, "description": "", "priority": priority })
+        })
         .collect();
     let rows: Vec<Value> = objects
         .iter()
@@ -155,6 +198,23 @@ pub fn table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printer_column_paths_filter_lists() {
+        let object = json!({ "status": { "phase": "RUNNING", "conditions": [
+            { "type": "Ready", "reason": "Running" },
+            { "type": "Healthy", "reason": "CrashLoop" }
+        ] } });
+        assert_eq!(json_path(&object, ".status.phase"), Some(&json!("RUNNING")));
+        assert_eq!(
+            json_path(&object, ".status.conditions[?(@.type==\"Healthy\")].reason"),
+            Some(&json!("CrashLoop"))
+        );
+        assert_eq!(
+            json_path(&object, ".status.conditions[?(@.type==\"Synced\")].reason"),
+            None
+        );
+    }
 
     #[test]
     fn ages_read_like_kubectl() {

@@ -1,7 +1,8 @@
 //! The stand-in's own endpoints under `/_sim`, for tests and the local stack: what a
 //! customer or Stripe's clock would do (pay a Checkout, change plan, fail a payment,
-//! renew, cancel), each delivering the events it causes and reporting the deliveries;
-//! redelivery of one event; the webhook endpoint; faults; the requests seen.
+//! renew, cancel at once or at the period's end, reach the period's end), each
+//! delivering the events it causes and reporting the deliveries; redelivery of one
+//! event; the webhook endpoint; faults; the requests seen.
 
 use std::sync::Arc;
 
@@ -129,6 +130,29 @@ pub async fn cancel(
 ) -> Response {
     act(&shared, &body, |w, now, _| {
         w.cancel_subscription(&id, now).map(|(_, events)| events)
+    })
+    .await
+}
+
+/// `POST /_sim/subscriptions/{id}/cancel_at_period_end`: the customer cancels in the
+/// Billing Portal, effective at the period's end.
+pub async fn cancel_at_period_end(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    act(&shared, &body, |w, now, _| w.cancel_at_period_end(&id, now)).await
+}
+
+/// `POST /_sim/subscriptions/{id}/period_end`: Stripe's clock reaches the end of the
+/// current period (cancels a subscription set to cancel, else renews it).
+pub async fn period_end(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    act(&shared, &body, |w, now, pages| {
+        w.end_period(&id, now, pages)
     })
     .await
 }

@@ -119,6 +119,14 @@ impl StripeSim {
             )
             .route("/_sim/subscriptions/{id}/renew", post(control::renew))
             .route("/_sim/subscriptions/{id}/cancel", post(control::cancel))
+            .route(
+                "/_sim/subscriptions/{id}/cancel_at_period_end",
+                post(control::cancel_at_period_end),
+            )
+            .route(
+                "/_sim/subscriptions/{id}/period_end",
+                post(control::period_end),
+            )
             .route("/c/pay/{id}", get(pages::checkout_page).post(pages::pay))
             .route("/p/session/{id}", get(pages::portal_page))
             .route("/i/{id}", get(pages::invoice_page))

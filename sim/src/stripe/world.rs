@@ -478,6 +478,59 @@ impl World {
         Ok((after, vec![event]))
     }
 
+    /// The customer cancels in the Billing Portal: the subscription stays active and
+    /// ends with its current period (`cancel_at_period_end`), as the portal's default
+    /// cancellation does.
+    pub fn cancel_at_period_end(&mut self, id: &str, now: i64) -> Result<Vec<Value>, Failure> {
+        let current = self.subscription(id)?;
+        if current["status"] == "canceled" {
+            return Err(Failure::invalid(
+                None,
+                &format!("The subscription {id} has already been canceled."),
+                None,
+            ));
+        }
+        let (after, previous) = self.change_subscription(id, |s| {
+            let end = s["items"]["data"][0]["current_period_end"].clone();
+            s["cancel_at_period_end"] = json!(true);
+            s["cancel_at"] = end;
+            s["canceled_at"] = json!(now);
+            s["cancellation_details"]["reason"] = json!("cancellation_requested");
+        })?;
+        Ok(vec![self.emit(
+            now,
+            "customer.subscription.updated",
+            &after,
+            Some(previous),
+        )])
+    }
+
+    /// Stripe's clock reaches the end of the subscription's current period: one set to
+    /// cancel then ends (`customer.subscription.deleted`), any other renews, paid.
+    pub fn end_period(&mut self, id: &str, now: i64, pages: &str) -> Result<Vec<Value>, Failure> {
+        let current = self.subscription(id)?;
+        if current["status"] == "canceled" {
+            return Err(Failure::invalid(
+                None,
+                &format!("The subscription {id} has already been canceled."),
+                None,
+            ));
+        }
+        if current["cancel_at_period_end"] != true {
+            return self.renew(id, now, pages);
+        }
+        let (after, _) = self.change_subscription(id, |s| {
+            s["status"] = json!("canceled");
+            s["ended_at"] = json!(now);
+        })?;
+        Ok(vec![self.emit(
+            now,
+            "customer.subscription.deleted",
+            &after,
+            None,
+        )])
+    }
+
     /// The plan changes to `price` (as in the Billing Portal); the proration is
     /// invoiced and paid.
     pub fn change_price(

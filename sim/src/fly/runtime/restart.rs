@@ -126,7 +126,13 @@ impl Backoff {
 }
 
 /// The `request` of an `exit` event, as flyd writes it.
-pub fn exit_request(exit: Exit, requested_stop: bool, restarting: bool, restarts: u32) -> Value {
+pub fn exit_request(
+    exit: Exit,
+    requested_stop: bool,
+    restarting: bool,
+    restarts: u32,
+    oom_killed: bool,
+) -> Value {
     let code = exit.code_or_signal();
     let signal = exit.signal.unwrap_or(-1);
     json!({
@@ -135,7 +141,7 @@ pub fn exit_request(exit: Exit, requested_stop: bool, restarting: bool, restarts
             "guest_exit_code": code,
             "signal": signal,
             "guest_signal": signal,
-            "oom_killed": false,
+            "oom_killed": oom_killed,
             "requested_stop": requested_stop,
             "restarting": restarting,
             "exited_at": super::super::world::now_rfc3339(),
@@ -205,7 +211,7 @@ mod tests {
 
     #[test]
     fn exit_events_carry_the_code() {
-        let request = exit_request(FAIL, false, true, 3);
+        let request = exit_request(FAIL, false, true, 3, false);
         assert_eq!(request["exit_event"]["exit_code"], 78);
         assert_eq!(request["exit_event"]["signal"], -1);
         assert_eq!(request["exit_event"]["restarting"], true);

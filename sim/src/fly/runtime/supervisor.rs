@@ -53,6 +53,8 @@ struct SlotState {
     running: Option<Running>,
     generation: u64,
     backoff: Backoff,
+    /// The next exit is the OOM killer's.
+    oom_pending: bool,
 }
 
 #[derive(Debug)]
@@ -166,6 +168,32 @@ impl Runtime {
         lock(&self.slots).retain(|(a, _), _| a != app);
     }
 
+    /// Kills a machine's process as the kernel's OOM killer would (SIGKILL, nobody
+    /// asked): its exit event says `oom_killed` and the restart policy applies.
+    /// `false` when it runs nothing.
+    pub fn oom_kill(&self, app: &str, id: &str) -> bool {
+        let Some(slot) = self.existing(app, id) else {
+            return false;
+        };
+        let mut state = lock(&slot.state);
+        let Some(running) = state.running.as_ref() else {
+            return false;
+        };
+        let tracked = Arc::clone(&running.tracked);
+        state.oom_pending = true;
+        drop(state);
+        tracked.kill_all();
+        true
+    }
+
+    /// Ends a machine's process with no word to anyone, as a host that fails takes its
+    /// machines down (flyd cannot tell of it).
+    pub fn lose(&self, app: &str, id: &str) {
+        if let Some(slot) = self.existing(app, id) {
+            kill_slot(&slot);
+        }
+    }
+
     /// SIGKILLs every process the runtime started, machines' and execs'.
     pub fn kill_everything(&self) {
         let slots: Vec<Arc<Slot>> = lock(&self.slots).values().cloned().collect();
@@ -217,7 +245,7 @@ impl Runtime {
             MachineState::Stopped => {
                 let exit = stop_process(&slot, transition.stop.as_ref(), false).await;
                 let request =
-                    exit.map(|(exit, restarts)| exit_request(exit, true, false, restarts));
+                    exit.map(|(exit, restarts)| exit_request(exit, true, false, restarts, false));
                 let mut world = shared.world();
                 if world.finish_with(&transition, request) {
                     not_running(&mut world, app, id);
@@ -394,7 +422,7 @@ impl Runtime {
         exit: Exit,
     ) {
         let action = slot.action.lock().await;
-        let (running, backoff) = {
+        let (running, backoff, oom_killed) = {
             let mut state = lock(&slot.state);
             let ours = state
                 .running
@@ -407,7 +435,7 @@ impl Runtime {
                 return;
             };
             let backoff = state.backoff.after_run(running.started_at.elapsed());
-            (running, backoff)
+            (running, backoff, std::mem::take(&mut state.oom_pending))
         };
         running.end_tasks();
         running.tracked.kill_all();
@@ -420,7 +448,7 @@ impl Runtime {
             }
         };
         let restart = Policy::from_config(&config).restarts_after(exit, backoff.restarts);
-        let request = exit_request(exit, false, restart, backoff.restarts);
+        let request = exit_request(exit, false, restart, backoff.restarts, oom_killed);
         if !restart {
             lock(&slot.state).backoff = backoff;
             let mut world = shared.world();
