@@ -181,9 +181,17 @@ impl ApiClient {
         self.call("patchAuthPassword", &[], Some(body)).await
     }
 
-    /// `DELETE /auth/account`
-    pub async fn delete_account(&self) -> Result<MessageResponse, ClientError> {
-        self.call("deleteAuthAccount", &[], NO_BODY).await
+    /// `POST /auth/logout-all`
+    pub async fn logout_all(&self) -> Result<MessageResponse, ClientError> {
+        self.call("postAuthLogoutAll", &[], NO_BODY).await
+    }
+
+    /// `DELETE /auth/account`, with the password of an account that has one.
+    pub async fn delete_account(
+        &self,
+        body: &DeleteAccountRequest,
+    ) -> Result<MessageResponse, ClientError> {
+        self.call("deleteAuthAccount", &[], Some(body)).await
     }
 
     /// `POST /instances/validate-telegram-token`
@@ -398,6 +406,7 @@ mod tests {
         let create = body(json!({ "name": "Bot", "telegramBotToken": TOKEN }));
         let update = body(json!({ "name": "Bot 2" }));
         let checkout = body(json!({ "plan": "pro" }));
+        let delete = body(json!({ "password": "password1" }));
         let calls = [
             (asked(client.health().await), "GET /health no body"),
             (asked(client.ready().await), "GET /ready no body"),
@@ -416,8 +425,12 @@ mod tests {
                 "PATCH /auth/password body",
             ),
             (
-                asked(client.delete_account().await),
-                "DELETE /auth/account no body",
+                asked(client.logout_all().await),
+                "POST /auth/logout-all no body",
+            ),
+            (
+                asked(client.delete_account(&delete).await),
+                "DELETE /auth/account body",
             ),
             (
                 asked(client.validate_telegram_token(&check).await),

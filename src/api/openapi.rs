@@ -127,6 +127,15 @@ fn operation(route: &Route, generator: &mut SchemaGenerator) -> Value {
         if let Some(content) = content(response.body, generator) {
             entry.insert("content".into(), content);
         }
+        if (300..400).contains(&response.status) {
+            entry.insert(
+                "headers".into(),
+                json!({ "Location": {
+                    "description": "Where the browser goes next",
+                    "schema": { "type": "string", "format": "uri" },
+                } }),
+            );
+        }
         responses.insert(response.status.to_string(), entry.into());
     }
     op.insert("responses".into(), responses.into());

@@ -395,22 +395,101 @@ route_table!(
         ],
     },
     Route {
+        handler: |m| on(m, auth::logout_all),
+        method: Method::Post,
+        path: "/auth/logout-all",
+        tag: Tag::Auth,
+        summary: "Sign out everywhere",
+        description: "Ends every session of the signed-in account, this one included: \
+                      every token issued before is refused from now on.",
+        auth: Auth::Bearer,
+        request: Body::Empty,
+        responses: &[
+            ok(200, "Every session ended", schema_of::<MessageResponse>),
+            UNAUTHORIZED,
+            INTERNAL,
+        ],
+    },
+    Route {
         handler: |m| on(m, auth::delete_account),
         method: Method::Delete,
         path: "/auth/account",
         tag: Tag::Auth,
         summary: "Delete the signed-in user's account",
-        description: "Cancels the Stripe subscription, deletes every instance (their Fly.io \
-                      apps and machines included) and then the account. When Stripe cannot \
-                      cancel the subscription (after retries), nothing is deleted and the \
-                      answer is 503.",
+        description: "An account with a password must send it (`{\"password\"}`); an \
+                      account that signs in with Google only sends no body, and its \
+                      session must have begun less than 10 minutes ago. Then cancels the \
+                      Stripe subscription, deletes every instance (their Fly.io apps and \
+                      machines included) and the account. When Stripe cannot cancel the \
+                      subscription (after retries), nothing is deleted and the answer is \
+                      503.",
         auth: Auth::Bearer,
-        request: Body::Empty,
+        request: Body::Json(schema_of::<DeleteAccountRequest>),
         responses: &[
             ok(200, "Account deleted", schema_of::<MessageResponse>),
-            UNAUTHORIZED,
+            error(
+                400,
+                "Invalid body, or the account has a password and none was sent",
+            ),
+            error(
+                401,
+                "Missing or invalid bearer token, or the password is incorrect",
+            ),
+            error(
+                403,
+                "The account signs in with Google only and its sign-in is older than 10 minutes",
+            ),
+            TOO_MANY,
             INTERNAL,
             UNAVAILABLE,
+        ],
+    },
+    Route {
+        handler: |m| on(m, google_sign_in::start),
+        method: Method::Get,
+        path: "/auth/google",
+        tag: Tag::Auth,
+        summary: "Start signing in with Google",
+        description: "Served when sign-in with Google is configured (`GOOGLE_CLIENT_ID` and \
+                      `GOOGLE_CLIENT_SECRET`); otherwise 404. Opened by the browser, not \
+                      called: it is sent on to Google with a new `state`, nonce and PKCE \
+                      challenge, and holds the `state` in an HttpOnly cookie until the \
+                      callback.",
+        auth: Auth::Public,
+        request: Body::Empty,
+        responses: &[
+            Response {
+                status: 302,
+                description: "To Google's authorization page; or, when Google cannot be \
+                              reached, to `FRONTEND_URL/sign-in?error=oauth_failed`",
+                body: Body::Empty,
+            },
+            error(404, "Sign-in with Google is not configured"),
+            TOO_MANY,
+        ],
+    },
+    Route {
+        handler: |m| on(m, google_sign_in::callback),
+        method: Method::Get,
+        path: "/auth/google/callback",
+        tag: Tag::Auth,
+        summary: "Finish signing in with Google",
+        description: "Where Google sends the browser back, with `code` and `state` (or \
+                      `error`) in the query. The `state` must be the one in this browser's \
+                      cookie and of a sign-in started here within 10 minutes, used once; \
+                      Google must say the email is verified. The account linked to the \
+                      Google account, or the one with its email (linked now), or a new one \
+                      without a password, is signed in.",
+        auth: Auth::Public,
+        request: Body::Empty,
+        responses: &[
+            Response {
+                status: 302,
+                description: "To `FRONTEND_URL/auth/callback?token=<JWT>` with the session; \
+                              on any failure to `FRONTEND_URL/sign-in?error=oauth_failed`",
+                body: Body::Empty,
+            },
+            error(404, "Sign-in with Google is not configured"),
         ],
     },
     Route {
@@ -453,7 +532,8 @@ route_table!(
             UNAUTHORIZED,
             error(
                 403,
-                "No active subscription, or the plan's instance limit is reached",
+                "No active subscription, the plan's instance limit is reached, or the \
+                 plan does not include the model (the message names the plan that does)",
             ),
             INTERNAL,
             UNAVAILABLE,
@@ -511,6 +591,10 @@ route_table!(
                  before updating configuration`); or a change it cannot take (region)",
             ),
             UNAUTHORIZED,
+            error(
+                403,
+                "The plan does not include the model (the message names the plan that does)",
+            ),
             INSTANCE_NOT_FOUND,
             INTERNAL,
             UNAVAILABLE,
@@ -539,7 +623,9 @@ route_table!(
         path: "/instances/{id}/start",
         tag: Tag::Instances,
         summary: "Start a stopped assistant",
-        description: "",
+        description: "Needs an ACTIVE subscription; an instance past the plan's limit (the \
+                      most recently created, after a downgrade) stays stopped. Starts it on \
+                      the plan's machine size.",
         auth: Auth::Bearer,
         request: Body::Empty,
         responses: &[
@@ -550,6 +636,11 @@ route_table!(
             ),
             error(400, "The instance is not stopped"),
             UNAUTHORIZED,
+            error(
+                403,
+                "No active subscription (`Active subscription required...`), or the \
+                 instance is past the plan's limit (`Instance limit reached (N)...`)",
+            ),
             INSTANCE_NOT_FOUND,
             INTERNAL,
             UNAVAILABLE,
@@ -836,7 +927,10 @@ route_table!(
         summary: "The caller's active subscription and the plans on offer",
         description: "Only an ACTIVE subscription is returned. `usage` counts the caller's \
                       instances against its limit: after a downgrade an account may hold more \
-                      than the limit; it keeps them but cannot create more.",
+                      than the limit; the most recently created surplus is stopped and no \
+                      more can be created. Each plan lists its models and machine size. \
+                      Without an ACTIVE subscription, `lapse` says when the instances stop \
+                      and, once announced, when they are deleted.",
         auth: Auth::Bearer,
         request: Body::Empty,
         responses: &[
@@ -920,9 +1014,10 @@ mod tests {
             if route.auth == Auth::Bearer {
                 assert!(statuses.contains(&401), "{} lacks 401", route.path);
             }
+            // A page the browser is sent through answers with a redirect.
             assert!(
-                route.responses.iter().any(|r| r.status < 300),
-                "{} has no success response",
+                route.responses.iter().any(|r| r.status < 400),
+                "{} has no success or redirect response",
                 route.path
             );
             for response in route.responses.iter().filter(|r| r.status >= 400) {

@@ -4,6 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::entitlements;
+use crate::crd::MachineSize;
 use crate::domain::Plan;
 
 /// A plan as the pricing page shows it.
@@ -20,6 +22,10 @@ pub struct PlanConfig {
     pub instance_limit: i32,
     /// Feature lines.
     pub features: Vec<String>,
+    /// The AI models the plan's instances may use.
+    pub models: Vec<String>,
+    /// The machine each of the plan's instances runs on.
+    pub machine: MachineSize,
 }
 
 /// The configured plans; a plan without a Stripe price is absent.
@@ -86,6 +92,14 @@ impl Catalog {
             .find(|plan| self.price(*plan) == Some(price))
     }
 
+    /// The plan of a recorded subscription: the one sold at its price (so a change
+    /// made in the portal counts), else the plan it was recorded with.
+    pub fn plan_of(&self, price: Option<&str>, recorded: Option<&str>) -> Option<Plan> {
+        price
+            .and_then(|p| self.plan_for_price(p))
+            .or_else(|| recorded.and_then(|p| Plan::parse(p).ok()))
+    }
+
     /// The plans on sale, as the pricing page shows them.
     pub fn plans(&self) -> Plans {
         let config = |plan: Plan| {
@@ -95,6 +109,11 @@ impl Catalog {
                 price: monthly_dollars(plan),
                 instance_limit: instance_limit(Some(plan)),
                 features: features(plan).iter().map(|f| (*f).to_owned()).collect(),
+                models: entitlements::models(plan)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                machine: entitlements::machine(Some(plan)),
             })
         };
         Plans {
@@ -107,11 +126,7 @@ impl Catalog {
 
 /// The plan's name for people.
 pub fn display_name(plan: Plan) -> &'static str {
-    match plan {
-        Plan::Starter => "Starter",
-        Plan::Pro => "Pro",
-        Plan::Enterprise => "Enterprise",
-    }
+    plan.display_name()
 }
 
 /// The monthly price the pricing page shows, in dollars (Stripe's price is what is
@@ -184,6 +199,8 @@ mod tests {
         assert_eq!(starter.price_id, "price_starter");
         assert_eq!(starter.instance_limit, 2);
         assert_eq!(starter.features.len(), 4);
+        assert!(starter.models.iter().any(|m| m == "claude-sonnet-5"));
+        assert_eq!(starter.machine.memory_mb, 2048);
         assert!(plans.pro.is_some());
         assert!(plans.enterprise.is_none());
     }

@@ -2,7 +2,9 @@
 //! webhook signatures and events, and how each event changes a subscription.
 
 pub mod catalog;
+pub mod entitlements;
 pub mod events;
+pub mod lifecycle;
 pub mod settings;
 pub mod signature;
 pub mod stripe;

@@ -7,6 +7,7 @@ use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::catalog::Catalog;
+use super::lifecycle::Periods;
 use super::signature::WebhookVerifier;
 use super::stripe::StripeApi;
 
@@ -36,6 +37,59 @@ pub struct StripeArgs {
     /// Longest time one attempt of a Stripe call may take.
     #[arg(long, env = "STRIPE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub stripe_timeout: Duration,
+}
+
+/// The billing lifecycle's periods, and how often the facade checks them.
+#[derive(Debug, Args)]
+pub struct LifecycleArgs {
+    /// How long the Instances of an account whose subscription is past due or unpaid
+    /// keep running before billing stops them.
+    #[arg(long, env = "BILLING_GRACE_PERIOD", default_value = "3days", value_parser = humantime::parse_duration)]
+    pub billing_grace_period: Duration,
+
+    /// How long after its subscription stopped being ACTIVE an account's Instances (and
+    /// their Fly.io apps) are deleted.
+    #[arg(long, env = "BILLING_DELETION_DEADLINE", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub billing_deletion_deadline: Duration,
+
+    /// How long `GET /billing/subscription` announces the deletion before it happens.
+    #[arg(long, env = "BILLING_DELETION_WARNING", default_value = "7days", value_parser = humantime::parse_duration)]
+    pub billing_deletion_warning: Duration,
+
+    /// How often the facade checks every account against the lifecycle.
+    #[arg(long, env = "BILLING_CHECK_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub billing_check_interval: Duration,
+}
+
+impl LifecycleArgs {
+    /// The periods and the check's interval, or a one-line error naming the setting.
+    pub fn lifecycle(&self) -> Result<(Periods, Duration), String> {
+        if self.billing_deletion_warning > self.billing_deletion_deadline {
+            return Err(
+                "BILLING_DELETION_WARNING must not be longer than BILLING_DELETION_DEADLINE"
+                    .to_owned(),
+            );
+        }
+        if self.billing_grace_period > self.billing_deletion_deadline {
+            return Err(
+                "BILLING_GRACE_PERIOD must not be longer than BILLING_DELETION_DEADLINE".to_owned(),
+            );
+        }
+        if self.billing_check_interval < Duration::from_secs(1) {
+            return Err("BILLING_CHECK_INTERVAL must be at least 1s".to_owned());
+        }
+        if self.billing_deletion_deadline > Duration::from_secs(10 * 365 * 86_400) {
+            return Err("BILLING_DELETION_DEADLINE must be at most 10 years".to_owned());
+        }
+        Ok((
+            Periods {
+                grace: self.billing_grace_period,
+                deletion_deadline: self.billing_deletion_deadline,
+                deletion_warning: self.billing_deletion_warning,
+            },
+            self.billing_check_interval,
+        ))
+    }
 }
 
 /// The Stripe price of each plan.
@@ -140,5 +194,34 @@ impl StripeArgs {
             webhook,
             catalog,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(grace: &str, deadline: &str, warning: &str, interval: &str) -> LifecycleArgs {
+        let parse = |text: &str| humantime::parse_duration(text).unwrap();
+        LifecycleArgs {
+            billing_grace_period: parse(grace),
+            billing_deletion_deadline: parse(deadline),
+            billing_deletion_warning: parse(warning),
+            billing_check_interval: parse(interval),
+        }
+    }
+
+    #[test]
+    fn the_lifecycle_periods_must_fit_in_one_another() {
+        let (periods, interval) = args("3days", "30days", "7days", "5m").lifecycle().unwrap();
+        assert_eq!(periods.grace, Duration::from_secs(3 * 86_400));
+        assert_eq!(periods.deletion_warning, Duration::from_secs(7 * 86_400));
+        assert_eq!(interval, Duration::from_secs(300));
+        let refusal = |a: LifecycleArgs| a.lifecycle().unwrap_err();
+        assert!(
+            refusal(args("3days", "5days", "7days", "5m")).starts_with("BILLING_DELETION_WARNING")
+        );
+        assert!(refusal(args("10days", "5days", "1day", "5m")).starts_with("BILLING_GRACE_PERIOD"));
+        assert!(refusal(args("1s", "5s", "1s", "500ms")).starts_with("BILLING_CHECK_INTERVAL"));
     }
 }

@@ -10,6 +10,9 @@ pub enum StoreError {
     /// An account with this email (in any letter case) exists.
     #[error("an account with this email already exists")]
     EmailTaken,
+    /// The Google account is linked to another account already.
+    #[error("this Google account is linked to another account")]
+    GoogleAccountTaken,
     /// An instance with this namespace and name exists.
     #[error("an instance with this namespace and name already exists")]
     InstanceNameTaken,

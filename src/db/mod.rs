@@ -3,8 +3,10 @@
 
 mod audit;
 mod error;
+mod google_sign_ins;
 mod import;
 mod instances;
+mod lifecycle;
 pub mod reseal;
 mod secrets;
 mod settings;
@@ -22,10 +24,12 @@ use sqlx::{Connection, PgPool};
 
 pub use audit::{AuditEntry, AuditLog};
 pub use error::StoreError;
+pub use google_sign_ins::{GoogleSignIns, PendingSignIn};
 pub use import::{
     ImportedInstance, ImportedSubscription, ImportedUser, Imports, InstancePresence, UserPresence,
 };
 pub use instances::{InstanceRecord, Instances, NewInstance};
+pub use lifecycle::{BillingInstance, BillingLifecycle, Lapse};
 pub use secrets::{SecretKind, Secrets};
 pub use settings::DatabaseArgs;
 pub use stripe_events::StripeEvents;
@@ -102,6 +106,16 @@ impl Database {
     /// Writing rows imported from the original system.
     pub fn imports<'a>(&'a self, keyring: &'a Keyring) -> Imports<'a> {
         Imports::new(&self.pool, keyring)
+    }
+
+    /// The billing lifecycle's records: lapses and why billing stopped instances.
+    pub fn billing_lifecycle(&self) -> BillingLifecycle<'_> {
+        BillingLifecycle::new(&self.pool)
+    }
+
+    /// Sign-ins with Google under way.
+    pub fn google_sign_ins(&self) -> GoogleSignIns<'_> {
+        GoogleSignIns::new(&self.pool)
     }
 
     /// The audit log.

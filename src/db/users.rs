@@ -4,8 +4,13 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::StoreError;
+use super::{AuditLog, StoreError};
 use crate::domain::EmailAddress;
+
+/// The audit log's name of an account.
+fn target(id: Uuid) -> String {
+    format!("user:{id}")
+}
 
 /// An account as stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -91,7 +96,8 @@ impl<'a> Users<'a> {
         .await?)
     }
 
-    /// Creates an account. An email taken in any letter case is
+    /// Creates an account that signs in with a password (or, without a hash, with
+    /// nothing until it is linked to Google). An email taken in any letter case is
     /// [`StoreError::EmailTaken`].
     pub async fn create(
         &self,
@@ -99,7 +105,8 @@ impl<'a> Users<'a> {
         password_hash: Option<&str>,
         name: Option<&str>,
     ) -> Result<UserRecord, StoreError> {
-        sqlx::query_as!(
+        let mut tx = self.pool.begin().await?;
+        let record = sqlx::query_as!(
             UserRecord,
             "insert into users (email, password_hash, name) values ($1, $2, $3)
              returning id, email, password_hash, name, created_at, updated_at, token_version",
@@ -107,12 +114,133 @@ impl<'a> Users<'a> {
             password_hash,
             name,
         )
-        .fetch_one(self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(StoreError::on_unique(
             "users_email_lower_key",
             StoreError::EmailTaken,
-        ))
+        ))?;
+        AuditLog::record_in(
+            &mut tx,
+            &target(record.id),
+            "user.create",
+            &target(record.id),
+            serde_json::json!({ "method": "password" }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Creates an account without a password for the Google account `google_sub`. An
+    /// email taken in any letter case is [`StoreError::EmailTaken`]; a Google
+    /// account linked to one already is [`StoreError::GoogleAccountTaken`].
+    pub async fn create_with_google(
+        &self,
+        email: &EmailAddress,
+        name: Option<&str>,
+        google_sub: &str,
+    ) -> Result<UserRecord, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let record = sqlx::query_as!(
+            UserRecord,
+            "insert into users (email, password_hash, name, google_sub) values ($1, null, $2, $3)
+             returning id, email, password_hash, name, created_at, updated_at, token_version",
+            email.as_str(),
+            name,
+            google_sub,
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db)
+                if db.is_unique_violation() && db.constraint() == Some("users_google_sub_key") =>
+            {
+                StoreError::GoogleAccountTaken
+            }
+            _ => StoreError::on_unique("users_email_lower_key", StoreError::EmailTaken)(e),
+        })?;
+        AuditLog::record_in(
+            &mut tx,
+            &target(record.id),
+            "user.create",
+            &target(record.id),
+            serde_json::json!({ "method": "google" }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// The account linked to the Google account `google_sub`.
+    pub async fn find_by_google_sub(
+        &self,
+        google_sub: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        Ok(sqlx::query_as!(
+            UserRecord,
+            "select id, email, password_hash, name, created_at, updated_at, token_version
+             from users where google_sub = $1",
+            google_sub,
+        )
+        .fetch_optional(self.pool)
+        .await?)
+    }
+
+    /// Links the account to the Google account `google_sub`, unless it is linked
+    /// already (to any); whether it was linked now.
+    pub async fn link_google(&self, id: Uuid, google_sub: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let linked = sqlx::query!(
+            "update users set google_sub = $2 where id = $1 and google_sub is null",
+            id,
+            google_sub,
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::GoogleAccountTaken,
+            _ => StoreError::Database(e),
+        })?
+        .rows_affected()
+            == 1;
+        if linked {
+            AuditLog::record_in(
+                &mut tx,
+                &target(id),
+                "user.link_google",
+                &target(id),
+                serde_json::json!({}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(linked)
+    }
+
+    /// Ends every session of the account: the token version moves on. Returns the new
+    /// version, or `None` when the account does not exist.
+    pub async fn end_sessions(&self, id: Uuid) -> Result<Option<i32>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let version = sqlx::query_scalar!(
+            "update users set token_version = token_version + 1 where id = $1
+             returning token_version",
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(version) = version {
+            AuditLog::record_in(
+                &mut tx,
+                &target(id),
+                "user.logout_all",
+                &target(id),
+                serde_json::json!({ "token_version": version }),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(version)
     }
 
     /// The account with this id.
@@ -199,6 +327,14 @@ impl<'a> Users<'a> {
         let Some(legacy_id) = deleted else {
             return Ok(false);
         };
+        AuditLog::record_in(
+            &mut tx,
+            &target(id),
+            "user.delete",
+            &target(id),
+            serde_json::json!({ "imported": legacy_id.is_some() }),
+        )
+        .await?;
         if let Some(legacy_id) = legacy_id {
             sqlx::query!(
                 "insert into account_tombstones (legacy_id) values ($1) on conflict do nothing",

@@ -644,6 +644,7 @@ fn resource(input: ResourceInput<'_>) -> Instance {
             fallback_regions: Vec::new(),
             storage_gb: None,
             power_state: power,
+            machine: None,
             telegram_token: TelegramTokenSource {
                 stored_secret_id: Some(input.secret_id),
                 secret_key_ref: None,

@@ -67,3 +67,13 @@ pub struct UpdatePasswordRequest {
     /// The new password: 8 to 1024 characters.
     pub new_password: NewPassword,
 }
+
+/// What deleting the signed-in account asks for.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DeleteAccountRequest {
+    /// The account's password: required for an account that has one. An account that
+    /// signs in with Google only sends none, and must have signed in within the last
+    /// 10 minutes instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Password>,
+}

@@ -77,6 +77,27 @@ pub struct SubscriptionResponse {
     pub plans: Plans,
     /// How many instances the user has and may have.
     pub usage: InstanceUsage,
+    /// Since when the user has been without an ACTIVE subscription, and what happens to
+    /// their instances when; null while a subscription is ACTIVE (or there never was
+    /// one).
+    pub lapse: Option<BillingLapse>,
+}
+
+/// An account without an ACTIVE subscription, and what billing does to its instances.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = super::require_every_property)]
+pub struct BillingLapse {
+    /// The status of the newest subscription: PAST_DUE, UNPAID, CANCELED, ...
+    pub status: String,
+    /// Since when there has been no ACTIVE subscription.
+    pub since: Timestamp,
+    /// When the instances stop (or stopped): at once for an ended subscription, after
+    /// the grace period for a failed payment.
+    pub instances_stop_at: Timestamp,
+    /// When the instances and their Fly.io apps are deleted, once that is announced
+    /// (for the warning period before it); null until then.
+    pub deletion_at: Option<Timestamp>,
 }
 
 /// The user's instances against the active subscription's limit.

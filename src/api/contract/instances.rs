@@ -107,10 +107,53 @@ pub struct InstanceResponse {
     pub telegram_bot_token: Option<String>,
     /// Private IPv6 address of the machine, once known.
     pub ip_address: Option<String>,
+    /// Why billing stopped the instance, as the owner is shown it (`Billing: payment
+    /// failed`, `Billing: subscription canceled`, `Billing: plan allows 2 instances`);
+    /// null when billing did not stop it.
+    pub stop_reason: Option<String>,
     /// When the instance was created.
     pub created_at: Timestamp,
     /// When the instance last changed.
     pub updated_at: Timestamp,
+    /// Whether the assistant works, and if not why, in words to show; null before the
+    /// controller has looked.
+    #[serde(default)]
+    pub health: Option<HealthView>,
+}
+
+/// Whether an assistant works, as the web app shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "InstanceHealth")]
+#[schemars(transform = super::require_every_property)]
+pub struct HealthView {
+    /// `healthy`, `unhealthy`, or `unknown` (stopped, or starting).
+    pub state: HealthState,
+    /// Why, as a stable name: `Healthy`, `Starting`, `CheckFailing`, `CrashLoop`,
+    /// `TelegramTokenRejected`, `TelegramConflict`, `OutOfMemory`, `HostFailed`,
+    /// `Stopped` or `NotRunning`.
+    pub reason: String,
+    /// What to tell the owner, when something is wrong (such as "Your Telegram token was
+    /// revoked or is wrong: update it with a new token from @BotFather.").
+    pub message: Option<String>,
+    /// Whether only the owner can mend it (a new token, another poller stopped).
+    pub owner_action_needed: bool,
+    /// Since when it is so.
+    pub since: Option<Timestamp>,
+    /// How many times the assistant crashed and was started again.
+    pub restarts: u32,
+}
+
+/// Whether an assistant works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthState {
+    /// It answers.
+    Healthy,
+    /// Something is wrong; see the message.
+    Unhealthy,
+    /// Not running, or starting.
+    Unknown,
 }
 
 /// The caller's assistants, newest first.
@@ -133,6 +176,10 @@ pub struct ProvisioningStatusResponse {
     pub message: Option<String>,
     /// The provisioning steps in order.
     pub steps: Vec<ProvisioningStep>,
+    /// Whether the assistant works, and if not why; null before the controller has
+    /// looked.
+    #[serde(default)]
+    pub health: Option<HealthView>,
 }
 
 /// A token to check with Telegram.

@@ -8,20 +8,22 @@ mod instances;
 mod snapshots;
 
 pub use auth::{
-    LoginRequest, RegisterRequest, TokenResponse, UpdatePasswordRequest, UpdateProfileRequest, User,
+    DeleteAccountRequest, LoginRequest, RegisterRequest, TokenResponse, UpdatePasswordRequest,
+    UpdateProfileRequest, User,
 };
 pub use billing::{
-    CheckoutRequest, CheckoutResponse, InstanceUsage, Invoice, InvoiceList, Plan, PlanConfig,
-    Plans, PortalResponse, StripeEvent, StripeEventData, Subscription, SubscriptionResponse,
-    WebhookReceived,
+    BillingLapse, CheckoutRequest, CheckoutResponse, InstanceUsage, Invoice, InvoiceList, Plan,
+    PlanConfig, Plans, PortalResponse, StripeEvent, StripeEventData, Subscription,
+    SubscriptionResponse, WebhookReceived,
 };
 pub use common::{
     ErrorBody, HealthResponse, HealthStatus, MessageResponse, ReadyResponse, SuccessResponse,
 };
 pub use instances::{
-    CreateInstanceRequest, InstanceList, InstanceResponse, PairingApprovalResponse,
-    PairingRequestList, PairingRequestView, ProvisioningStatusResponse, TokenToCheck,
-    UpdateInstanceRequest, ValidateTelegramTokenRequest, ValidateTelegramTokenResponse,
+    CreateInstanceRequest, HealthState, HealthView, InstanceList, InstanceResponse,
+    PairingApprovalResponse, PairingRequestList, PairingRequestView, ProvisioningStatusResponse,
+    TokenToCheck, UpdateInstanceRequest, ValidateTelegramTokenRequest,
+    ValidateTelegramTokenResponse,
 };
 pub use snapshots::{
     RestoreResponse, RestoreState, RestoreView, RetainedVolumeView, SnapshotList, SnapshotView,
@@ -103,8 +105,10 @@ mod tests {
             telegram_user_ids: Vec::new(),
             telegram_bot_token: crate::domain::mask_token(TOKEN),
             ip_address: None,
+            stop_reason: None,
             created_at: crate::domain::Timestamp::now(),
             updated_at: crate::domain::Timestamp::now(),
+            health: None,
         };
         let value = serde_json::to_value(&response).unwrap();
         assert_eq!(value["flyAppName"], json!(null));

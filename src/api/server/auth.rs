@@ -1,4 +1,5 @@
-//! Accounts: register, sign in, the signed-in user, profile, password, and deletion.
+//! Accounts: register, sign in, the signed-in user, profile, password, signing out
+//! everywhere, and deletion.
 
 use std::sync::Arc;
 
@@ -9,16 +10,19 @@ use kube::api::{DeleteParams, ListParams};
 
 use super::client_address::rate_key;
 use super::error::ApiError;
-use super::extract::{ClientAddress, JsonBody, SignedIn};
+use super::extract::{ClientAddress, JsonBody, OptionalJsonBody, SignedIn, SignedInSince};
 use super::passwords::Verified;
 use super::state::{AppState, attempt};
 use crate::api::contract::{
-    LoginRequest, MessageResponse, RegisterRequest, TokenResponse, UpdatePasswordRequest,
-    UpdateProfileRequest, User,
+    DeleteAccountRequest, LoginRequest, MessageResponse, RegisterRequest, TokenResponse,
+    UpdatePasswordRequest, UpdateProfileRequest, User,
 };
 use crate::crd::label;
 use crate::db::{StoreError, UserRecord};
 use crate::domain::Timestamp;
+
+/// How recent a sign-in must be to delete an account that has no password.
+pub const FRESH_SIGN_IN: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn user(record: &UserRecord) -> User {
     User {
@@ -170,13 +174,67 @@ pub async fn update_password(
     }))
 }
 
-/// `DELETE /auth/account`: the account's Instances are deleted through the controller
-/// (which removes their Fly.io apps), then the account and, by cascade, its records.
-pub async fn delete_account(
+/// `POST /auth/logout-all`: ends every session of the account, this one included.
+pub async fn logout_all(
     State(state): State<Arc<AppState>>,
     SignedIn(record): SignedIn,
 ) -> Result<Json<MessageResponse>, ApiError> {
+    state
+        .db
+        .users()
+        .end_sessions(record.id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    Ok(Json(MessageResponse {
+        message: "Signed out of every session".to_owned(),
+    }))
+}
+
+/// Whether the caller of a deletion has shown, just now, that they hold the account:
+/// its password when it has one, else a sign-in within [`FRESH_SIGN_IN`].
+async fn confirm_deletion(
+    state: &AppState,
+    record: &UserRecord,
+    issued_at: Option<i64>,
+    body: Option<DeleteAccountRequest>,
+) -> Result<(), ApiError> {
+    let Some(hash) = record.password_hash.clone().filter(|h| !h.is_empty()) else {
+        let age = issued_at.map(|at| chrono::Utc::now().timestamp() - at);
+        if age.is_none_or(|age| age > FRESH_SIGN_IN.as_secs() as i64) {
+            return Err(ApiError::forbidden(
+                "Sign in again to delete your account: your sign-in must be less than 10 minutes old",
+            ));
+        }
+        return Ok(());
+    };
+    let Some(password) = body.and_then(|b| b.password) else {
+        return Err(ApiError::invalid(vec![
+            "password: Required to delete an account that has a password".to_owned(),
+        ]));
+    };
+    let verified = state
+        .passwords
+        .verify(Some(hash), password.expose().to_owned())
+        .await?;
+    if verified == Verified::No {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Password is incorrect",
+        ));
+    }
+    Ok(())
+}
+
+/// `DELETE /auth/account`: with the password (or, for an account without one, a
+/// fresh sign-in), the account's Instances are deleted through the controller (which
+/// removes their Fly.io apps), then the account and, by cascade, its records.
+pub async fn delete_account(
+    State(state): State<Arc<AppState>>,
+    SignedInSince(record, issued_at): SignedInSince,
+    OptionalJsonBody(body): OptionalJsonBody<DeleteAccountRequest>,
+) -> Result<Json<MessageResponse>, ApiError> {
     attempt(&state.per_account, account_key(&record))?;
+    confirm_deletion(&state, &record, issued_at, body).await?;
     super::billing::cancel_before_deletion(&state, &record).await?;
     let selector = label::owned_by(record.id);
     state

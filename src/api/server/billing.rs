@@ -13,14 +13,16 @@ use super::error::ApiError;
 use super::extract::{JsonBody, SignedIn};
 use super::state::AppState;
 use crate::api::contract::{
-    CheckoutRequest, CheckoutResponse, InstanceUsage, InvoiceList, Plan, PortalResponse,
+    BillingLapse, CheckoutRequest, CheckoutResponse, InstanceUsage, InvoiceList, PortalResponse,
     Subscription, SubscriptionResponse, WebhookReceived,
 };
 use crate::billing::BillingError;
 use crate::billing::catalog::display_name;
 use crate::billing::events::Event;
+use crate::billing::lifecycle::Standing;
 use crate::billing::stripe::{CheckoutRequest as StripeCheckout, StripeApi, StripeCallError};
 use crate::billing::webhook::{EventProcessor, Outcome};
+use crate::db::BillingLifecycle;
 use crate::db::UserRecord;
 use crate::domain::Timestamp;
 
@@ -188,16 +190,15 @@ pub async fn subscription(
         can_create_instance: record.is_some()
             && (instance_limit < 0 || instances < i64::from(instance_limit)),
     };
+    let lapse = match &record {
+        Some(_) => None,
+        None => lapse_of(&state, user.id).await?,
+    };
     let subscription = record.map(|r| {
-        let plan = r
-            .stripe_price_id
-            .as_deref()
-            .and_then(|price| state.billing.catalog.plan_for_price(price))
-            .or_else(|| {
-                r.plan
-                    .as_deref()
-                    .and_then(|p| Plan::ALL.into_iter().find(|x| x.as_str() == p))
-            });
+        let plan = state
+            .billing
+            .catalog
+            .plan_of(r.stripe_price_id.as_deref(), r.plan.as_deref());
         Subscription {
             id: r.id,
             user_id: r.user_id,
@@ -217,6 +218,35 @@ pub async fn subscription(
         subscription,
         plans: state.billing.catalog.plans(),
         usage,
+        lapse,
+    }))
+}
+
+/// The account's lapse as the web app shows it: when its instances stop and, once it
+/// is announced, when they are deleted.
+async fn lapse_of(state: &AppState, user: uuid::Uuid) -> Result<Option<BillingLapse>, ApiError> {
+    let Some(lapse) = state.db.billing_lifecycle().lapse(user).await? else {
+        return Ok(None);
+    };
+    let mut conn = state
+        .db
+        .pool()
+        .acquire()
+        .await
+        .map_err(crate::db::StoreError::from)?;
+    let subscriptions = BillingLifecycle::subscriptions_in(&mut conn, user).await?;
+    let standing = Standing::of(&subscriptions);
+    let Some((status, _)) = subscriptions.into_iter().next() else {
+        return Ok(None);
+    };
+    let periods = &state.lifecycle;
+    Ok(Some(BillingLapse {
+        status,
+        since: Timestamp::from(lapse.lapsed_at),
+        instances_stop_at: Timestamp::from(periods.stops_at(standing, lapse.lapsed_at)),
+        deletion_at: lapse
+            .deletion_warned_at
+            .map(|warned| Timestamp::from(periods.deletes_at(lapse.lapsed_at, warned))),
     }))
 }
 
@@ -266,7 +296,12 @@ pub async fn webhook(
             subscription,
             status,
         } => {
-            tracing::info!(event = %event.id, r#type = %event.event_type, %user, %subscription, %status, "applied a Stripe event")
+            tracing::info!(event = %event.id, r#type = %event.event_type, %user, %subscription, %status, "applied a Stripe event");
+            // What the new state means for the account's instances, at once; a failure
+            // here is the periodic check's to finish, the event stays applied.
+            if let Err(e) = super::lifecycle::check_account(&state, *user, true).await {
+                tracing::warn!(%user, status = %e.status, error = %e.message, "the billing lifecycle could not act on the account yet");
+            }
         }
         Outcome::Duplicate => {
             tracing::info!(event = %event.id, r#type = %event.event_type, "a Stripe event delivered again; already applied")

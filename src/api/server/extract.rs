@@ -56,43 +56,67 @@ impl<T: DeserializeOwned + Send> FromRequest<Arc<AppState>> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|v| v.trim().to_ascii_lowercase())
-            .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
-        let bytes = axum::body::Bytes::from_request(request, state)
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    e.status(),
-                    format!("cannot read the body: {}", e.body_text()),
-                )
-            })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::invalid(vec![
+        match read_json(request, state).await? {
+            Some(value) => Ok(Self(value)),
+            None => Err(ApiError::invalid(vec![
                 "A JSON body is required".to_owned(),
-            ]));
+            ])),
         }
-        if !is_json {
-            return Err(ApiError::bad_request(
-                "The body must be JSON, sent with Content-Type: application/json",
-            ));
-        }
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut deserializer)
-            .map_err(|e| ApiError::invalid(vec![describe(e)]))?;
-        deserializer.end().map_err(|e| {
-            ApiError::invalid(vec![format!("the body has more after its JSON value: {e}")])
-        })?;
-        Ok(Self(value))
     }
 }
 
+/// A JSON body that may be left out: `None` for an empty body, checked as
+/// [`JsonBody`] otherwise.
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+impl<T: DeserializeOwned + Send> FromRequest<Arc<AppState>> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        Ok(Self(read_json(request, state).await?))
+    }
+}
+
+/// The request's JSON body, `None` when it has none.
+async fn read_json<T: DeserializeOwned>(
+    request: Request,
+    state: &Arc<AppState>,
+) -> Result<Option<T>, ApiError> {
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
+    let bytes = axum::body::Bytes::from_request(request, state)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                e.status(),
+                format!("cannot read the body: {}", e.body_text()),
+            )
+        })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if !is_json {
+        return Err(ApiError::bad_request(
+            "The body must be JSON, sent with Content-Type: application/json",
+        ));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|e| ApiError::invalid(vec![describe(e)]))?;
+    deserializer.end().map_err(|e| {
+        ApiError::invalid(vec![format!("the body has more after its JSON value: {e}")])
+    })?;
+    Ok(Some(value))
+}
+
 /// The signed-in user: a valid session token of an account that exists and whose
-/// password has not changed since the token was issued.
+/// sessions have not been ended (by a password change or a sign-out everywhere) since
+/// the token was issued.
 pub struct SignedIn(pub UserRecord);
 
 impl FromRequestParts<Arc<AppState>> for SignedIn {
@@ -102,54 +126,79 @@ impl FromRequestParts<Arc<AppState>> for SignedIn {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or_else(ApiError::unauthorized)?;
-        let (id, version) = match state
-            .sessions
-            .check(token)
-            .ok_or_else(ApiError::unauthorized)?
-        {
-            Session::Current(claims) => {
-                let id = claims
-                    .sub
-                    .parse::<Uuid>()
-                    .map_err(|_| ApiError::unauthorized())?;
-                (id, claims.tv.unwrap_or_default())
-            }
-            Session::Original(claims) => {
-                // The original named accounts by their cuid; only an account imported
-                // from it under that id, after the session began, is its holder's.
-                if !is_legacy_id(&claims.sub) {
-                    return Err(ApiError::unauthorized());
-                }
-                let id = imported_id(LegacyKind::User, &claims.sub);
-                let imported_at = state.db.users().imported_at(id, &claims.sub).await?;
-                let issued = claims.iat.unwrap_or(i64::MAX);
-                if imported_at.is_none_or(|at| issued >= at.timestamp()) {
-                    return Err(ApiError::unauthorized());
-                }
-                (id, 0)
-            }
-        };
-        let user = state
-            .db
-            .users()
-            .find(id)
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        if user.token_version != version {
-            return Err(ApiError::unauthorized());
-        }
+        let (user, _) = signed_in(parts, state).await?;
         Ok(Self(user))
     }
+}
+
+/// The signed-in user as [`SignedIn`], with when their session began (seconds since
+/// the epoch; `None` for a session that does not say).
+pub struct SignedInSince(pub UserRecord, pub Option<i64>);
+
+impl FromRequestParts<Arc<AppState>> for SignedInSince {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let (user, issued_at) = signed_in(parts, state).await?;
+        Ok(Self(user, issued_at))
+    }
+}
+
+/// The account of the request's session token, and when the session began.
+async fn signed_in(
+    parts: &Parts,
+    state: &Arc<AppState>,
+) -> Result<(UserRecord, Option<i64>), ApiError> {
+    let token = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or_else(ApiError::unauthorized)?;
+    let (id, version, issued_at) = match state
+        .sessions
+        .check(token)
+        .ok_or_else(ApiError::unauthorized)?
+    {
+        Session::Current(claims) => {
+            let id = claims
+                .sub
+                .parse::<Uuid>()
+                .map_err(|_| ApiError::unauthorized())?;
+            (id, claims.tv.unwrap_or_default(), claims.iat)
+        }
+        Session::Original(claims) => {
+            // The original named accounts by their cuid; only an account imported
+            // from it under that id, after the session began, is its holder's.
+            if !is_legacy_id(&claims.sub) {
+                return Err(ApiError::unauthorized());
+            }
+            let id = imported_id(LegacyKind::User, &claims.sub);
+            let imported_at = state.db.users().imported_at(id, &claims.sub).await?;
+            let issued = claims.iat.unwrap_or(i64::MAX);
+            if imported_at.is_none_or(|at| issued >= at.timestamp()) {
+                return Err(ApiError::unauthorized());
+            }
+            (id, 0, claims.iat)
+        }
+    };
+    let user = state
+        .db
+        .users()
+        .find(id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    if user.token_version != version {
+        return Err(ApiError::unauthorized());
+    }
+    Ok((user, issued_at))
 }
 
 /// An instance id from the path: a UUID, or the original system's id of an imported

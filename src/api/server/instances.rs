@@ -19,12 +19,14 @@ use crate::api::contract::{
     SuccessResponse, UpdateInstanceRequest, ValidateTelegramTokenRequest,
     ValidateTelegramTokenResponse,
 };
-use crate::crd::annotation::{RECONCILE_REQUESTED_AT, RETRY_REQUESTED_AT};
+use crate::billing::entitlements;
+use crate::crd::annotation::{BILLING_STOPPED, RECONCILE_REQUESTED_AT, RETRY_REQUESTED_AT};
 use crate::crd::{
-    AccountInstance, Instance, InstanceSpec, Phase, TelegramTokenSource, field_manager, record_name,
+    AccountInstance, Instance, InstanceSpec, MachineSize, Phase, TelegramTokenSource,
+    field_manager, record_name,
 };
-use crate::db::{InstanceRecord, NewInstance, StoreError, UserRecord};
-use crate::domain::AiModel;
+use crate::db::{BillingLifecycle, InstanceRecord, NewInstance, StoreError, UserRecord};
+use crate::domain::{AiModel, Plan};
 use crate::runtime::models;
 
 /// The caller's record of an instance and its Instance, or 404.
@@ -64,6 +66,106 @@ pub(super) async fn patch(
     Ok(written)
 }
 
+/// The active subscription's plan and instance limit, or `None` without an ACTIVE
+/// subscription.
+pub(super) async fn active_plan(
+    state: &AppState,
+    user: uuid::Uuid,
+) -> Result<Option<(Option<Plan>, i32)>, ApiError> {
+    Ok(state
+        .db
+        .subscriptions()
+        .active_for_user(user)
+        .await?
+        .map(|s| {
+            let plan = state
+                .billing
+                .catalog
+                .plan_of(s.stripe_price_id.as_deref(), s.plan.as_deref());
+            (plan, s.instance_limit)
+        }))
+}
+
+/// Why a power change is asked for: the owner's own, or billing's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum PowerChange {
+    /// Run, on a machine of this size when given; whatever billing said is cleared.
+    Run(Option<MachineSize>),
+    /// Stop, as the owner asked.
+    Stop,
+    /// Stop, for the reason billing shows the owner.
+    StopForBilling(String),
+}
+
+/// Sets an Instance's power state: the one write behind the owner's start and stop and
+/// billing's. Billing's stops carry their reason in an annotation; a start removes it.
+pub(super) async fn set_power(
+    state: &AppState,
+    record: &InstanceRecord,
+    change: &PowerChange,
+) -> Result<Instance, ApiError> {
+    let body = match change {
+        PowerChange::Run(machine) => {
+            let mut spec = json!({ "powerState": "Running" });
+            if let Some(machine) = machine {
+                spec["machine"] = json!(machine);
+            }
+            json!({ "metadata": { "annotations": { BILLING_STOPPED: null } }, "spec": spec })
+        }
+        PowerChange::Stop => json!({ "spec": { "powerState": "Stopped" } }),
+        PowerChange::StopForBilling(reason) => json!({
+            "metadata": { "annotations": { BILLING_STOPPED: reason } },
+            "spec": { "powerState": "Stopped" },
+        }),
+    };
+    patch(state, record, body).await
+}
+
+/// Deletes an Instance: the controller removes its Fly.io machine and app, then the
+/// Instance goes and the record is marked deleted. The one deletion behind the owner's
+/// and billing's.
+pub(super) async fn remove(state: &AppState, record: &InstanceRecord) -> Result<(), ApiError> {
+    if record.deleted_at.is_some() {
+        return Ok(());
+    }
+    match state
+        .instances
+        .delete(&record.name, &DeleteParams::default())
+        .await
+    {
+        Ok(answer) => {
+            if let Some(marked) = answer.left() {
+                state.cache.remember(marked);
+            }
+        }
+        Err(kube::Error::Api(e)) if e.code == 404 => {
+            state
+                .db
+                .instances(&state.keyring)
+                .mark_deleted(record.id)
+                .await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+const NO_SUBSCRIPTION: &str = "Active subscription required. Please subscribe to create instances.";
+
+fn limit_reached(limit: i64) -> ApiError {
+    ApiError::forbidden(format!(
+        "Instance limit reached ({limit}). Please upgrade your plan or delete existing instances."
+    ))
+}
+
+/// Refuses a model the plan does not include, naming the plan that does.
+fn check_entitlement(plan: Option<Plan>, model: Option<&AiModel>) -> Result<(), ApiError> {
+    match model.and_then(|m| entitlements::refusal(plan, m)) {
+        Some(refusal) => Err(ApiError::forbidden(refusal)),
+        None => Ok(()),
+    }
+}
+
 /// `POST /instances/validate-telegram-token`
 pub async fn validate_token(
     State(state): State<Arc<AppState>>,
@@ -80,6 +182,11 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateInstanceRequest>,
 ) -> Result<(StatusCode, Json<InstanceResponse>), ApiError> {
     check_runtime_fields(Some(&body.ai_model), Some(&body.telegram_user_ids))?;
+    let plan = match active_plan(&state, user.id).await? {
+        Some((plan, _)) => plan,
+        None => return Err(ApiError::forbidden(NO_SUBSCRIPTION)),
+    };
+    check_entitlement(plan, Some(&body.ai_model))?;
     let id = uuid::Uuid::new_v4();
     let name = record_name(id);
     let records = state.db.instances(&state.keyring);
@@ -95,15 +202,9 @@ pub async fn create(
         .await
     {
         Err(StoreError::NoActiveSubscription) => {
-            return Err(ApiError::forbidden(
-                "Active subscription required. Please subscribe to create instances.",
-            ));
+            return Err(ApiError::forbidden(NO_SUBSCRIPTION));
         }
-        Err(StoreError::LimitReached { limit }) => {
-            return Err(ApiError::forbidden(format!(
-                "Instance limit reached ({limit}). Please upgrade your plan or delete existing instances."
-            )));
-        }
+        Err(StoreError::LimitReached { limit }) => return Err(limit_reached(limit)),
         other => other?,
     };
     let object = AccountInstance {
@@ -122,6 +223,7 @@ pub async fn create(
             fallback_regions: Vec::new(),
             storage_gb: None,
             power_state: Default::default(),
+            machine: Some(entitlements::machine(plan)),
             telegram_token: TelegramTokenSource {
                 stored_secret_id: Some(secret_id),
                 secret_key_ref: None,
@@ -218,7 +320,13 @@ pub async fn update(
     if body.is_empty() {
         return Ok(Json(views::instance(&record, seen(&state, &instance))));
     }
-    if views::phase(&record, seen(&state, &instance)) != Phase::Stopped {
+    let active = active_plan(&state, user.id).await?;
+    check_entitlement(active.and_then(|(plan, _)| plan), body.ai_model.as_ref())?;
+    // A token Telegram refuses (or another program uses) is mended by a new token while
+    // the assistant runs: the controller restarts it with the new one.
+    let owner_mends_token = body.telegram_bot_token.is_some()
+        && views::health(&record, seen(&state, &instance)).is_some_and(|h| h.owner_action_needed);
+    if views::phase(&record, seen(&state, &instance)) != Phase::Stopped && !owner_mends_token {
         return Err(ApiError::bad_request(
             "Instance must be stopped before updating configuration",
         ));
@@ -251,6 +359,10 @@ pub async fn update(
     if let Some(ids) = &body.telegram_user_ids {
         spec["telegramUserIds"] = json!(ids);
     }
+    // The plan's machine size reaches the machine with this change.
+    if let Some((plan, _)) = active {
+        spec["machine"] = json!(entitlements::machine(plan));
+    }
     if let Some(token) = &body.telegram_bot_token {
         records.replace_token(record.id, token).await?;
         // The resource names the same sealed row: ask the controller to look now.
@@ -274,25 +386,39 @@ async fn power(
 ) -> Result<InstanceResponse, ApiError> {
     let (record, instance) = find(state, user, id).await?;
     let phase = views::phase(&record, seen(state, &instance));
-    let (allowed, refusal, value, shown) = if start {
-        (
-            Phase::Stopped,
-            "Instance is not stopped",
-            "Running",
-            Phase::Starting,
-        )
+    let (allowed, refusal, shown) = if start {
+        (Phase::Stopped, "Instance is not stopped", Phase::Starting)
     } else {
-        (
-            Phase::Running,
-            "Instance is not running",
-            "Stopped",
-            Phase::Stopping,
-        )
+        (Phase::Running, "Instance is not running", Phase::Stopping)
     };
     if phase != allowed {
         return Err(ApiError::bad_request(refusal));
     }
-    let written = patch(state, &record, json!({ "spec": { "powerState": value } })).await?;
+    let change = if start {
+        let Some((plan, limit)) = active_plan(state, user.id).await? else {
+            return Err(ApiError::forbidden(NO_SUBSCRIPTION));
+        };
+        // Past the plan's limit (after a downgrade), the newest instances stay stopped.
+        if limit >= 0 {
+            let mut conn = state.db.pool().acquire().await.map_err(StoreError::from)?;
+            let live = BillingLifecycle::instances_in(&mut conn, user.id).await?;
+            let rank = live.iter().position(|i| i.id == record.id).unwrap_or(0);
+            if rank >= usize::try_from(limit).unwrap_or(0) {
+                return Err(limit_reached(i64::from(limit)));
+            }
+        }
+        PowerChange::Run(Some(entitlements::machine(plan)))
+    } else {
+        PowerChange::Stop
+    };
+    let written = set_power(state, &record, &change).await?;
+    if start {
+        state
+            .db
+            .billing_lifecycle()
+            .set_billing_stop(record.id, None)
+            .await?;
+    }
     let mut view = views::instance(&record, Seen::Present(&written));
     // The controller has not acted yet: the instance is on its way.
     view.status = shown;
@@ -365,27 +491,7 @@ pub async fn delete(
     InstanceId(id): InstanceId,
 ) -> Result<Json<SuccessResponse>, ApiError> {
     let (record, _) = find(&state, &user, id).await?;
-    if record.deleted_at.is_none() {
-        match state
-            .instances
-            .delete(&record.name, &DeleteParams::default())
-            .await
-        {
-            Ok(answer) => {
-                if let Some(marked) = answer.left() {
-                    state.cache.remember(marked);
-                }
-            }
-            Err(kube::Error::Api(e)) if e.code == 404 => {
-                state
-                    .db
-                    .instances(&state.keyring)
-                    .mark_deleted(record.id)
-                    .await?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    remove(&state, &record).await?;
     Ok(Json(SuccessResponse { success: true }))
 }
 

@@ -9,7 +9,10 @@ pub mod client_address;
 mod docs;
 mod error;
 mod extract;
+mod google;
+mod google_sign_in;
 mod instances;
+mod lifecycle;
 mod listener;
 mod meta;
 mod metrics;
@@ -58,6 +61,13 @@ pub async fn run(args: ApiArgs) -> Result<(), StartError> {
     let telegram = telegram::Telegram::new(&args.telegram_api_url, Duration::from_secs(5))
         .map_err(StartError::Setting)?;
     let billing = args.stripe.billing().map_err(StartError::Setting)?;
+    let (periods, check_interval) = args.lifecycle.lifecycle().map_err(StartError::Setting)?;
+    let google = google_sign_in(&args)?;
+    if google.is_none() {
+        tracing::info!(
+            "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET are not set: sign-in with Google is not served"
+        );
+    }
     if billing.api.is_none() {
         tracing::warn!(
             "STRIPE_SECRET_KEY is not set: checkout, the portal, invoices and the webhook answer that billing is not configured"
@@ -102,7 +112,9 @@ pub async fn run(args: ApiArgs) -> Result<(), StartError> {
         passwords: passwords::Passwords::new(usize::from(args.password_hash_concurrency)),
         metrics: Default::default(),
         billing,
+        lifecycle: periods,
         frontend_url: args.frontend_url.clone(),
+        google,
         controller_wait: args
             .request_timeout
             .saturating_sub(std::time::Duration::from_secs(3))
@@ -137,6 +149,7 @@ pub async fn run(args: ApiArgs) -> Result<(), StartError> {
             }
         }
     });
+    let billing_checks = lifecycle::spawn(state.clone(), check_interval);
     let connections = listener::Limits {
         max_connections: args.max_connections as usize,
         header_read_timeout: args.header_read_timeout,
@@ -152,8 +165,60 @@ pub async fn run(args: ApiArgs) -> Result<(), StartError> {
     ));
     listener::serve(listener, app, connections, shutdown).await;
     pruning.abort();
+    billing_checks.abort();
     let _ = metrics_server.await;
     Ok(())
+}
+
+/// Sign-in with Google, when its client id and secret are both set. Its callback is
+/// `GOOGLE_REDIRECT_URL`, else `API_URL` + `/auth/google/callback`, else in development
+/// `http://localhost:<PORT>/auth/google/callback`.
+fn google_sign_in(args: &ApiArgs) -> Result<Option<google::GoogleSignIn>, StartError> {
+    use secrecy::ExposeSecret as _;
+    let settings = &args.google;
+    let id = settings
+        .google_client_id
+        .clone()
+        .filter(|id| !id.trim().is_empty());
+    let secret = settings
+        .google_client_secret
+        .clone()
+        .filter(|s| !s.expose_secret().trim().is_empty());
+    let (client_id, client_secret) = match (id, secret) {
+        (None, None) => return Ok(None),
+        (Some(id), Some(secret)) => (id, secret),
+        _ => {
+            return Err(StartError::Setting(
+                "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET are set together or not at all"
+                    .to_owned(),
+            ));
+        }
+    };
+    let redirect_url = match (&settings.google_redirect_url, &settings.api_url) {
+        (Some(url), _) if !url.trim().is_empty() => url.trim().to_owned(),
+        (_, Some(api)) if !api.trim().is_empty() => {
+            format!("{}/auth/google/callback", api.trim().trim_end_matches('/'))
+        }
+        _ if args.app_env == settings::Environment::Development => {
+            format!("http://localhost:{}/auth/google/callback", args.port)
+        }
+        _ => {
+            return Err(StartError::Setting(
+                "sign-in with Google needs GOOGLE_REDIRECT_URL (or API_URL): this facade's /auth/google/callback as browsers reach it".to_owned(),
+            ));
+        }
+    };
+    google::GoogleSignIn::new(
+        google::GoogleSettings {
+            client_id,
+            client_secret,
+            issuer_url: settings.google_issuer_url.clone(),
+            redirect_url,
+        },
+        Duration::from_secs(10),
+    )
+    .map(Some)
+    .map_err(|e| StartError::Setting(e.to_string()))
 }
 
 /// Refuses a legacy secret past its use: every session the original issued before the

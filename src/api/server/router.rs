@@ -22,7 +22,7 @@ use tower_http::trace::TraceLayer;
 use super::error::ApiError;
 use super::settings::Environment;
 use super::state::AppState;
-use super::{auth, billing, instances, meta, metrics, pairing, snapshots};
+use super::{auth, billing, google_sign_in, instances, meta, metrics, pairing, snapshots};
 use crate::api::routes::{Method, ROUTES, route_handlers};
 
 /// What the layers around the routes need to know.

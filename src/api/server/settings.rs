@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 
-use crate::billing::settings::StripeArgs;
+use crate::billing::settings::{LifecycleArgs, StripeArgs};
 use crate::crypto::EncryptionArgs;
 use crate::db::DatabaseArgs;
 
@@ -33,6 +33,13 @@ pub struct ApiArgs {
     /// Stripe.
     #[command(flatten)]
     pub stripe: StripeArgs,
+
+    /// The billing lifecycle.
+    #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
+    /// Sign-in with Google.
+    #[command(flatten)]
+    pub google: GoogleArgs,
 
     /// Secret that signs session tokens (HS256): at least 32 bytes.
     #[arg(long, env = "API_JWT_SECRET", hide_env_values = true)]
@@ -114,4 +121,36 @@ pub struct ApiArgs {
     /// served to the internet with it.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9090")]
     pub metrics_addr: SocketAddr,
+}
+
+/// Sign-in with Google: served when the client id and secret are both set.
+#[derive(Debug, Args)]
+pub struct GoogleArgs {
+    /// The OAuth client id of the Google Cloud project (`…apps.googleusercontent.com`).
+    #[arg(long, env = "GOOGLE_CLIENT_ID")]
+    pub google_client_id: Option<String>,
+
+    /// The OAuth client secret.
+    #[arg(long, env = "GOOGLE_CLIENT_SECRET", hide_env_values = true)]
+    pub google_client_secret: Option<SecretString>,
+
+    /// The OpenID Connect issuer to discover Google's endpoints and keys from.
+    #[arg(
+        long,
+        env = "GOOGLE_ISSUER_URL",
+        default_value = "https://accounts.google.com"
+    )]
+    pub google_issuer_url: String,
+
+    /// Where Google sends the browser back: this facade's `/auth/google/callback` as the
+    /// internet reaches it, registered with the OAuth client. Unset, it is
+    /// `API_URL` + `/auth/google/callback`, or in development
+    /// `http://localhost:<PORT>/auth/google/callback`.
+    #[arg(long, env = "GOOGLE_REDIRECT_URL")]
+    pub google_redirect_url: Option<String>,
+
+    /// The facade's public address (`https://api.example.com`), as the original's
+    /// `API_URL`: the base of the default `GOOGLE_REDIRECT_URL`.
+    #[arg(long, env = "API_URL")]
+    pub api_url: Option<String>,
 }

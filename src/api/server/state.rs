@@ -10,10 +10,12 @@ use kube::api::Api;
 use super::cache::InstanceCache;
 use super::client_address::TrustedProxies;
 use super::error::ApiError;
+use super::google::GoogleSignIn;
 use super::metrics::HttpMetrics;
 use super::passwords::Passwords;
 use super::session::Sessions;
 use super::telegram::Telegram;
+use crate::billing::lifecycle::Periods;
 use crate::billing::settings::BillingSettings;
 use crate::crd::Instance;
 use crate::crypto::Keyring;
@@ -47,8 +49,12 @@ pub struct AppState {
     pub metrics: std::sync::Arc<HttpMetrics>,
     /// Stripe and the plans on sale.
     pub billing: BillingSettings,
+    /// The billing lifecycle's periods.
+    pub lifecycle: Periods,
     /// The web app's address, where Stripe sends people back.
     pub frontend_url: String,
+    /// Sign-in with Google, when configured.
+    pub google: Option<GoogleSignIn>,
     /// Longest wait for the controller to carry out what a request asked of it (pairing,
     /// restores).
     pub controller_wait: std::time::Duration,

@@ -1,7 +1,9 @@
 //! From an instance record and its Instance resource to what the web app sees.
 
-use crate::api::contract::{InstanceResponse, ProvisioningStatusResponse};
-use crate::crd::{ConditionType, Instance, Phase};
+use kube::ResourceExt;
+
+use crate::api::contract::{HealthState, HealthView, InstanceResponse, ProvisioningStatusResponse};
+use crate::crd::{ConditionType, HealthReason, Instance, Phase, PowerState, annotation};
 use crate::db::InstanceRecord;
 use crate::domain::{AiModel, Timestamp};
 
@@ -87,9 +89,37 @@ pub fn instance(record: &InstanceRecord, seen: Seen<'_>) -> InstanceResponse {
             .unwrap_or_default(),
         telegram_bot_token: record.token_mask.clone(),
         ip_address: status.and_then(|s| s.ip_address.clone()),
+        stop_reason: instance
+            .filter(|i| i.spec.power_state == PowerState::Stopped)
+            .and_then(|i| i.annotations().get(annotation::BILLING_STOPPED).cloned()),
         created_at: Timestamp::from(record.created_at),
         updated_at: Timestamp::from(record.updated_at),
+        health: health(record, seen),
     }
+}
+
+/// Whether the assistant works, from the Instance's `Healthy` condition; null before
+/// the controller wrote one (and for a deleted instance).
+pub fn health(record: &InstanceRecord, seen: Seen<'_>) -> Option<HealthView> {
+    if record.deleted_at.is_some() {
+        return None;
+    }
+    let status = seen.instance()?.status.as_ref()?;
+    let condition = status.condition(ConditionType::Healthy)?;
+    let reason = HealthReason::parse(&condition.reason)?;
+    Some(HealthView {
+        state: match condition.status.as_str() {
+            "True" => HealthState::Healthy,
+            "False" => HealthState::Unhealthy,
+            _ => HealthState::Unknown,
+        },
+        reason: reason.as_str().to_owned(),
+        message: reason.for_owner().map(str::to_owned),
+        owner_action_needed: reason.is_owners(),
+        since: chrono::DateTime::from_timestamp(condition.last_transition_time.0.as_second(), 0)
+            .map(Timestamp::from),
+        restarts: status.restarts,
+    })
 }
 
 /// How far provisioning has come.
@@ -105,5 +135,6 @@ pub fn provisioning(record: &InstanceRecord, seen: Seen<'_>) -> ProvisioningStat
         steps: status
             .map(|s| s.provisioning_steps.clone())
             .unwrap_or_default(),
+        health: health(record, seen),
     }
 }

@@ -2,7 +2,14 @@
 //! failing, the account stays (503) rather than leaving a subscription billing a
 //! deleted customer.
 
+use fasterclaw::api::contract::DeleteAccountRequest;
+
 use super::Billing;
+
+/// The password of the accounts the billing tests sign up.
+fn password() -> DeleteAccountRequest {
+    serde_json::from_value(serde_json::json!({ "password": "a good password" })).unwrap()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_account_cancels_its_subscription_first() {
@@ -11,7 +18,7 @@ async fn deleting_an_account_cancels_its_subscription_first() {
 
     // Stripe fails every attempt: the account stays, the subscription runs on.
     billing.stripe.fail_next(100);
-    let refused = client.delete_account().await.unwrap_err();
+    let refused = client.delete_account(&password()).await.unwrap_err();
     assert_eq!(
         refused.to_string(),
         "503: Your subscription could not be cancelled with Stripe, so the account was not deleted. Please try again shortly."
@@ -34,7 +41,7 @@ async fn deleting_an_account_cancels_its_subscription_first() {
 
     // Stripe fails twice more, then answers: the retries carry the deletion through.
     billing.stripe.fail_next(2);
-    client.delete_account().await.unwrap();
+    client.delete_account(&password()).await.unwrap();
     assert_eq!(client.me().await.unwrap_err().status(), Some(401));
     let cancelled = billing.stripe.subscription(&subscription).unwrap();
     assert_eq!(cancelled["status"], "canceled");

@@ -4,6 +4,7 @@
 
 mod account;
 mod checkout;
+mod lifecycle;
 mod plans;
 mod stand_in;
 mod webhook;

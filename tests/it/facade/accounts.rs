@@ -3,12 +3,18 @@
 
 use std::time::Duration;
 
-use fasterclaw::api::contract::{LoginRequest, UpdatePasswordRequest, UpdateProfileRequest};
+use fasterclaw::api::contract::{
+    DeleteAccountRequest, LoginRequest, UpdatePasswordRequest, UpdateProfileRequest,
+};
 use fasterclaw::domain::EmailAddress;
 use serde_json::{Value, json};
 
 use super::{sign_up, telegram};
 use crate::support::stack::Stack;
+
+fn password(text: &str) -> DeleteAccountRequest {
+    serde_json::from_value(json!({ "password": text })).unwrap()
+}
 
 fn login(email: &str, password: &str) -> LoginRequest {
     serde_json::from_value(json!({ "email": email, "password": password })).unwrap()
@@ -22,6 +28,13 @@ async fn accounts_register_sign_in_change_and_end_their_sessions() {
     let anonymous = facade.client();
     let (signed_in, user) = sign_up(&anonymous).await;
     assert_eq!(signed_in.me().await.unwrap(), user);
+
+    // Without GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET, sign-in with Google is not
+    // served.
+    for path in ["/auth/google", "/auth/google/callback?code=x&state=y"] {
+        let response = reqwest::get(format!("{}{path}", facade.url)).await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
 
     // The same email in another case is the same account.
     let again = anonymous
@@ -93,7 +106,11 @@ async fn accounts_register_sign_in_change_and_end_their_sessions() {
 
     // Deleting the account ends its sessions at once.
     assert_eq!(
-        fresh.delete_account().await.unwrap().message,
+        fresh
+            .delete_account(&password("a newer password"))
+            .await
+            .unwrap()
+            .message,
         "Account deleted successfully"
     );
     assert_eq!(
@@ -365,7 +382,10 @@ async fn deleting_an_account_deletes_its_instances_and_their_fly_apps() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    owner.delete_account().await.unwrap();
+    owner
+        .delete_account(&password("a good password"))
+        .await
+        .unwrap();
     assert_eq!(owner.me().await.unwrap_err().status(), Some(401));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while stack.fly.app_names().len() != 1 {

@@ -3,6 +3,7 @@
 //! way of calling matters).
 
 mod accounts;
+mod google;
 mod hardening;
 mod http;
 mod instances;

@@ -832,7 +832,7 @@ async fn a_running_original_moves_over_without_reprovisioning_a_bot() {
         reqwest::Method::DELETE,
         url("/auth/account"),
         Some(&bob),
-        None,
+        Some(json!({ "password": hashes[2].password })),
     )
     .await;
     assert_eq!(status, 200, "{body}");

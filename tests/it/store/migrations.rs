@@ -26,6 +26,8 @@ async fn every_migration_reverts_and_applies_again() {
         [
             "account_tombstones",
             "audit_log",
+            "billing_lapses",
+            "google_sign_ins",
             "instances",
             "sealed_secrets",
             "stripe_webhook_events",
@@ -77,21 +79,27 @@ async fn the_cli_applies_lists_and_reverts_the_last() {
     assert_eq!(status.matches("applied").count(), count, "{status}");
     // Applying again changes nothing.
     assert!(migrate(&test, &["run"]).0);
-    let users_columns = |test: &TestDatabase| {
+    let columns = |test: &TestDatabase, table: &'static str| {
         let pool = test.pool().clone();
         async move {
             sqlx::query_scalar::<_, String>(
-                "select column_name::text from information_schema.columns where table_name = 'users'",
+                "select column_name::text from information_schema.columns where table_name = $1",
             )
+            .bind(table)
             .fetch_all(&pool)
             .await
             .unwrap()
         }
     };
     assert!(
-        users_columns(&test)
+        columns(&test, "instances")
             .await
-            .contains(&"imported_at".to_owned())
+            .contains(&"billing_stop".to_owned())
+    );
+    assert!(
+        columns(&test, "users")
+            .await
+            .contains(&"google_sub".to_owned())
     );
 
     let (ok, out) = migrate(&test, &["revert"]);
@@ -99,18 +107,26 @@ async fn the_cli_applies_lists_and_reverts_the_last() {
     assert!(out.contains(&format!("reverted migration {last}")), "{out}");
     let (_, status) = migrate(&test, &["status"]);
     assert_eq!(status.matches("applied").count(), count - 1, "{status}");
-    // The last migration added the time of an account's import and the tombstones of
-    // deleted imported accounts; reverting it takes them away.
+    // The last migration added why billing stopped an instance and the accounts'
+    // lapses; reverting it takes them away and leaves the earlier ones.
     assert!(
-        !users_columns(&test)
+        !columns(&test, "instances")
             .await
-            .contains(&"imported_at".to_owned())
+            .contains(&"billing_stop".to_owned())
     );
-    assert!(users_columns(&test).await.contains(&"legacy_id".to_owned()));
     assert!(
         !our_tables(&test)
             .await
+            .contains(&"billing_lapses".to_owned())
+    );
+    assert!(
+        columns(&test, "users")
+            .await
+            .contains(&"imported_at".to_owned())
+    );
+    assert!(
+        our_tables(&test)
+            .await
             .contains(&"account_tombstones".to_owned())
     );
-    assert!(our_tables(&test).await.contains(&"audit_log".to_owned()));
 }

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { DeleteAuthAccountData, DeleteAuthAccountErrors, DeleteAuthAccountResponses, DeleteInstancesByIdData, DeleteInstancesByIdErrors, DeleteInstancesByIdResponses, GetAuthMeData, GetAuthMeErrors, GetAuthMeResponses, GetBillingInvoicesData, GetBillingInvoicesErrors, GetBillingInvoicesResponses, GetBillingSubscriptionData, GetBillingSubscriptionErrors, GetBillingSubscriptionResponses, GetDocsData, GetDocsJsonData, GetDocsJsonResponses, GetDocsResponses, GetHealthData, GetHealthResponses, GetInstancesByIdData, GetInstancesByIdErrors, GetInstancesByIdPairingRequestsData, GetInstancesByIdPairingRequestsErrors, GetInstancesByIdPairingRequestsResponses, GetInstancesByIdProvisioningStatusData, GetInstancesByIdProvisioningStatusErrors, GetInstancesByIdProvisioningStatusResponses, GetInstancesByIdResponses, GetInstancesByIdSnapshotsData, GetInstancesByIdSnapshotsErrors, GetInstancesByIdSnapshotsResponses, GetInstancesData, GetInstancesErrors, GetInstancesResponses, GetOpenapiJsonData, GetOpenapiJsonResponses, GetReadyData, GetReadyErrors, GetReadyResponses, PatchAuthPasswordData, PatchAuthPasswordErrors, PatchAuthPasswordResponses, PatchAuthProfileData, PatchAuthProfileErrors, PatchAuthProfileResponses, PatchInstancesByIdData, PatchInstancesByIdErrors, PatchInstancesByIdResponses, PostAuthLoginData, PostAuthLoginErrors, PostAuthLoginResponses, PostAuthRegisterData, PostAuthRegisterErrors, PostAuthRegisterResponses, PostBillingCheckoutData, PostBillingCheckoutErrors, PostBillingCheckoutResponses, PostBillingPortalData, PostBillingPortalErrors, PostBillingPortalResponses, PostBillingWebhookData, PostBillingWebhookErrors, PostBillingWebhookResponses, PostInstancesByIdPairingRequestsByCodeApproveData, PostInstancesByIdPairingRequestsByCodeApproveErrors, PostInstancesByIdPairingRequestsByCodeApproveResponses, PostInstancesByIdRetryData, PostInstancesByIdRetryErrors, PostInstancesByIdRetryResponses, PostInstancesByIdSnapshotsBySnapshotRestoreData, PostInstancesByIdSnapshotsBySnapshotRestoreErrors, PostInstancesByIdSnapshotsBySnapshotRestoreResponses, PostInstancesByIdStartData, PostInstancesByIdStartErrors, PostInstancesByIdStartResponses, PostInstancesByIdStopData, PostInstancesByIdStopErrors, PostInstancesByIdStopResponses, PostInstancesByIdSyncData, PostInstancesByIdSyncErrors, PostInstancesByIdSyncResponses, PostInstancesData, PostInstancesErrors, PostInstancesResponses, PostInstancesValidateTelegramTokenData, PostInstancesValidateTelegramTokenErrors, PostInstancesValidateTelegramTokenResponses } from './types.gen.js';
+import type { DeleteAuthAccountData, DeleteAuthAccountErrors, DeleteAuthAccountResponses, DeleteInstancesByIdData, DeleteInstancesByIdErrors, DeleteInstancesByIdResponses, GetAuthGoogleCallbackData, GetAuthGoogleCallbackErrors, GetAuthGoogleData, GetAuthGoogleErrors, GetAuthMeData, GetAuthMeErrors, GetAuthMeResponses, GetBillingInvoicesData, GetBillingInvoicesErrors, GetBillingInvoicesResponses, GetBillingSubscriptionData, GetBillingSubscriptionErrors, GetBillingSubscriptionResponses, GetDocsData, GetDocsJsonData, GetDocsJsonResponses, GetDocsResponses, GetHealthData, GetHealthResponses, GetInstancesByIdData, GetInstancesByIdErrors, GetInstancesByIdPairingRequestsData, GetInstancesByIdPairingRequestsErrors, GetInstancesByIdPairingRequestsResponses, GetInstancesByIdProvisioningStatusData, GetInstancesByIdProvisioningStatusErrors, GetInstancesByIdProvisioningStatusResponses, GetInstancesByIdResponses, GetInstancesByIdSnapshotsData, GetInstancesByIdSnapshotsErrors, GetInstancesByIdSnapshotsResponses, GetInstancesData, GetInstancesErrors, GetInstancesResponses, GetOpenapiJsonData, GetOpenapiJsonResponses, GetReadyData, GetReadyErrors, GetReadyResponses, PatchAuthPasswordData, PatchAuthPasswordErrors, PatchAuthPasswordResponses, PatchAuthProfileData, PatchAuthProfileErrors, PatchAuthProfileResponses, PatchInstancesByIdData, PatchInstancesByIdErrors, PatchInstancesByIdResponses, PostAuthLoginData, PostAuthLoginErrors, PostAuthLoginResponses, PostAuthLogoutAllData, PostAuthLogoutAllErrors, PostAuthLogoutAllResponses, PostAuthRegisterData, PostAuthRegisterErrors, PostAuthRegisterResponses, PostBillingCheckoutData, PostBillingCheckoutErrors, PostBillingCheckoutResponses, PostBillingPortalData, PostBillingPortalErrors, PostBillingPortalResponses, PostBillingWebhookData, PostBillingWebhookErrors, PostBillingWebhookResponses, PostInstancesByIdPairingRequestsByCodeApproveData, PostInstancesByIdPairingRequestsByCodeApproveErrors, PostInstancesByIdPairingRequestsByCodeApproveResponses, PostInstancesByIdRetryData, PostInstancesByIdRetryErrors, PostInstancesByIdRetryResponses, PostInstancesByIdSnapshotsBySnapshotRestoreData, PostInstancesByIdSnapshotsBySnapshotRestoreErrors, PostInstancesByIdSnapshotsBySnapshotRestoreResponses, PostInstancesByIdStartData, PostInstancesByIdStartErrors, PostInstancesByIdStartResponses, PostInstancesByIdStopData, PostInstancesByIdStopErrors, PostInstancesByIdStopResponses, PostInstancesByIdSyncData, PostInstancesByIdSyncErrors, PostInstancesByIdSyncResponses, PostInstancesData, PostInstancesErrors, PostInstancesResponses, PostInstancesValidateTelegramTokenData, PostInstancesValidateTelegramTokenErrors, PostInstancesValidateTelegramTokenResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -21,13 +21,31 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
 /**
  * Delete the signed-in user's account
  *
- * Cancels the Stripe subscription, deletes every instance (their Fly.io apps and machines included) and then the account. When Stripe cannot cancel the subscription (after retries), nothing is deleted and the answer is 503.
+ * An account with a password must send it (`{"password"}`); an account that signs in with Google only sends no body, and its session must have begun less than 10 minutes ago. Then cancels the Stripe subscription, deletes every instance (their Fly.io apps and machines included) and the account. When Stripe cannot cancel the subscription (after retries), nothing is deleted and the answer is 503.
  */
-export const deleteAuthAccount = <ThrowOnError extends boolean = false>(options?: Options<DeleteAuthAccountData, ThrowOnError>) => (options?.client ?? client).delete<DeleteAuthAccountResponses, DeleteAuthAccountErrors, ThrowOnError>({
+export const deleteAuthAccount = <ThrowOnError extends boolean = false>(options: Options<DeleteAuthAccountData, ThrowOnError>) => (options.client ?? client).delete<DeleteAuthAccountResponses, DeleteAuthAccountErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/auth/account',
-    ...options
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
 });
+
+/**
+ * Start signing in with Google
+ *
+ * Served when sign-in with Google is configured (`GOOGLE_CLIENT_ID` and `GOOGLE_CLIENT_SECRET`); otherwise 404. Opened by the browser, not called: it is sent on to Google with a new `state`, nonce and PKCE challenge, and holds the `state` in an HttpOnly cookie until the callback.
+ */
+export const getAuthGoogle = <ThrowOnError extends boolean = false>(options?: Options<GetAuthGoogleData, ThrowOnError>) => (options?.client ?? client).get<unknown, GetAuthGoogleErrors, ThrowOnError>({ url: '/auth/google', ...options });
+
+/**
+ * Finish signing in with Google
+ *
+ * Where Google sends the browser back, with `code` and `state` (or `error`) in the query. The `state` must be the one in this browser's cookie and of a sign-in started here within 10 minutes, used once; Google must say the email is verified. The account linked to the Google account, or the one with its email (linked now), or a new one without a password, is signed in.
+ */
+export const getAuthGoogleCallback = <ThrowOnError extends boolean = false>(options?: Options<GetAuthGoogleCallbackData, ThrowOnError>) => (options?.client ?? client).get<unknown, GetAuthGoogleCallbackErrors, ThrowOnError>({ url: '/auth/google/callback', ...options });
 
 /**
  * Sign in with email and password
@@ -39,6 +57,17 @@ export const postAuthLogin = <ThrowOnError extends boolean = false>(options: Opt
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * Sign out everywhere
+ *
+ * Ends every session of the signed-in account, this one included: every token issued before is refused from now on.
+ */
+export const postAuthLogoutAll = <ThrowOnError extends boolean = false>(options?: Options<PostAuthLogoutAllData, ThrowOnError>) => (options?.client ?? client).post<PostAuthLogoutAllResponses, PostAuthLogoutAllErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/auth/logout-all',
+    ...options
 });
 
 /**
@@ -124,7 +153,7 @@ export const postBillingPortal = <ThrowOnError extends boolean = false>(options?
 /**
  * The caller's active subscription and the plans on offer
  *
- * Only an ACTIVE subscription is returned. `usage` counts the caller's instances against its limit: after a downgrade an account may hold more than the limit; it keeps them but cannot create more.
+ * Only an ACTIVE subscription is returned. `usage` counts the caller's instances against its limit: after a downgrade an account may hold more than the limit; the most recently created surplus is stopped and no more can be created. Each plan lists its models and machine size. Without an ACTIVE subscription, `lapse` says when the instances stop and, once announced, when they are deleted.
  */
 export const getBillingSubscription = <ThrowOnError extends boolean = false>(options?: Options<GetBillingSubscriptionData, ThrowOnError>) => (options?.client ?? client).get<GetBillingSubscriptionResponses, GetBillingSubscriptionErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -301,6 +330,8 @@ export const postInstancesByIdSnapshotsBySnapshotRestore = <ThrowOnError extends
 
 /**
  * Start a stopped assistant
+ *
+ * Needs an ACTIVE subscription; an instance past the plan's limit (the most recently created, after a downgrade) stays stopped. Starts it on the plan's machine size.
  */
 export const postInstancesByIdStart = <ThrowOnError extends boolean = false>(options: Options<PostInstancesByIdStartData, ThrowOnError>) => (options.client ?? client).post<PostInstancesByIdStartResponses, PostInstancesByIdStartErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

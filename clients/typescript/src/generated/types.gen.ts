@@ -40,6 +40,30 @@ export type ApiSuccess = {
 };
 
 /**
+ * An account without an ACTIVE subscription, and what billing does to its instances.
+ */
+export type BillingLapse = {
+    /**
+     * When the instances and their Fly.io apps are deleted, once that is announced
+     * (for the warning period before it); null until then.
+     */
+    deletionAt: string | null;
+    /**
+     * When the instances stop (or stopped): at once for an ended subscription, after
+     * the grace period for a failed payment.
+     */
+    instancesStopAt: string;
+    /**
+     * Since when there has been no ACTIVE subscription.
+     */
+    since: string;
+    /**
+     * The status of the newest subscription: PAST_DUE, UNPAID, CANCELED, ...
+     */
+    status: string;
+};
+
+/**
  * The Stripe Checkout page to send the browser to.
  */
 export type CheckoutResponse = {
@@ -48,6 +72,11 @@ export type CheckoutResponse = {
      */
     url: string;
 };
+
+/**
+ * The kind of a machine's CPUs, as Fly.io names them.
+ */
+export type CpuKind = 'shared' | 'performance';
 
 /**
  * The plan to subscribe to.
@@ -85,6 +114,18 @@ export type CreateInstanceRequest = {
 };
 
 /**
+ * What deleting the signed-in account asks for.
+ */
+export type DeleteAccountRequest = {
+    /**
+     * The account's password: required for an account that has one. An account that
+     * signs in with Google only sends none, and must have signed in within the last
+     * 10 minutes instead.
+     */
+    password?: string | null;
+};
+
+/**
  * Whether the service is up.
  */
 export type HealthResponse = {
@@ -97,6 +138,11 @@ export type HealthResponse = {
      */
     timestamp: string;
 };
+
+/**
+ * Whether an assistant works.
+ */
+export type HealthState = 'healthy' | 'unhealthy' | 'unknown';
 
 /**
  * The service answers.
@@ -140,6 +186,11 @@ export type Instance = {
      */
     flyMachineId: string | null;
     /**
+     * Whether the assistant works, and if not why, in words to show; null before the
+     * controller has looked.
+     */
+    health: InstanceHealth | null;
+    /**
      * Instance id.
      */
     id: string;
@@ -164,6 +215,12 @@ export type Instance = {
      */
     status: Phase;
     /**
+     * Why billing stopped the instance, as the owner is shown it (`Billing: payment
+     * failed`, `Billing: subscription canceled`, `Billing: plan allows 2 instances`);
+     * null when billing did not stop it.
+     */
+    stopReason: string | null;
+    /**
      * The bot token, masked: the first 10 characters, `...`, the last 4.
      */
     telegramBotToken: string | null;
@@ -179,6 +236,39 @@ export type Instance = {
      * Id of the owning user.
      */
     userId: string;
+};
+
+/**
+ * Whether an assistant works, as the web app shows it.
+ */
+export type InstanceHealth = {
+    /**
+     * What to tell the owner, when something is wrong (such as "Your Telegram token was
+     * revoked or is wrong: update it with a new token from @BotFather.").
+     */
+    message: string | null;
+    /**
+     * Whether only the owner can mend it (a new token, another poller stopped).
+     */
+    ownerActionNeeded: boolean;
+    /**
+     * Why, as a stable name: `Healthy`, `Starting`, `CheckFailing`, `CrashLoop`,
+     * `TelegramTokenRejected`, `TelegramConflict`, `OutOfMemory`, `HostFailed`,
+     * `Stopped` or `NotRunning`.
+     */
+    reason: string;
+    /**
+     * How many times the assistant crashed and was started again.
+     */
+    restarts: number;
+    /**
+     * Since when it is so.
+     */
+    since: string | null;
+    /**
+     * `healthy`, `unhealthy`, or `unknown` (stopped, or starting).
+     */
+    state: HealthState;
 };
 
 /**
@@ -331,6 +421,28 @@ export type PlanConfig = {
      */
     instanceLimit: number;
     /**
+     * The machine each of the plan's instances runs on.
+     */
+    machine: {
+        /**
+         * `shared` or `performance` CPUs.
+         */
+        cpuKind: CpuKind;
+        /**
+         * Number of CPUs.
+         */
+        cpus: number;
+        /**
+         * Memory in MB: a multiple of 256, at least 1024 (OpenClaw's gateway alone takes
+         * about 1 GB).
+         */
+        memoryMB: number;
+    };
+    /**
+     * The AI models the plan's instances may use.
+     */
+    models: Array<string>;
+    /**
      * Display name.
      */
     name: string;
@@ -376,6 +488,11 @@ export type PortalResponse = {
  * How far provisioning of an instance has come.
  */
 export type ProvisioningStatusResponse = {
+    /**
+     * Whether the assistant works, and if not why; null before the controller has
+     * looked.
+     */
+    health: InstanceHealth | null;
     /**
      * Instance id.
      */
@@ -675,6 +792,12 @@ export type Subscription = {
  */
 export type SubscriptionResponse = {
     /**
+     * Since when the user has been without an ACTIVE subscription, and what happens to
+     * their instances when; null while a subscription is ACTIVE (or there never was
+     * one).
+     */
+    lapse: BillingLapse | null;
+    /**
      * The plans on offer.
      */
     plans: Plans;
@@ -927,7 +1050,7 @@ export type UpdateInstanceRequestWritable = {
 };
 
 export type DeleteAuthAccountData = {
-    body?: never;
+    body: DeleteAccountRequest;
     path?: never;
     query?: never;
     url: '/auth/account';
@@ -935,9 +1058,21 @@ export type DeleteAuthAccountData = {
 
 export type DeleteAuthAccountErrors = {
     /**
-     * Missing, invalid or expired bearer token, or the account no longer exists
+     * Invalid body, or the account has a password and none was sent
+     */
+    400: ApiError;
+    /**
+     * Missing or invalid bearer token, or the password is incorrect
      */
     401: ApiError;
+    /**
+     * The account signs in with Google only and its sign-in is older than 10 minutes
+     */
+    403: ApiError;
+    /**
+     * Too many attempts from this address or for this account; retry after `Retry-After` seconds
+     */
+    429: ApiError;
     /**
      * An unexpected failure; details are in the server log
      */
@@ -958,6 +1093,42 @@ export type DeleteAuthAccountResponses = {
 };
 
 export type DeleteAuthAccountResponse = DeleteAuthAccountResponses[keyof DeleteAuthAccountResponses];
+
+export type GetAuthGoogleData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/auth/google';
+};
+
+export type GetAuthGoogleErrors = {
+    /**
+     * Sign-in with Google is not configured
+     */
+    404: ApiError;
+    /**
+     * Too many attempts from this address or for this account; retry after `Retry-After` seconds
+     */
+    429: ApiError;
+};
+
+export type GetAuthGoogleError = GetAuthGoogleErrors[keyof GetAuthGoogleErrors];
+
+export type GetAuthGoogleCallbackData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/auth/google/callback';
+};
+
+export type GetAuthGoogleCallbackErrors = {
+    /**
+     * Sign-in with Google is not configured
+     */
+    404: ApiError;
+};
+
+export type GetAuthGoogleCallbackError = GetAuthGoogleCallbackErrors[keyof GetAuthGoogleCallbackErrors];
 
 export type PostAuthLoginData = {
     body: LoginRequestWritable;
@@ -995,6 +1166,35 @@ export type PostAuthLoginResponses = {
 };
 
 export type PostAuthLoginResponse = PostAuthLoginResponses[keyof PostAuthLoginResponses];
+
+export type PostAuthLogoutAllData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/auth/logout-all';
+};
+
+export type PostAuthLogoutAllErrors = {
+    /**
+     * Missing, invalid or expired bearer token, or the account no longer exists
+     */
+    401: ApiError;
+    /**
+     * An unexpected failure; details are in the server log
+     */
+    500: ApiError;
+};
+
+export type PostAuthLogoutAllError = PostAuthLogoutAllErrors[keyof PostAuthLogoutAllErrors];
+
+export type PostAuthLogoutAllResponses = {
+    /**
+     * Every session ended
+     */
+    200: ApiMessage;
+};
+
+export type PostAuthLogoutAllResponse = PostAuthLogoutAllResponses[keyof PostAuthLogoutAllResponses];
 
 export type GetAuthMeData = {
     body?: never;
@@ -1403,7 +1603,7 @@ export type PostInstancesErrors = {
      */
     401: ApiError;
     /**
-     * No active subscription, or the plan's instance limit is reached
+     * No active subscription, the plan's instance limit is reached, or the plan does not include the model (the message names the plan that does)
      */
     403: ApiError;
     /**
@@ -1565,6 +1765,10 @@ export type PatchInstancesByIdErrors = {
      * Missing, invalid or expired bearer token, or the account no longer exists
      */
     401: ApiError;
+    /**
+     * The plan does not include the model (the message names the plan that does)
+     */
+    403: ApiError;
     /**
      * No such instance among the caller's
      */
@@ -1907,6 +2111,10 @@ export type PostInstancesByIdStartErrors = {
      * Missing, invalid or expired bearer token, or the account no longer exists
      */
     401: ApiError;
+    /**
+     * No active subscription (`Active subscription required...`), or the instance is past the plan's limit (`Instance limit reached (N)...`)
+     */
+    403: ApiError;
     /**
      * No such instance among the caller's
      */
