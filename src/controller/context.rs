@@ -11,7 +11,7 @@ use super::events::Note;
 use super::images::AllowedImages;
 use super::metrics::Metrics;
 use super::regions::Regions;
-use super::settings::{MachineDefaults, PlatformKeys, Storage, Timing};
+use super::settings::{HealthPolicy, MachineDefaults, PlatformKeys, Storage, Timing};
 use crate::crd::Instance;
 use crate::crypto::Keyring;
 use crate::db::Database;
@@ -37,6 +37,8 @@ pub struct Context {
     pub regions: Regions,
     /// When to look again.
     pub timing: Timing,
+    /// The bounds the controller heals within.
+    pub health: HealthPolicy,
     /// Prefix of app names.
     pub app_prefix: String,
     /// Publishes Kubernetes Events.

@@ -12,7 +12,8 @@ use super::naming;
 use super::outcome::{Outcome, Problem};
 use super::settings::PlatformKeys;
 use crate::crd::{
-    Adoption, ConditionType, InstanceStatus, Phase, PowerState, ProvisioningStepName, SyncedReason,
+    Adoption, ConditionType, HealthReason, InstanceStatus, Phase, PowerState, ProvisioningStepName,
+    SyncedReason,
 };
 use crate::domain::{AiModel, AiProvider};
 use crate::runtime::models;
@@ -76,7 +77,12 @@ pub fn gate(facts: &Facts<'_>) -> Gate {
             ),
         ));
     }
-    if previous.phase == Some(Phase::Failed) && !facts.restarted {
+    // FAILED by a problem of the sync (not by the owner's token, which a new token
+    // mends while Fly.io stays in sync).
+    let failed_by_sync = previous
+        .condition(ConditionType::Synced)
+        .is_none_or(|c| c.status != "True");
+    if previous.phase == Some(Phase::Failed) && failed_by_sync && !facts.restarted {
         // FAILED waits for a spec change or a retry; a sync request is echoed.
         let reason = previous
             .condition(ConditionType::Synced)
@@ -225,6 +231,7 @@ pub fn announcements(
             ),
         ));
     }
+    notes.extend(health_notes(previous, next));
     if reconcile_requested.is_some()
         && reconcile_requested != previous.last_handled_reconcile_at.as_deref()
     {
@@ -234,6 +241,25 @@ pub fn announcements(
         ));
     }
     (notes, first_ready)
+}
+
+/// The Events a change of the `Healthy` condition calls for: a Warning naming the
+/// reason once per new reason, and a note when the gateway is healthy again.
+fn health_notes(previous: &InstanceStatus, next: &InstanceStatus) -> Option<Note> {
+    let before = previous.condition(ConditionType::Healthy);
+    let after = next.condition(ConditionType::Healthy)?;
+    if before.is_some_and(|b| b.reason == after.reason) {
+        return None;
+    }
+    match after.status.as_str() {
+        "False" => HealthReason::parse(&after.reason)
+            .map(|reason| Note::new(EventReason::Unhealthy(reason), after.message.clone())),
+        "True" if before.is_some_and(|b| b.status == "False") => Some(Note::new(
+            EventReason::Recovered,
+            "the gateway is healthy again",
+        )),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -275,6 +301,19 @@ mod tests {
     fn the_gates_in_order() {
         let images = AllowedImages::new(&[], "ghcr.io/openclaw/openclaw:1").unwrap();
         let fresh = InstanceStatus::default();
+        let owners_failed = InstanceStatus {
+            phase: Some(Phase::Failed),
+            conditions: vec![
+                condition(ConditionType::Synced, "True", "ReconcileSuccess", ""),
+                condition(
+                    ConditionType::Healthy,
+                    "False",
+                    "TelegramTokenRejected",
+                    "Telegram refuses the bot's token",
+                ),
+            ],
+            ..InstanceStatus::default()
+        };
         let forged = InstanceStatus {
             fly_app_name: Some("someone-elses-app".to_owned()),
             ..InstanceStatus::default()
@@ -345,6 +384,15 @@ mod tests {
                     ..base.clone()
                 },
                 "StayFailed Failed",
+            ),
+            (
+                // FAILED by the owner's token while Fly.io is in sync: a new token
+                // mends it, so reconciles go on.
+                Facts {
+                    previous: &owners_failed,
+                    ..base.clone()
+                },
+                "Go",
             ),
             (
                 Facts {

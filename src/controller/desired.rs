@@ -131,14 +131,23 @@ pub fn machine_config(
         telegram_user_ids: &spec.telegram_user_ids,
         endpoints: &defaults.endpoints,
     };
-    MachineConfig {
-        image: spec.image.clone().unwrap_or_else(|| defaults.image.clone()),
-        env: machine::env(defaults.memory_mb),
-        guest: Some(Guest {
+    // The Instance's own size (its owner's plan), else the controller's.
+    let guest = match &spec.machine {
+        Some(size) => Guest {
+            cpu_kind: size.cpu_kind.as_str().to_owned(),
+            cpus: size.cpus,
+            memory_mb: size.memory_mb,
+        },
+        None => Guest {
             cpu_kind: defaults.cpu_kind.clone(),
             cpus: defaults.cpus,
             memory_mb: defaults.memory_mb,
-        }),
+        },
+    };
+    MachineConfig {
+        image: spec.image.clone().unwrap_or_else(|| defaults.image.clone()),
+        env: machine::env(guest.memory_mb),
+        guest: Some(guest),
         services: Vec::new(),
         metadata: naming::machine_tags(instance),
         restart: Some(RestartPolicy {
@@ -283,5 +292,44 @@ mod tests {
         assert_eq!(gateway(&set), gateway(&same));
         assert_ne!(gateway(&set), gateway(&other_uid));
         assert_ne!(gateway(&set), gateway(&other_key));
+    }
+
+    #[test]
+    fn the_machine_takes_the_instance_size_else_the_controller_default() {
+        let defaults = MachineDefaults {
+            image: "ghcr.io/openclaw/openclaw:1".to_owned(),
+            cpu_kind: "shared".to_owned(),
+            cpus: 1,
+            memory_mb: 2048,
+            endpoints: Default::default(),
+        };
+        let mut spec: crate::crd::InstanceSpec = serde_json::from_value(serde_json::json!({
+            "displayName": "Bot",
+            "ownerId": "o",
+            "telegramToken": { "secretKeyRef": { "name": "s", "key": "k" } },
+        }))
+        .unwrap();
+        let plain = machine_config(&Instance::new("bot", spec.clone()), &defaults, None);
+        let guest = plain.guest.clone().unwrap();
+        assert_eq!(
+            (guest.cpu_kind.as_str(), guest.cpus, guest.memory_mb),
+            ("shared", 1, 2048)
+        );
+        assert_eq!(plain.env["NODE_OPTIONS"], "--max-old-space-size=1536");
+
+        spec.machine = Some(crate::crd::MachineSize {
+            cpu_kind: crate::crd::CpuKind::Performance,
+            cpus: 2,
+            memory_mb: 8192,
+        });
+        let sized = machine_config(&Instance::new("bot", spec), &defaults, None);
+        let guest = sized.guest.clone().unwrap();
+        assert_eq!(
+            (guest.cpu_kind.as_str(), guest.cpus, guest.memory_mb),
+            ("performance", 2, 8192)
+        );
+        assert_eq!(sized.env["NODE_OPTIONS"], "--max-old-space-size=6144");
+        // A new size is a change the controller carries to the machine.
+        assert!(!config_matches(&plain, &sized));
     }
 }

@@ -4,7 +4,7 @@
 
 use kube::runtime::events::EventType;
 
-use crate::crd::SyncedReason;
+use crate::crd::{HealthReason, SyncedReason};
 
 /// Why an Event was published.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +61,12 @@ pub enum EventReason {
     VolumeDeleted,
     /// A region had no room (or no quota) for the assistant.
     RegionFull,
+    /// The gateway is not healthy, for this reason (once per change).
+    Unhealthy(HealthReason),
+    /// The gateway is healthy again.
+    Recovered,
+    /// The controller healed the machine on its own.
+    Healed,
     /// A problem the owner must fix.
     Problem(SyncedReason),
 }
@@ -95,6 +101,9 @@ impl EventReason {
             EventReason::VolumeMoved => "VolumeMoved",
             EventReason::VolumeDeleted => "VolumeDeleted",
             EventReason::RegionFull => "RegionFull",
+            EventReason::Unhealthy(reason) => reason.as_str(),
+            EventReason::Recovered => "Recovered",
+            EventReason::Healed => "Healed",
             EventReason::Problem(reason) => reason.as_str(),
         }
     }
@@ -108,6 +117,7 @@ impl EventReason {
             | EventReason::RestoreRefused
             | EventReason::StateNotCarried
             | EventReason::RegionFull
+            | EventReason::Unhealthy(_)
             | EventReason::Problem(_) => EventType::Warning,
             _ => EventType::Normal,
         }
@@ -132,6 +142,8 @@ impl EventReason {
             EventReason::Restored | EventReason::RestoreRefused => "Restore",
             EventReason::VolumeMoved => "MoveVolume",
             EventReason::VolumeDeleted => "DeleteVolume",
+            EventReason::Healed => "Heal",
+            EventReason::Unhealthy(_) | EventReason::Recovered => "CheckHealth",
             EventReason::Ready
             | EventReason::ReconcileRequestHandled
             | EventReason::InvalidAnnotation

@@ -1,9 +1,11 @@
 //! The controller's Prometheus metrics: reconciles and their errors by reason, how long
 //! reconciles take, how long Instances take to become ready, Fly.io calls by operation
-//! and status, the work queue, and leadership. Labels are stable names, never messages.
+//! and status, the work queue, leadership, Instances by health, heals, and how long a
+//! failure lasts. Labels are stable names, never messages.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use prometheus_client::encoding::text::encode;
@@ -29,6 +31,10 @@ pub struct Metrics {
     queue_depth: Gauge,
     leader: Gauge,
     scheduled: AtomicI64,
+    by_health: Family<Labels, Gauge>,
+    health_of: Mutex<HashMap<String, &'static str>>,
+    heals: Family<Labels, Counter>,
+    recovery: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -100,8 +106,30 @@ impl Default for Metrics {
             "1 while this replica holds the leader Lease and acts, else 0",
             leader.clone(),
         );
+        let by_health = Family::<Labels, Gauge>::default();
+        registry.register(
+            "instances_by_health",
+            "Instances this replica reconciled, by the reason of their Healthy condition",
+            by_health.clone(),
+        );
+        let heals = Family::<Labels, Counter>::default();
+        registry.register(
+            "heals",
+            "Heals the controller carried out on its own, by kind: started, restarted, replaced, moved, stopped (a crash loop)",
+            heals.clone(),
+        );
+        let recovery = Histogram::new(exponential_buckets(5.0, 2.0, 14));
+        registry.register(
+            "recovery_seconds",
+            "From an Instance's gateway becoming unhealthy to healthy again",
+            recovery.clone(),
+        );
         Self {
             registry,
+            by_health,
+            health_of: Mutex::new(HashMap::new()),
+            heals,
+            recovery,
             reconciles,
             errors,
             duration,
@@ -190,7 +218,52 @@ impl Metrics {
             .inc();
     }
 
-    /// Something happened to a volume.
+    /// An Instance's `Healthy` reason is now `reason`.
+    pub fn set_health(&self, uid: &str, reason: &'static str) {
+        let mut health_of = self
+            .health_of
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let before = health_of.insert(uid.to_owned(), reason);
+        if before == Some(reason) {
+            return;
+        }
+        if let Some(before) = before {
+            self.by_health
+                .get_or_create(&vec![("reason".to_owned(), before.to_owned())])
+                .dec();
+        }
+        self.by_health
+            .get_or_create(&vec![("reason".to_owned(), reason.to_owned())])
+            .inc();
+    }
+
+    /// An Instance is gone: it no longer counts by health.
+    pub fn forget_health(&self, uid: &str) {
+        let mut health_of = self
+            .health_of
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(before) = health_of.remove(uid) {
+            self.by_health
+                .get_or_create(&vec![("reason".to_owned(), before.to_owned())])
+                .dec();
+        }
+    }
+
+    /// A heal of `kind` was carried out.
+    pub fn healed(&self, kind: &str) {
+        self.heals
+            .get_or_create(&vec![("kind".to_owned(), kind.to_owned())])
+            .inc();
+    }
+
+    /// A gateway is healthy again after `seconds` unhealthy.
+    pub fn recovered(&self, seconds: f64) {
+        self.recovery.observe(seconds);
+    }
+
+    /// Counts a volume change of `kind`.
     pub fn volume_change(&self, kind: &str) {
         self.volume_changes
             .get_or_create(&vec![("kind".to_owned(), kind.to_owned())])

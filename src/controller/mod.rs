@@ -14,6 +14,8 @@ mod decide;
 mod desired;
 mod error;
 mod events;
+mod healing;
+mod health;
 mod images;
 mod leader;
 mod markers;
@@ -115,6 +117,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), StartError> {
         storage: args.storage(),
         regions: Default::default(),
         timing: args.timing(),
+        health: args.health_policy(),
         app_prefix: args.fly_app_prefix.clone(),
         recorder: Recorder::new(
             client.clone(),

@@ -21,6 +21,7 @@ impl Reconciler<'_> {
         let fly = &self.ctx.fly;
         let mut world = World {
             storage: StorageRecord::from_status(&self.previous),
+            observed: true,
             ..World::default()
         };
         let adopt = self.instance.spec.adopt.as_ref();

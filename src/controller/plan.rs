@@ -2,6 +2,7 @@
 //! that bring one to the other, in order. A pure function, tested as a table.
 
 use super::desired;
+use super::health::Heal;
 use crate::crd::PowerState;
 use crate::fly::{Machine, MachineConfig, MachineState, WaitState};
 use crate::runtime::machine::mounted_volume;
@@ -30,6 +31,8 @@ pub struct Observation<'a> {
     /// The volume the machine must mount, once one exists: a machine on another volume
     /// (or none) is replaced by one on it.
     pub volume: Option<&'a str>,
+    /// A heal the gateway's health calls for: a restart, or a new machine on its volume.
+    pub heal: Option<Heal>,
 }
 
 /// What the plan leads to.
@@ -105,13 +108,17 @@ pub fn plan(target: Target<'_>, observed: Observation<'_>) -> Vec<Step> {
         // A machine is bound to its volume's host: moving it to another volume is
         // making it again there. One that kept its state on its root file system (no
         // volume) hands it over first.
-        if mounted_volume(&machine.config).is_none() && *state == MachineState::Started {
+        // A machine whose host Fly.io cannot reach is destroyed as it is (by force): it
+        // can neither hand anything over nor stop.
+        let reachable = machine.host_status != "unreachable";
+        if reachable && mounted_volume(&machine.config).is_none() && *state == MachineState::Started
+        {
             steps.push(Step::ExportState);
         }
-        if state.is_up() {
+        if reachable && state.is_up() {
             steps.push(Step::Stop);
         }
-        if state.is_up() || state.is_going_down() {
+        if reachable && (state.is_up() || state.is_going_down()) {
             steps.push(Step::Wait(WaitState::Stopped));
         }
         steps.push(Step::DestroyMachine);
@@ -119,6 +126,26 @@ pub fn plan(target: Target<'_>, observed: Observation<'_>) -> Vec<Step> {
         if running {
             steps.push(Step::Wait(WaitState::Started));
         }
+        return steps;
+    }
+    if running && let Some(heal @ (Heal::Restart | Heal::Replace)) = observed.heal {
+        // A gateway that keeps failing its health check: restarted, or made again on
+        // its volume (with the config it should have).
+        if state.is_up() {
+            steps.push(Step::Stop);
+        }
+        if state.is_up() || state.is_going_down() {
+            steps.push(Step::Wait(WaitState::Stopped));
+        }
+        if heal == Heal::Replace {
+            steps.push(Step::DestroyMachine);
+            steps.push(Step::CreateMachine { launch: true });
+        } else if desired::config_matches(&machine.config, target.config) && !secrets_changed {
+            steps.push(Step::Start);
+        } else {
+            steps.push(Step::UpdateMachine { launch: true });
+        }
+        steps.push(Step::Wait(WaitState::Started));
         return steps;
     }
     let stale = !desired::config_matches(&machine.config, target.config) || secrets_changed;
@@ -245,6 +272,7 @@ mod tests {
                     applied_secrets: Some("s1"),
                     start_over: false,
                     volume: Some("vol_new"),
+                    heal: None,
                 },
             ))
         };
@@ -274,6 +302,63 @@ mod tests {
             ]
         );
         assert_eq!(on("started", Some("vol_new"), Running), vec![]);
+    }
+
+    #[test]
+    fn heals_restart_or_replace_a_failing_machine_and_a_lost_host_is_not_stopped() {
+        let config = config("img:1");
+        let observed = |m: &Machine, heal: Option<Heal>, volume: Option<&'static str>| {
+            without_storage(plan(
+                Target {
+                    config: &config,
+                    secrets: "d1",
+                    power: PowerState::Running,
+                },
+                Observation {
+                    app: AppState::Ours,
+                    machine: Some(m),
+                    applied_secrets: Some("d1"),
+                    start_over: false,
+                    volume,
+                    heal,
+                },
+            ))
+        };
+        let started = Machine {
+            config: config.clone(),
+            ..machine("started", "img:1")
+        };
+        assert_eq!(
+            observed(&started, Some(Heal::Restart), None),
+            [
+                Stop,
+                Wait(WaitState::Stopped),
+                Start,
+                Wait(WaitState::Started)
+            ]
+        );
+        assert_eq!(
+            observed(&started, Some(Heal::Replace), None),
+            [
+                Stop,
+                Wait(WaitState::Stopped),
+                DestroyMachine,
+                CreateMachine { launch: true },
+                Wait(WaitState::Started)
+            ]
+        );
+        assert_eq!(observed(&started, None, None), []);
+        let mut lost = started.clone();
+        lost.host_status = "unreachable".to_owned();
+        lost.config.mounts = vec![crate::runtime::machine::mount("vol_old")];
+        assert_eq!(
+            observed(&lost, None, Some("vol_fork")),
+            [
+                DestroyMachine,
+                CreateMachine { launch: true },
+                Wait(WaitState::Started)
+            ]
+        );
     }
 
     #[test]
@@ -450,6 +535,7 @@ mod tests {
                     applied_secrets: applied,
                     start_over: false,
                     volume: None,
+                    heal: None,
                 },
             );
             let steps = without_storage(steps);
@@ -477,6 +563,7 @@ mod tests {
                     applied_secrets: Some("s1"),
                     start_over: true,
                     volume: None,
+                    heal: None,
                 },
             )
         };

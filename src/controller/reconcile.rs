@@ -15,6 +15,7 @@ use super::decide::{self, Facts, Gate, Wait};
 use super::desired::{self, DesiredSecrets, SecretInputs};
 use super::error::Error;
 use super::events::{EventReason, Note};
+use super::health::Heal;
 use super::naming;
 use super::outcome::{Halt, Outcome, Problem};
 use super::plan::{self, AppState, Observation, Target};
@@ -143,7 +144,7 @@ pub(super) struct Reconciler<'a> {
     /// A new retry annotation asks to start over.
     pub(super) retried: bool,
     /// The Instance starts over toward its spec (a new generation, or a retry).
-    restarted: bool,
+    pub(super) restarted: bool,
 }
 
 impl<'a> Reconciler<'a> {
@@ -258,8 +259,13 @@ impl<'a> Reconciler<'a> {
             Err(Halt::Error(e)) => return self.fail(e).await,
         };
         world.app_new = !world.app_exists;
+        let heal = self.look_at_health(&mut world);
+        if heal == Some(Heal::StopCrashLoop) {
+            return self.stop_crash_loop(world, &secrets).await;
+        }
         // A changed volume (made, restored, moved) plans again, a few times at most.
         let mut outcome = Outcome::Synced;
+        let mut starts = false;
         for round in 0..4 {
             world.replan = false;
             world.still_moving = false;
@@ -289,16 +295,20 @@ impl<'a> Reconciler<'a> {
                         .or(self.previous.secrets_digest.as_deref()),
                     start_over: self.retried && round == 0,
                     volume: volume.as_deref(),
+                    heal: heal.filter(|_| round == 0),
                 },
             );
+            starts |= steps.contains(&plan::Step::Start);
             match self.act(&steps, &mut world, &secrets, &config).await {
                 Ok(()) if world.replan => {
                     world.still_moving = true;
                     continue;
                 }
                 Ok(()) => {
+                    self.record_heal(&mut world, heal, starts).await;
                     self.import_state(&world).await;
                     self.attend_pairing(&mut world).await;
+                    self.diagnose_channel(&mut world).await;
                     outcome = Outcome::Synced;
                     break;
                 }
@@ -348,7 +358,7 @@ impl<'a> Reconciler<'a> {
     }
 
     /// Reports how the reconcile ended and says when to look again.
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         world: &World,
         outcome: Outcome,
@@ -368,6 +378,12 @@ impl<'a> Reconciler<'a> {
                 self.ctx.timing.backoff_max,
             );
             return Ok(Action::requeue(delay));
+        }
+        if outcome == Outcome::Synced && self.verdict(world).reason.is_owners() {
+            // Only the owner can mend it: look now and then to see it recover.
+            return Ok(Action::requeue(backoff::jittered(
+                self.ctx.timing.health_recheck,
+            )));
         }
         let ready = world.machine.as_ref().is_some_and(|m| {
             m.state.is_settled_as(self.power())
@@ -416,6 +432,7 @@ impl<'a> Reconciler<'a> {
         outcome: &Outcome,
         secrets: Option<&DesiredSecrets>,
     ) -> Result<(), Error> {
+        let health = self.verdict(world);
         let status = report::status(&ReportInput {
             previous: &self.previous,
             generation: self.instance.metadata.generation,
@@ -436,7 +453,11 @@ impl<'a> Reconciler<'a> {
             reconcile_requested: self.reconcile_requested,
             retry_requested: self.retry_requested,
             restarted: self.restarted,
+            health: &health,
+            exits: &world.exits,
+            heal: world.heal.as_ref(),
         });
+        self.count_health(&status);
         let (notes, first_ready) = decide::announcements(
             &self.instance.name_any(),
             &self.previous,

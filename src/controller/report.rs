@@ -6,15 +6,16 @@
 use chrono::{DateTime, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+use super::health::{ExitBook, Verdict};
 use super::outcome::{Outcome, Problem};
 use super::world::StorageRecord;
 use crate::crd::{
-    ConditionType, InstanceStatus, PairingStatus, Phase, PowerState, ProvisioningStep,
-    ProvisioningStepName, ReadyReason, StepState,
+    ConditionType, HealRecord, HealthReason, InstanceStatus, PairingStatus, Phase, PowerState,
+    ProvisioningStep, ProvisioningStepName, ReadyReason, StepState,
 };
 use crate::domain::Timestamp;
 use crate::fly::{Machine, MachineState};
-use crate::runtime::machine::{CONFIG_REFUSED_EXIT, HEALTH_CHECK};
+use crate::runtime::machine::{CONFIG_REFUSED_EXIT, HEALTH_CHECK, READY_CHECK};
 
 /// Everything the status is computed from.
 #[derive(Clone, Debug)]
@@ -51,6 +52,12 @@ pub struct ReportInput<'a> {
     pub retry_requested: Option<&'a str>,
     /// The Instance starts over toward its spec (a new generation, or a retry).
     pub restarted: bool,
+    /// The gateway's health, as this reconcile leaves it.
+    pub health: &'a Verdict,
+    /// The exits nobody asked for.
+    pub exits: &'a ExitBook,
+    /// The heal carried out in this reconcile, if any.
+    pub heal: Option<&'a HealRecord>,
 }
 
 impl ReportInput<'_> {
@@ -98,6 +105,9 @@ fn phase(input: &ReportInput<'_>) -> Phase {
             Phase::Stopped
         }
         (_, Some(machine)) => match machine.state.phase() {
+            // The owner's problem (a refused or shared token): it cannot answer until
+            // the owner acts, whatever the controller does.
+            Phase::Running if input.health.reason.is_owners() => Phase::Failed,
             Phase::Running if gateway_trouble(machine).is_some() => Phase::Starting,
             phase => phase,
         },
@@ -151,7 +161,12 @@ fn ready(input: &ReportInput<'_>, phase: Phase) -> (bool, ReadyReason, String) {
                 None => (
                     true,
                     ReadyReason::Running,
-                    "the machine is running and its gateway passes its health check".to_owned(),
+                    "the machine is running and its gateway passes its health checks".to_owned(),
+                ),
+                Some(_) if input.health.healthy == Some(false) => (
+                    false,
+                    ReadyReason::GatewayUnhealthy,
+                    input.health.message.clone(),
                 ),
                 Some(trouble) => (false, ReadyReason::GatewayUnhealthy, trouble),
             },
@@ -192,29 +207,32 @@ fn ready(input: &ReportInput<'_>, phase: Phase) -> (bool, ReadyReason, String) {
     }
 }
 
-/// What keeps a started machine's gateway from being usable: its health check not
-/// passing, or not reported yet. `None` for a machine whose config has no such check.
+/// What keeps a started machine's gateway from being usable: its health check (or its
+/// readiness check) not passing, or not reported yet. `None` for a machine whose config
+/// has no such checks.
 pub fn gateway_trouble(machine: &Machine) -> Option<String> {
-    if !machine.config.checks.contains_key(HEALTH_CHECK) {
-        return None;
-    }
-    let Some(check) = machine.checks.iter().find(|c| c.name == HEALTH_CHECK) else {
-        return Some(
-            "the machine runs; its gateway's health check has not reported yet".to_owned(),
-        );
-    };
-    (check.status != "passing").then(|| {
-        let output: String = check.output.chars().take(200).collect();
-        format!(
-            "the machine runs; its gateway's health check is {}: {}",
-            if check.status.is_empty() {
-                "unknown"
-            } else {
-                &check.status
-            },
-            output.trim()
-        )
-    })
+    [(HEALTH_CHECK, "health"), (READY_CHECK, "readiness")]
+        .into_iter()
+        .filter(|(name, _)| machine.config.checks.contains_key(*name))
+        .find_map(|(name, what)| {
+            let Some(check) = machine.checks.iter().find(|c| c.name == name) else {
+                return Some(format!(
+                    "the machine runs; its gateway's {what} check has not reported yet"
+                ));
+            };
+            (check.status != "passing").then(|| {
+                let output: String = check.output.chars().take(200).collect();
+                format!(
+                    "the machine runs; its gateway's {what} check is {}: {}",
+                    if check.status.is_empty() {
+                        "unknown"
+                    } else {
+                        &check.status
+                    },
+                    output.trim()
+                )
+            })
+        })
 }
 
 /// Whether the machine's last exit was OpenClaw refusing its configuration, and it is
@@ -316,6 +334,7 @@ pub fn status(input: &ReportInput<'_>) -> InstanceStatus {
             input.generation,
             input.now,
         ),
+        healthy_condition(input),
     ];
     let machine = input.machine.filter(|m| m.state != MachineState::Destroyed);
     let done = [
@@ -377,7 +396,43 @@ pub fn status(input: &ReportInput<'_>) -> InstanceStatus {
         snapshots_listed_at: input.storage.snapshots_listed_at.clone(),
         retained_volumes: input.storage.retained.clone(),
         restore: input.storage.restore.clone(),
+        last_exit: input.exits.last_exit.clone(),
+        restarts: input.exits.restarts,
+        recent_exits: input.exits.recent.clone(),
+        last_heal: input.heal.cloned().or_else(|| previous.last_heal.clone()),
     }
+}
+
+/// The `Healthy` condition: the verdict, its transition time moving only when its
+/// status does. A paused Instance keeps the one it had.
+fn healthy_condition(input: &ReportInput<'_>) -> Condition {
+    let previous = input.previous.condition(ConditionType::Healthy);
+    if *input.outcome == Outcome::Paused
+        && let Some(kept) = previous
+    {
+        return kept.clone();
+    }
+    let verdict = input.health;
+    let status = verdict.status();
+    Condition {
+        type_: ConditionType::Healthy.as_str().to_owned(),
+        status: status.to_owned(),
+        reason: verdict.reason.as_str().to_owned(),
+        message: verdict.message.clone(),
+        observed_generation: input.generation,
+        last_transition_time: previous
+            .filter(|c| c.status == status)
+            .map(|c| c.last_transition_time.clone())
+            .unwrap_or_else(|| time(input.now)),
+    }
+}
+
+/// The `Healthy` reason a status carries, `NotRunning` when it carries none.
+pub fn health_reason(status: &InstanceStatus) -> HealthReason {
+    status
+        .condition(ConditionType::Healthy)
+        .and_then(|c| HealthReason::parse(&c.reason))
+        .unwrap_or(HealthReason::NotRunning)
 }
 
 #[cfg(test)]
@@ -405,6 +460,12 @@ mod tests {
 
     static NO_STORAGE: std::sync::LazyLock<StorageRecord> =
         std::sync::LazyLock::new(StorageRecord::default);
+    static NO_EXITS: std::sync::LazyLock<ExitBook> = std::sync::LazyLock::new(ExitBook::default);
+    static NOT_RUNNING: std::sync::LazyLock<Verdict> = std::sync::LazyLock::new(|| Verdict {
+        healthy: None,
+        reason: HealthReason::NotRunning,
+        message: String::new(),
+    });
 
     fn input<'a>(
         previous: &'a InstanceStatus,
@@ -429,6 +490,9 @@ mod tests {
             reconcile_requested: None,
             retry_requested: None,
             restarted: false,
+            health: &NOT_RUNNING,
+            exits: &NO_EXITS,
+            heal: None,
         }
     }
 
@@ -463,12 +527,14 @@ mod tests {
             let mut m = machine(state);
             m.config.checks = crate::runtime::machine::checks();
             m.checks = check
-                .map(|status| crate::fly::CheckStatus {
-                    name: HEALTH_CHECK.to_owned(),
-                    status: status.to_owned(),
-                    output: "connection refused".to_owned(),
-                })
                 .into_iter()
+                .flat_map(|status| {
+                    [HEALTH_CHECK, READY_CHECK].map(|name| crate::fly::CheckStatus {
+                        name: name.to_owned(),
+                        status: status.to_owned(),
+                        output: "connection refused".to_owned(),
+                    })
+                })
                 .collect();
             m
         };
@@ -519,6 +585,60 @@ mod tests {
         // An exit with another code is not a refused config.
         refused.events[1].request = serde_json::json!({ "exit_event": { "exit_code": 1 } });
         assert_ne!(report(&refused).2, "ConfigRefused");
+    }
+
+    #[test]
+    fn the_owners_problem_is_failed_while_synced_and_health_is_written() {
+        let mut m = machine("started");
+        m.config.checks = crate::runtime::machine::checks();
+        let verdict = Verdict {
+            healthy: Some(false),
+            reason: HealthReason::TelegramTokenRejected,
+            message: "Telegram refuses the bot's token".to_owned(),
+        };
+        let exits = ExitBook {
+            last_exit: Some(crate::crd::ExitRecord {
+                code: 137,
+                signal: Some(9),
+                oom_killed: true,
+                at: "2027-01-15T08:00:00.000Z".to_owned(),
+            }),
+            restarts: 3,
+            recent: vec!["2027-01-15T08:00:00.000Z".to_owned()],
+            new: 1,
+        };
+        let previous = InstanceStatus::default();
+        let written = status(&ReportInput {
+            health: &verdict,
+            exits: &exits,
+            ..input(&previous, Some(&m), &Outcome::Synced, at(0))
+        });
+        assert_eq!(written.phase, Some(Phase::Failed));
+        let healthy = written.condition(ConditionType::Healthy).unwrap();
+        assert_eq!(
+            (healthy.status.as_str(), healthy.reason.as_str()),
+            ("False", "TelegramTokenRejected")
+        );
+        assert_eq!(
+            written.condition(ConditionType::Synced).unwrap().status,
+            "True"
+        );
+        assert_eq!(written.restarts, 3);
+        assert_eq!(written.last_exit, exits.last_exit);
+        assert_eq!(health_reason(&written), HealthReason::TelegramTokenRejected);
+        // The transition time stays while the status does.
+        let later = status(&ReportInput {
+            health: &verdict,
+            exits: &exits,
+            ..input(&written, Some(&m), &Outcome::Synced, at(60))
+        });
+        assert_eq!(
+            later
+                .condition(ConditionType::Healthy)
+                .unwrap()
+                .last_transition_time,
+            healthy.last_transition_time
+        );
     }
 
     #[test]

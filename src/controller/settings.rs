@@ -123,6 +123,31 @@ pub struct ControllerArgs {
     #[arg(long, env = "TRANSITION_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
     pub transition_timeout: Duration,
 
+    /// How many exits of the gateway nobody asked for, inside `CRASH_LOOP_WINDOW`, make
+    /// a crash loop: the controller stops the machine and the Instance is FAILED
+    /// `CrashLoop` until it is retried or its spec changes.
+    #[arg(long, env = "CRASH_LOOP_EXITS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=20))]
+    pub crash_loop_exits: u32,
+
+    /// The window a crash loop's exits are counted in.
+    #[arg(long, env = "CRASH_LOOP_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub crash_loop_window: Duration,
+
+    /// How long after a start the gateway's checks may fail without harm (it takes a
+    /// minute or more to start on a shared CPU).
+    #[arg(long, env = "HEALTH_STARTUP_GRACE", default_value = "3m", value_parser = humantime::parse_duration)]
+    pub health_startup_grace: Duration,
+
+    /// How long a gateway may fail its health check before the controller restarts its
+    /// machine, and after that restart before it makes the machine again on its volume.
+    #[arg(long, env = "HEAL_AFTER", default_value = "3m", value_parser = humantime::parse_duration)]
+    pub heal_after: Duration,
+
+    /// How often an Instance whose owner must act (a refused or shared Telegram token) is
+    /// looked at again, to see it recover.
+    #[arg(long, env = "HEALTH_RECHECK_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub health_recheck_interval: Duration,
+
     /// How long one reconcile waits for a machine to reach its state before looking
     /// again later (Fly allows 1 to 60 seconds).
     #[arg(long, env = "MACHINE_WAIT", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -255,6 +280,38 @@ pub struct Storage {
     pub quota_cooldown: Duration,
 }
 
+/// The bounds the controller heals within.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HealthPolicy {
+    /// This many exits nobody asked for inside [`HealthPolicy::crash_loop_window`] are a
+    /// crash loop.
+    pub crash_loop_exits: u32,
+    /// The window the exits of a crash loop are counted in.
+    pub crash_loop_window: Duration,
+    /// How long after a start the gateway's checks may fail without harm.
+    pub startup_grace: Duration,
+    /// How long the gateway may fail its health check before it is restarted, and after
+    /// a restart before it is replaced.
+    pub heal_after: Duration,
+    /// The machine's memory, for the size an OOM suggests.
+    pub memory_mb: u32,
+    /// The machine's CPUs, likewise.
+    pub cpus: u32,
+}
+
+impl Default for HealthPolicy {
+    fn default() -> Self {
+        Self {
+            crash_loop_exits: 5,
+            crash_loop_window: Duration::from_secs(15 * 60),
+            startup_grace: Duration::from_secs(180),
+            heal_after: Duration::from_secs(180),
+            memory_mb: 2048,
+            cpus: 1,
+        }
+    }
+}
+
 /// Timing of reconciles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timing {
@@ -266,6 +323,8 @@ pub struct Timing {
     pub transition_timeout: Duration,
     /// Longest wait for a machine state within one reconcile.
     pub machine_wait: Duration,
+    /// Instances whose owner must act are looked at again after this.
+    pub health_recheck: Duration,
     /// First delay after an error.
     pub backoff_base: Duration,
     /// Longest delay after errors.
@@ -332,6 +391,8 @@ impl ControllerArgs {
             ("RESYNC_INTERVAL", self.resync_interval),
             ("TRANSITION_REQUEUE", self.transition_requeue),
             ("TRANSITION_TIMEOUT", self.transition_timeout),
+            ("CRASH_LOOP_WINDOW", self.crash_loop_window),
+            ("HEALTH_RECHECK_INTERVAL", self.health_recheck_interval),
             ("ERROR_BACKOFF_BASE", self.error_backoff_base),
             ("LEASE_DURATION", self.lease_duration),
         ] {
@@ -356,6 +417,26 @@ impl ControllerArgs {
                 "LEASE_DURATION",
                 self.lease_duration,
                 Duration::from_secs(3600),
+            ),
+            (
+                "CRASH_LOOP_WINDOW",
+                self.crash_loop_window,
+                Duration::from_secs(24 * 3600),
+            ),
+            (
+                "HEALTH_STARTUP_GRACE",
+                self.health_startup_grace,
+                Duration::from_secs(3600),
+            ),
+            (
+                "HEAL_AFTER",
+                self.heal_after,
+                Duration::from_secs(24 * 3600),
+            ),
+            (
+                "HEALTH_RECHECK_INTERVAL",
+                self.health_recheck_interval,
+                LONGEST_WAIT,
             ),
         ] {
             if value > most {
@@ -406,6 +487,18 @@ impl ControllerArgs {
         }
     }
 
+    /// The bounds the controller heals within.
+    pub fn health_policy(&self) -> HealthPolicy {
+        HealthPolicy {
+            crash_loop_exits: self.crash_loop_exits,
+            crash_loop_window: self.crash_loop_window,
+            startup_grace: self.health_startup_grace,
+            heal_after: self.heal_after,
+            memory_mb: self.machine_memory_mb,
+            cpus: self.machine_cpus,
+        }
+    }
+
     /// Timing.
     pub fn timing(&self) -> Timing {
         Timing {
@@ -413,6 +506,7 @@ impl ControllerArgs {
             transition_requeue: self.transition_requeue,
             transition_timeout: self.transition_timeout,
             machine_wait: self.machine_wait,
+            health_recheck: self.health_recheck_interval,
             backoff_base: self.error_backoff_base,
             backoff_max: self.error_backoff_max,
         }

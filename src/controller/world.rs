@@ -1,10 +1,12 @@
 //! What is known of an Instance's part of Fly.io while one reconcile proceeds.
 
+use super::health::ExitBook;
 use crate::crd::{
-    InstanceStatus, PairingStatus, Phase, ProvisioningStepName, RestoreStatus, RetainedVolume,
-    SnapshotStatus, VolumeStatus,
+    HealRecord, InstanceStatus, PairingStatus, Phase, ProvisioningStepName, RestoreStatus,
+    RetainedVolume, SnapshotStatus, VolumeStatus,
 };
 use crate::fly::{Machine, MachineState, Volume};
+use crate::runtime::channels::ChannelTrouble;
 
 /// What is known of Fly.io while a reconcile proceeds.
 #[derive(Debug, Default)]
@@ -27,6 +29,16 @@ pub struct World {
     pub replan: bool,
     /// The app did not exist when the reconcile began: it holds no volume to find.
     pub app_new: bool,
+    /// The gateway's exits nobody asked for, with those this reconcile saw.
+    pub exits: ExitBook,
+    /// What the Telegram channel said of itself, when it was asked in this reconcile.
+    pub channel: Option<ChannelTrouble>,
+    /// The heal carried out in this reconcile.
+    pub heal: Option<HealRecord>,
+    /// The machine's host failed: the volume moves off it.
+    pub host_failed: bool,
+    /// Fly.io was looked at in this reconcile (else the world is what the status says).
+    pub observed: bool,
 }
 
 /// The storage part of an Instance's status.
@@ -87,6 +99,11 @@ impl World {
             storage: StorageRecord::from_status(status),
             replan: false,
             app_new: false,
+            exits: ExitBook::from_status(status),
+            channel: None,
+            heal: None,
+            host_failed: false,
+            observed: false,
         }
     }
 }

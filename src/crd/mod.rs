@@ -4,6 +4,7 @@
 //! The Rust types are the single source of truth: `fasterclaw crd` prints the
 //! CustomResourceDefinition generated from them, and `crds/instance.yaml` is that output.
 
+mod health;
 mod reason;
 mod schema;
 mod spec;
@@ -11,9 +12,11 @@ mod status;
 mod storage;
 pub mod vocabulary;
 
-pub use reason::{ReadyReason, SyncedReason};
+pub use health::{ExitRecord, HealKind, HealRecord};
+pub use reason::{HealthReason, ReadyReason, SyncedReason};
 pub use spec::{
-    Adoption, DeletionPolicy, Instance, InstanceSpec, PowerState, SecretKeyRef, TelegramTokenSource,
+    Adoption, CpuKind, DeletionPolicy, Instance, InstanceSpec, MachineSize, PowerState,
+    SecretKeyRef, TelegramTokenSource,
 };
 pub use status::{
     ApprovalResult, ConditionType, InstanceStatus, PairingApproval, PairingStatus, PendingPairing,

@@ -69,6 +69,9 @@ reasons! {
         FlyUnauthorized,
         /// A transition lasted longer than the controller allows.
         Timeout,
+        /// The gateway exited too often in a short time: the controller stopped the
+        /// machine rather than start it forever.
+        CrashLoop,
         /// Something failed that may pass; the reconcile is retried with backoff.
         ReconcileError,
         /// Imported FAILED from the original system.
@@ -108,6 +111,67 @@ reasons! {
     }
 }
 
+reasons! {
+    /// Why `Healthy` is what it is: whether the gateway works, and if not, what is wrong.
+    HealthReason {
+        /// It lives, its Telegram channel is ready, and it has not crashed lately.
+        Healthy,
+        /// It is starting: within the start-up grace, its checks may fail.
+        Starting,
+        /// Its health check (or its channel's readiness) keeps failing after the grace.
+        CheckFailing,
+        /// It exited too often in a short time; see `status.recentExits`.
+        CrashLoop,
+        /// Telegram refuses the bot's token (revoked in BotFather, or wrong): the owner
+        /// must give a new one. Restarts would not help, so none are made.
+        TelegramTokenRejected,
+        /// Another program polls Telegram with the same bot token: the owner must stop
+        /// it (or give this assistant a token of its own).
+        TelegramConflict,
+        /// The kernel killed the gateway for want of memory lately.
+        OutOfMemory,
+        /// Fly.io cannot reach the machine's host: the assistant moves with its data.
+        HostFailed,
+        /// The machine stopped while the Instance wants it running; it is started again.
+        Stopped,
+        /// The assistant is not asked to run, or nothing runs yet (status `Unknown`).
+        NotRunning,
+    }
+}
+
+impl HealthReason {
+    /// Whether only the owner can fix it: the controller waits for a new token (or the
+    /// other poller to stop) instead of restarting anything.
+    pub fn is_owners(self) -> bool {
+        matches!(self, Self::TelegramTokenRejected | Self::TelegramConflict)
+    }
+
+    /// What the web app tells the owner, in words, when the assistant is not healthy.
+    pub fn for_owner(self) -> Option<&'static str> {
+        Some(match self {
+            Self::Healthy | Self::NotRunning => return None,
+            Self::Starting => "Your assistant is starting.",
+            Self::CheckFailing => "Your assistant is not answering; we are restarting it for you.",
+            Self::CrashLoop => {
+                "Your assistant keeps crashing, so we stopped it. Retry it, or contact support if it happens again."
+            }
+            Self::TelegramTokenRejected => {
+                "Your Telegram token was revoked or is wrong: update it with a new token from @BotFather."
+            }
+            Self::TelegramConflict => {
+                "Another program is using your Telegram bot token: stop it, or give this assistant a token of its own."
+            }
+            Self::OutOfMemory => {
+                "Your assistant ran out of memory and was restarted; it may need a larger machine."
+            }
+            Self::HostFailed => {
+                "The server your assistant ran on failed; we are moving it with its data."
+            }
+            Self::Stopped => "Your assistant stopped unexpectedly; we are starting it again.",
+        })
+    }
+}
+
 impl SyncedReason {
     /// Whether an Instance with this reason is FAILED: only a spec change or a retry
     /// starts it over.
@@ -118,6 +182,7 @@ impl SyncedReason {
                 | Self::AdoptionRefused
                 | Self::FlyRejected
                 | Self::Timeout
+                | Self::CrashLoop
                 | Self::ImportedFailed
                 | Self::Failed
         )
@@ -150,6 +215,17 @@ mod tests {
         for reason in ReadyReason::ALL {
             assert_eq!(ReadyReason::parse(reason.as_str()), Some(*reason));
         }
+        for reason in HealthReason::ALL {
+            assert_eq!(HealthReason::parse(reason.as_str()), Some(*reason));
+            let words = reason.for_owner();
+            assert_eq!(
+                words.is_none(),
+                matches!(reason, HealthReason::Healthy | HealthReason::NotRunning)
+            );
+        }
+        assert!(HealthReason::TelegramTokenRejected.is_owners());
+        assert!(!HealthReason::CheckFailing.is_owners());
+        assert!(SyncedReason::CrashLoop.fails());
         assert_eq!(SyncedReason::AppNameConflict.as_str(), "AppNameConflict");
         assert_eq!(SyncedReason::of_failed("Timeout"), SyncedReason::Timeout);
         assert_eq!(

@@ -28,6 +28,19 @@ use crate::domain::{AiModel, AiProvider, DisplayName, Region};
         description = "Lifecycle phase of the instance"
     ),
     printcolumn(
+        name = "Health",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Healthy\")].reason",
+        description = "Why the gateway is healthy or not: Healthy, Starting, CheckFailing, CrashLoop, TelegramTokenRejected, TelegramConflict, OutOfMemory, HostFailed, Stopped, NotRunning"
+    ),
+    printcolumn(
+        name = "Restarts",
+        type_ = "integer",
+        json_path = ".status.restarts",
+        description = "Exits of the gateway nobody asked for",
+        priority = 1
+    ),
+    printcolumn(
         name = "Region",
         type_ = "string",
         json_path = ".status.region",
@@ -111,6 +124,13 @@ pub struct InstanceSpec {
     #[serde(default)]
     pub power_state: PowerState,
 
+    /// Size of the machine (CPUs and memory). When absent the controller's
+    /// `MACHINE_CPU_KIND`, `MACHINE_CPUS` and `MACHINE_MEMORY_MB` are used. The facade sets
+    /// the size of the owner's plan. A change reaches the machine at the controller's
+    /// next update of it (one restart); the gateway's heap follows the memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<MachineSize>,
+
     /// Where the controller reads the Telegram bot token: exactly one source.
     pub telegram_token: TelegramTokenSource,
 
@@ -162,6 +182,43 @@ impl InstanceSpec {
     /// The provider serving the model: the explicit one, or the one its prefix names.
     pub fn effective_provider(&self) -> AiProvider {
         self.ai_provider.unwrap_or_else(|| self.ai_model.provider())
+    }
+}
+
+/// The size of an assistant's machine.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[x_kube(validation = Rule::new("self.memoryMB % 256 == 0").message("memoryMB must be a multiple of 256"))]
+#[serde(rename_all = "camelCase")]
+pub struct MachineSize {
+    /// `shared` or `performance` CPUs.
+    pub cpu_kind: CpuKind,
+    /// Number of CPUs.
+    #[schemars(range(min = 1, max = 16))]
+    pub cpus: u32,
+    /// Memory in MB: a multiple of 256, at least 1024 (OpenClaw's gateway alone takes
+    /// about 1 GB).
+    #[serde(rename = "memoryMB")]
+    #[schemars(range(min = 1024, max = 131072))]
+    pub memory_mb: u32,
+}
+
+/// The kind of a machine's CPUs, as Fly.io names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CpuKind {
+    /// Shared CPUs.
+    Shared,
+    /// Dedicated CPUs.
+    Performance,
+}
+
+impl CpuKind {
+    /// The name Fly.io's machine configuration uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Shared => "shared",
+            Self::Performance => "performance",
+        }
     }
 }
 

@@ -34,8 +34,8 @@ pub struct InstanceStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
-    /// `Ready` (the assistant is usable) and `Synced` (the last reconcile succeeded),
-    /// each with a reason and a message.
+    /// `Ready` (the assistant is usable), `Synced` (the last reconcile succeeded) and
+    /// `Healthy` (its gateway works), each with a reason and a message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
@@ -109,6 +109,29 @@ pub struct InstanceStatus {
     /// What became of the last `fasterclaw.io/restore`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<super::RestoreStatus>,
+
+    /// The gateway's last exit that nobody asked for (a crash, a kill, an OOM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exit: Option<super::ExitRecord>,
+
+    /// How many times the gateway exited without being asked to, since the Instance
+    /// was created (Fly.io or the controller started it again each time).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restarts: u32,
+
+    /// When the exits inside the crash-loop window happened (RFC 3339), newest first:
+    /// as many of them as the controller's bound makes the Instance FAILED `CrashLoop`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub recent_exits: Vec<String>,
+
+    /// The controller's last heal of the machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_heal: Option<super::HealRecord>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Pairing requests and approvals, as the assistant's OpenClaw reports them.
@@ -262,6 +285,8 @@ pub enum ConditionType {
     Ready,
     /// The last reconcile reached Fly.io and applied the spec without error.
     Synced,
+    /// The gateway works: it lives, its Telegram channel is ready, it does not crash.
+    Healthy,
 }
 
 impl ConditionType {
@@ -270,6 +295,7 @@ impl ConditionType {
         match self {
             ConditionType::Ready => "Ready",
             ConditionType::Synced => "Synced",
+            ConditionType::Healthy => "Healthy",
         }
     }
 }

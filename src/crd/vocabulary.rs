@@ -50,6 +50,10 @@ pub mod annotation {
     /// marked FAILED: the Instance starts FAILED with this message (keeping the app it
     /// adopts, so deleting it cleans up) until a retry provisions it afresh.
     pub const IMPORTED_FAILED: &str = "fasterclaw.io/imported-failed";
+    /// Set by the facade on an Instance billing stopped, with the reason its owner is
+    /// shown (`Billing: payment failed`); removed when it starts again. The controller
+    /// does not read it.
+    pub const BILLING_STOPPED: &str = "fasterclaw.io/billing-stopped";
 }
 
 /// The labels of the Instances the facade and the import create.

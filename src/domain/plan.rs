@@ -28,6 +28,15 @@ impl Plan {
             .ok_or_else(|| InvalidValue::new("Plan must be starter, pro or enterprise"))
     }
 
+    /// The plan's name for people.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Plan::Starter => "Starter",
+            Plan::Pro => "Pro",
+            Plan::Enterprise => "Enterprise",
+        }
+    }
+
     /// The lowercase name used on the wire.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -19,7 +19,7 @@ pub use state::MachineState;
 pub use types::{
     App, AppOrganization, AppSecret, CheckStatus, CreateAppRequest, CreateMachine, Deleted,
     ExecRequest, ExecResponse, Guest, Machine, MachineCheck, MachineConfig, MachineEvent,
-    MachineFile, MachineFilter, MachineInit, MachineMount, RestartPolicy, StopConfig,
+    MachineExit, MachineFile, MachineFilter, MachineInit, MachineMount, RestartPolicy, StopConfig,
     UpdateMachine, WaitResponse, WaitState,
 };
 pub use volumes::{CreateVolume, ExtendedVolume, Volume, VolumeSnapshot};

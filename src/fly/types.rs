@@ -265,10 +265,42 @@ pub struct MachineEvent {
 impl MachineEvent {
     /// The exit code an `exit` event carries.
     pub fn exit_code(&self) -> Option<i64> {
-        (self.kind == "exit")
-            .then(|| self.request.pointer("/exit_event/exit_code")?.as_i64())
-            .flatten()
+        self.exit().map(|exit| exit.code)
     }
+
+    /// What an `exit` event tells of the exit (`request.exit_event`, as flyd writes it).
+    pub fn exit(&self) -> Option<MachineExit> {
+        if self.kind != "exit" {
+            return None;
+        }
+        let exit = self.request.get("exit_event")?;
+        let flag = |name: &str| exit.get(name).and_then(Value::as_bool).unwrap_or(false);
+        Some(MachineExit {
+            code: exit.get("exit_code")?.as_i64()?,
+            signal: exit
+                .get("signal")
+                .and_then(Value::as_i64)
+                .filter(|signal| *signal > 0),
+            oom_killed: flag("oom_killed"),
+            requested_stop: flag("requested_stop"),
+            at_ms: self.timestamp,
+        })
+    }
+}
+
+/// An exit of a machine's process, as an `exit` event tells it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MachineExit {
+    /// The exit code (128 + the signal's number for a process a signal ended).
+    pub code: i64,
+    /// The signal that ended it, when one did.
+    pub signal: Option<i64>,
+    /// The kernel's OOM killer ended it.
+    pub oom_killed: bool,
+    /// It exited because it was asked to stop.
+    pub requested_stop: bool,
+    /// When (milliseconds since the Unix epoch).
+    pub at_ms: i64,
 }
 
 /// A command run in a machine (`MachineExecRequest`).
@@ -361,6 +393,8 @@ pub struct Machine {
     pub checks: Vec<CheckStatus>,
     /// Recent events, newest first.
     pub events: Vec<MachineEvent>,
+    /// Whether flyd can reach the machine's host: `ok`, `unknown` or `unreachable`.
+    pub host_status: String,
 }
 
 impl Machine {

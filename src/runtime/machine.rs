@@ -34,6 +34,13 @@ pub const HEALTH_PATH: &str = "/healthz";
 /// The name of the machine's health check.
 pub const HEALTH_CHECK: &str = "gateway";
 
+/// The gateway's readiness endpoint: startup done, not draining, and each configured
+/// channel account (the Telegram bot) usable. It needs no token.
+pub const READY_PATH: &str = "/readyz";
+
+/// The name of the machine's readiness check, on [`READY_PATH`].
+pub const READY_CHECK: &str = "channels";
+
 /// The exit code of a start whose configuration the gateway refuses (`EX_CONFIG`).
 pub const CONFIG_REFUSED_EXIT: i64 = 78;
 
@@ -170,23 +177,26 @@ pub fn init() -> MachineInit {
     }
 }
 
-/// The health check: the gateway's `/healthz`, probed from 10 s after the start and every
-/// 10 s. A gateway still starting fails it without harm (the Instance stays STARTING
-/// until it passes), so the grace is short and RUNNING follows the gateway closely.
+/// The checks: the gateway's liveness (`/healthz`, [`HEALTH_CHECK`]) and its readiness
+/// (`/readyz`, [`READY_CHECK`]: a Telegram bot whose token is refused fails it while the
+/// gateway lives), probed from 10 s after the start and every 10 s. A gateway still
+/// starting fails them without harm (the Instance stays STARTING until both pass), so
+/// the grace is short and RUNNING follows the gateway closely.
 pub fn checks() -> BTreeMap<String, MachineCheck> {
-    BTreeMap::from([(
-        HEALTH_CHECK.to_owned(),
-        MachineCheck {
-            kind: "http".to_owned(),
-            port: GATEWAY_PORT,
-            method: Some("GET".to_owned()),
-            path: Some(HEALTH_PATH.to_owned()),
-            interval: Some("10s".to_owned()),
-            timeout: Some("5s".to_owned()),
-            grace_period: Some("10s".to_owned()),
-            other: BTreeMap::new(),
-        },
-    )])
+    let http = |path: &str| MachineCheck {
+        kind: "http".to_owned(),
+        port: GATEWAY_PORT,
+        method: Some("GET".to_owned()),
+        path: Some(path.to_owned()),
+        interval: Some("10s".to_owned()),
+        timeout: Some("5s".to_owned()),
+        grace_period: Some("10s".to_owned()),
+        other: BTreeMap::new(),
+    };
+    BTreeMap::from([
+        (HEALTH_CHECK.to_owned(), http(HEALTH_PATH)),
+        (READY_CHECK.to_owned(), http(READY_PATH)),
+    ])
 }
 
 /// The volume holding the state directory, mounted at [`VOLUME_PATH`].

@@ -5,6 +5,7 @@
 //! Nothing here talks to Fly.io or Kubernetes: the controller turns it into machine
 //! configs, the facade into requests, the tests into assertions.
 
+pub mod channels;
 pub mod config;
 pub mod machine;
 pub mod models;

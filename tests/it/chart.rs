@@ -38,7 +38,7 @@ const NEEDS_REAL: &str = "the chart is installed on a real kube-apiserver: set K
 const SECRET: &str = "fasterclaw-settings";
 
 /// The settings that are secrets: each must come from the Secret, never as a value.
-const SECRET_SETTINGS: [&str; 11] = [
+const SECRET_SETTINGS: [&str; 12] = [
     "DATABASE_URL",
     "ENCRYPTION_KEY",
     "ENCRYPTION_KEYS_PREVIOUS",
@@ -49,6 +49,7 @@ const SECRET_SETTINGS: [&str; 11] = [
     "GOOGLE_API_KEY",
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
+    "GOOGLE_CLIENT_SECRET",
     "LEGACY_API_JWT_SECRET",
 ];
 
@@ -569,6 +570,16 @@ async fn the_chart_installs_with_its_defaults_and_with_every_option() {
     check_common(&defaults, Some(namespace));
     let api = defaults.plain_env("api");
     assert_eq!(api["PASSWORD_HASH_CONCURRENCY"], "2");
+    assert_eq!(
+        [
+            api["BILLING_GRACE_PERIOD"].as_str(),
+            api["BILLING_DELETION_DEADLINE"].as_str(),
+            api["BILLING_DELETION_WARNING"].as_str(),
+            api["BILLING_CHECK_INTERVAL"].as_str()
+        ],
+        ["3days", "30days", "7days", "5m"],
+        "the facade's own defaults"
+    );
     assert!(
         !api.contains_key("TRUSTED_PROXIES"),
         "no proxy is trusted without an Ingress"
@@ -589,7 +600,7 @@ async fn the_chart_installs_with_its_defaults_and_with_every_option() {
         json!({
             "existingSecret": SECRET,
             "controller": { "watchNamespace": namespace, "env": { "FLY_ORG_SLUG": "acme", "MAX_CONCURRENT_RECONCILES": 8 } },
-            "api": { "instanceNamespace": namespace, "passwordHashConcurrency": 4, "env": { "STRIPE_PRICE_ID_PRO": "price_1Pro" } },
+            "api": { "instanceNamespace": namespace, "passwordHashConcurrency": 4, "billing": { "gracePeriod": "2days", "checkInterval": "1m" }, "env": { "STRIPE_PRICE_ID_PRO": "price_1Pro" } },
             "podDisruptionBudget": { "enabled": true },
             "networkPolicy": { "enabled": true, "apiFrom": api_from, "databaseTo": database_to },
             "ingress": { "enabled": true, "className": "nginx", "host": "api.example.com", "tlsSecretName": "api-tls" },
@@ -638,6 +649,14 @@ async fn the_chart_installs_with_its_defaults_and_with_every_option() {
     );
     assert_eq!(api["PASSWORD_HASH_CONCURRENCY"], "4");
     assert_eq!(
+        (
+            api["BILLING_GRACE_PERIOD"].as_str(),
+            api["BILLING_DELETION_DEADLINE"].as_str(),
+            api["BILLING_CHECK_INTERVAL"].as_str()
+        ),
+        ("2days", "30days", "1m")
+    );
+    assert_eq!(
         everything.container("api")["resources"]["limits"]["memory"],
         "224Mi"
     );
@@ -650,7 +669,11 @@ async fn the_chart_installs_with_its_defaults_and_with_every_option() {
         json!({
             "existingSecret": SECRET,
             "controller": { "watchAllNamespaces": true },
-            "api": { "trustedProxies": ["10.1.2.3", "fd00::/8"], "resources": { "limits": { "memory": "300Mi" } } },
+            "api": {
+                "trustedProxies": ["10.1.2.3", "fd00::/8"],
+                "resources": { "limits": { "memory": "300Mi" } },
+                "google": { "clientId": "123-abc.apps.googleusercontent.com", "redirectUrl": "https://api.example.com/auth/google/callback" },
+            },
         }),
     )
     .await
@@ -678,6 +701,20 @@ async fn the_chart_installs_with_its_defaults_and_with_every_option() {
         cluster_wide.plain_env("api")["TRUSTED_PROXIES"],
         "10.1.2.3,fd00::/8"
     );
+    // Sign-in with Google: the client id and callback as values, the secret from the
+    // Secret; neither by default.
+    let api = cluster_wide.plain_env("api");
+    assert_eq!(
+        (
+            api["GOOGLE_CLIENT_ID"].as_str(),
+            api["GOOGLE_REDIRECT_URL"].as_str()
+        ),
+        (
+            "123-abc.apps.googleusercontent.com",
+            "https://api.example.com/auth/google/callback"
+        )
+    );
+    assert!(!defaults.plain_env("api").contains_key("GOOGLE_CLIENT_ID"));
     let resources = &cluster_wide.container("api")["resources"];
     assert_eq!(resources["limits"]["memory"], "300Mi");
     assert_eq!(resources["requests"]["memory"], "64Mi");

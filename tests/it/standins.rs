@@ -1264,3 +1264,208 @@ async fn gateway_pairs_a_stranger_after_approval() {
     );
     drop(gateway);
 }
+
+/// The Google stand-in's endpoints, called as a client of Google's would: discovery,
+/// keys, the authorization endpoint's answers, the token endpoint's checks (client,
+/// PKCE, single-use codes) with Google's error bodies, and userinfo.
+#[tokio::test]
+async fn google_endpoints_answer_as_googles() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use fasterclaw_sim::google::{GoogleSim, GoogleSimConfig, GoogleUser};
+    use sha2::Digest as _;
+
+    fasterclaw::tls::install_crypto_provider();
+    let google = GoogleSim::start(
+        GoogleSimConfig::new("client-1.apps.googleusercontent.com", "secret-1"),
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .unwrap();
+    let base = google.issuer();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |url: String| http.get(url).send();
+
+    let discovery: Value = get(format!("{base}/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["issuer"], base);
+    assert_eq!(
+        discovery["authorization_endpoint"],
+        format!("{base}/o/oauth2/v2/auth")
+    );
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        json!(["RS256"])
+    );
+    let keys: Value = get(discovery["jwks_uri"].as_str().unwrap().to_owned())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = &keys["keys"][0];
+    assert_eq!(
+        (key["kty"].as_str(), key["alg"].as_str()),
+        (Some("RSA"), Some("RS256"))
+    );
+
+    let verifier = "a".repeat(43) + "-verifier";
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let authorize = |client: &str, response_type: &str| {
+        format!(
+            "{base}/o/oauth2/v2/auth?client_id={client}&redirect_uri=http://app.test/cb&response_type={response_type}&scope=openid%20email&state=s1&nonce=n1&code_challenge={challenge}&code_challenge_method=S256"
+        )
+    };
+    // An unknown client gets Google's error page, never a redirect.
+    let unknown = get(authorize("nobody", "code")).await.unwrap();
+    assert_eq!(unknown.status(), 400);
+    assert!(unknown.text().await.unwrap().contains("invalid_client"));
+    // No account signed in: the account page.
+    let page = get(authorize("client-1.apps.googleusercontent.com", "code"))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Choose an account"));
+    // A faulty request redirects back with the error and the state.
+    let implicit = get(authorize("client-1.apps.googleusercontent.com", "token"))
+        .await
+        .unwrap();
+    assert_eq!(implicit.status(), 302);
+    assert_eq!(
+        implicit.headers()["location"],
+        "http://app.test/cb?error=unsupported_response_type&state=s1"
+    );
+
+    google.add_user(GoogleUser::verified(
+        "1001",
+        "ada@example.com",
+        "Ada Lovelace",
+    ));
+    google.sign_in_as("1001");
+    let code = || async {
+        let granted = get(authorize("client-1.apps.googleusercontent.com", "code"))
+            .await
+            .unwrap();
+        assert_eq!(granted.status(), 302);
+        let location = url::Url::parse(granted.headers()["location"].to_str().unwrap()).unwrap();
+        let params: std::collections::HashMap<String, String> =
+            location.query_pairs().into_owned().collect();
+        assert_eq!(params["state"], "s1");
+        params["code"].clone()
+    };
+    let exchange = |code: String, secret: &'static str, verifier: String| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let response = http
+                .post(format!("{base}/token"))
+                .basic_auth("client-1.apps.googleusercontent.com", Some(secret))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", "http://app.test/cb"),
+                    ("code_verifier", &verifier),
+                ]))
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let first = code().await;
+    assert_eq!(
+        exchange(first.clone(), "wrong", verifier.clone()).await,
+        (
+            401,
+            json!({ "error": "invalid_client", "error_description": "Unauthorized" })
+        )
+    );
+    let bad_grant = json!({ "error": "invalid_grant", "error_description": "Bad Request" });
+    assert_eq!(
+        exchange(first.clone(), "secret-1", "b".repeat(43)).await,
+        (400, bad_grant.clone()),
+        "a verifier that is not the challenge's"
+    );
+    assert_eq!(
+        exchange(first, "secret-1", verifier.clone()).await,
+        (400, bad_grant.clone()),
+        "the code was spent by the failed exchange"
+    );
+    let second = code().await;
+    let (status, tokens) = exchange(second.clone(), "secret-1", verifier.clone()).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["token_type"], "Bearer");
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(id_token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (header["alg"].as_str(), &header["kid"]),
+        (Some("RS256"), &key["kid"])
+    );
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(id_token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            &claims["iss"],
+            &claims["aud"],
+            &claims["nonce"],
+            &claims["email_verified"]
+        ),
+        (
+            &json!(base),
+            &json!("client-1.apps.googleusercontent.com"),
+            &json!("n1"),
+            &json!(true)
+        )
+    );
+    assert_eq!(
+        exchange(second, "secret-1", verifier).await,
+        (400, bad_grant),
+        "a code is used once"
+    );
+
+    let access = tokens["access_token"].as_str().unwrap();
+    let me: Value = http
+        .get(format!("{base}/v1/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&me["sub"], &me["email"], &me["name"]),
+        (
+            &json!("1001"),
+            &json!("ada@example.com"),
+            &json!("Ada Lovelace")
+        )
+    );
+    let stranger = http
+        .get(format!("{base}/v1/userinfo"))
+        .bearer_auth("ya29.not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), 401);
+}

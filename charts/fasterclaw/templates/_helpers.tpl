@@ -125,7 +125,7 @@ capabilities:
 {{- if hasKey .Values.api.env "TRUST_FORWARDED_FOR" -}}
 {{- fail "api.env.TRUST_FORWARDED_FOR: the facade no longer reads it and refuses to start when it is set; list the proxies in front of it in api.trustedProxies (or ingress.trustedProxies)" -}}
 {{- end -}}
-{{- range $name, $value := dict "TRUSTED_PROXIES" "api.trustedProxies" "PASSWORD_HASH_CONCURRENCY" "api.passwordHashConcurrency" "METRICS_ADDR" "the chart (port 9090)" -}}
+{{- range $name, $value := dict "TRUSTED_PROXIES" "api.trustedProxies" "PASSWORD_HASH_CONCURRENCY" "api.passwordHashConcurrency" "METRICS_ADDR" "the chart (port 9090)" "BILLING_GRACE_PERIOD" "api.billing.gracePeriod" "BILLING_DELETION_DEADLINE" "api.billing.deletionDeadline" "BILLING_DELETION_WARNING" "api.billing.deletionWarning" "BILLING_CHECK_INTERVAL" "api.billing.checkInterval" -}}
 {{- if hasKey $.Values.api.env $name -}}
 {{- fail (printf "api.env.%s: set by %s, not in api.env" $name $value) -}}
 {{- end -}}

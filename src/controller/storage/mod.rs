@@ -36,6 +36,12 @@ impl Reconciler<'_> {
         target_image: &str,
     ) -> Result<(), Halt> {
         self.find_volume(world).await?;
+        if std::mem::take(&mut world.host_failed)
+            && self.move_off_failed_host(world, secrets).await?
+        {
+            world.replan = true;
+            return Ok(());
+        }
         if self.attend_restore(world, secrets).await? {
             world.replan = true;
             return Ok(());

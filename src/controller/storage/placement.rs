@@ -183,6 +183,21 @@ impl Reconciler<'_> {
         Ok(Err(last))
     }
 
+    /// Forks `current` (at least the size asked) into the first of `regions` with room;
+    /// the last capacity answer when none had room.
+    async fn fork_into(
+        &self,
+        current: &Volume,
+        regions: &[String],
+    ) -> Result<Result<Volume, Option<FlyError>>, Halt> {
+        let size = current.size_gb.max(self.wanted_size());
+        self.first_with_room(regions, |region| CreateVolume {
+            source_volume_id: Some(current.id.clone()),
+            ..self.volume_request(region, size)
+        })
+        .await
+    }
+
     /// Records a capacity answer: the metric, an Event, and for a spent quota the
     /// region out of the rotation.
     pub(super) async fn note_shortage(&self, region: &str, kind: Shortage, error: &FlyError) {
@@ -219,14 +234,7 @@ impl Reconciler<'_> {
             .ctx
             .regions
             .rotation(&self.instance.spec, Some(&current.region));
-        let size = current.size_gb.max(self.wanted_size());
-        let fork = match self
-            .first_with_room(&regions, |region| CreateVolume {
-                source_volume_id: Some(current.id.clone()),
-                ..self.volume_request(region, size)
-            })
-            .await?
-        {
+        let fork = match self.fork_into(&current, &regions).await? {
             Ok(fork) => fork,
             Err(last) => {
                 let mut all = vec![current.region.clone()];
@@ -251,6 +259,54 @@ impl Reconciler<'_> {
         self.report(world, &Outcome::Synced, Some(secrets)).await?;
         world.replan = true;
         Ok(())
+    }
+}
+
+impl Reconciler<'_> {
+    /// Moves the assistant, with its data, off a host Fly.io cannot reach: its volume is
+    /// forked onto another host (its own region first, then the rotation), the old one
+    /// kept. The plan then makes the machine again on the fork. `false` when the machine
+    /// does not hold the recorded volume (nothing to move).
+    pub(in crate::controller) async fn move_off_failed_host(
+        &self,
+        world: &mut World,
+        secrets: &DesiredSecrets,
+    ) -> Result<bool, Halt> {
+        let (Some(current), Some(recorded)) = (world.volume.clone(), world.storage.volume.clone())
+        else {
+            return Ok(false);
+        };
+        let mounted = world
+            .machine
+            .as_ref()
+            .and_then(|m| crate::runtime::machine::mounted_volume(&m.config));
+        if mounted != Some(current.id.as_str()) {
+            return Ok(false);
+        }
+        let mut regions = vec![current.region.clone()];
+        regions.extend(
+            self.ctx
+                .regions
+                .rotation(&self.instance.spec, Some(&current.region)),
+        );
+        let fork = match self.fork_into(&current, &regions).await? {
+            Ok(fork) => fork,
+            Err(last) => return Err(no_room("the assistant", &regions, last.as_ref()).into()),
+        };
+        let text = format!(
+            "moved the assistant's state off the failed host of machine {}: volume {} forked into {} in {}",
+            world.machine.as_ref().map_or("?", |m| m.id.as_str()),
+            current.id,
+            fork.id,
+            fork.region
+        );
+        self.ctx.metrics.volume_change("moved");
+        self.publish(Note::new(EventReason::VolumeMoved, text))
+            .await;
+        self.retain(world, &recorded, "HostFailed");
+        Self::record_volume(world, fork);
+        self.report(world, &Outcome::Synced, Some(secrets)).await?;
+        Ok(true)
     }
 }
 

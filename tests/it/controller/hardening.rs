@@ -260,7 +260,7 @@ async fn an_image_from_elsewhere_gets_no_platform_key() {
 }
 
 /// A client of the Fly simulator with the controller's token.
-fn fly_client(stack: &Stack) -> FlyClient {
+pub(super) fn fly_client(stack: &Stack) -> FlyClient {
     FlyClient::new(FlyConfig {
         api_token: SecretString::from(stack.fly.token().to_owned()),
         api_url: stack.fly.base_url().parse().unwrap(),

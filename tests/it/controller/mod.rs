@@ -3,6 +3,7 @@
 //! simulator and Postgres.
 
 mod hardening;
+mod health;
 mod lifecycle;
 mod oldest;
 mod operations;

@@ -73,7 +73,10 @@ async fn kubectl_applies_gets_and_deletes_instances_and_secrets() {
 
     let table = kubectl.ok(&["get", "instances"]);
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "STATUS", "REGION", "MODEL", "IP", "AGE"]);
+    assert_eq!(
+        header,
+        ["NAME", "STATUS", "HEALTH", "REGION", "MODEL", "IP", "AGE"]
+    );
     let row = table.lines().nth(1).unwrap();
     // REGION is where it runs (status.region): empty until a controller places it.
     assert!(

@@ -24,6 +24,8 @@ use crate::support::cluster::TestCluster;
 use crate::support::openclaw::OpenClaw;
 use crate::support::stack::{ANTHROPIC_KEY, ControllerProcess, FacadeProcess, OPENAI_KEY, Stack};
 
+mod health;
+
 const FIRST_TOKEN: &str = "7200000001:AAHfirst0tokenValue1234567890abcdefgh";
 const SECOND_TOKEN: &str = "7200000002:AAHsecond0tokenValue234567890abcdefg";
 const PAIRING_TOKEN: &str = "7200000003:AAHpairing0tokenValue34567890abcdefg";
@@ -50,6 +52,11 @@ struct Assistants {
 
 impl Assistants {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Started with more of the controller's settings.
+    async fn start_with(settings: &[(&str, &str)]) -> Self {
         let openclaw = OpenClaw::installed();
         let machines = tempfile::tempdir().expect("a temporary directory");
         let telegram = TelegramSim::start(([127, 0, 0, 1], 0).into(), false)
@@ -83,14 +90,17 @@ impl Assistants {
             models.openai_base_url(),
             models.google_base_url(),
         );
-        let controller = stack.controller(&[
-            ("TELEGRAM_API_ROOT", &telegram.base_url()),
-            ("MODEL_BASE_URL_ANTHROPIC", &anthropic),
-            ("MODEL_BASE_URL_OPENAI", &openai),
-            ("MODEL_BASE_URL_GOOGLE", &google),
+        let telegram_root = telegram.base_url();
+        let mut env = vec![
+            ("TELEGRAM_API_ROOT", telegram_root.as_str()),
+            ("MODEL_BASE_URL_ANTHROPIC", anthropic.as_str()),
+            ("MODEL_BASE_URL_OPENAI", openai.as_str()),
+            ("MODEL_BASE_URL_GOOGLE", google.as_str()),
             ("GOOGLE_API_KEY", GOOGLE_KEY),
             ("TRANSITION_REQUEUE", "1s"),
-        ]);
+        ];
+        env.extend_from_slice(settings);
+        let controller = stack.controller(&env);
         let (owner, user) = sign_up(&facade.client()).await;
         stack.subscribe(user.id, "pro", 5).await;
         Self {
