@@ -24,8 +24,13 @@ pub enum Command {
     Controller(Box<crate::controller::settings::ControllerArgs>),
     /// Serve the HTTP facade the web app calls (auth, instances, billing).
     Api(Box<crate::api::server::settings::ApiArgs>),
-    /// Print the Instance CustomResourceDefinition as YAML.
-    Crd,
+    /// Print the Instance CustomResourceDefinition as YAML (with `--release`, the
+    /// FleetRelease one).
+    Crd {
+        /// Print the FleetRelease CustomResourceDefinition instead.
+        #[arg(long)]
+        release: bool,
+    },
     /// Print the facade's OpenAPI 3.1 document as JSON.
     Openapi,
     /// Apply, list or revert the database migrations.
@@ -80,7 +85,7 @@ pub async fn run(command: Command) -> Result<(), Error> {
     match command {
         Command::Controller(args) => Ok(crate::controller::run(*args).await?),
         Command::Api(args) => Ok(crate::api::server::run(*args).await?),
-        Command::Crd => print::crd(),
+        Command::Crd { release } => print::crd(release),
         Command::Openapi => print::openapi(),
         Command::Migrate(args) => migrate::run(args).await,
         Command::Secrets(args) => secrets::run(args).await,

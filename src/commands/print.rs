@@ -4,8 +4,11 @@ use std::io::{ErrorKind, Write};
 
 use super::Error;
 
-/// Prints the Instance CRD as YAML.
-pub fn crd() -> Result<(), Error> {
+/// Prints the Instance CRD as YAML, or the FleetRelease one.
+pub fn crd(release: bool) -> Result<(), Error> {
+    if release {
+        return write_stdout(&crate::crd::fleet_release_crd_yaml()?);
+    }
     write_stdout(&crate::crd::instance_crd_yaml()?)
 }
 

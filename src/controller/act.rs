@@ -9,6 +9,7 @@ use super::naming;
 use super::outcome::{Halt, Outcome, Problem};
 use super::plan::Step;
 use super::reconcile::Reconciler;
+use super::upgrade;
 use super::world::World;
 use crate::crd::SyncedReason;
 use crate::fly::{
@@ -342,6 +343,7 @@ impl Reconciler<'_> {
         let Some(machine) = world.machine.as_ref() else {
             return Ok(());
         };
+        let from = machine.config.image.clone();
         let request = UpdateMachine {
             config: desired::updated_config(&machine.config, config),
             current_version: Some(machine.current_version().to_owned()).filter(|v| !v.is_empty()),
@@ -368,6 +370,22 @@ impl Reconciler<'_> {
         self.publish(Note::new(EventReason::MachineUpdated, text))
             .await;
         world.machine = Some(updated);
+        if !from.is_empty() && from != config.image {
+            // The snapshot taken before this image, when the storage step took one.
+            let snapshot = world
+                .storage
+                .volume
+                .as_ref()
+                .filter(|v| v.snapshot_before_image.as_deref() == Some(config.image.as_str()))
+                .and_then(|_| world.storage.snapshots.first())
+                .map(|s| s.id.clone());
+            world.upgrade = Some(upgrade::started(
+                &from,
+                &config.image,
+                snapshot,
+                chrono::Utc::now(),
+            ));
+        }
         Ok(())
     }
 

@@ -11,6 +11,7 @@ use super::events::Note;
 use super::images::AllowedImages;
 use super::metrics::Metrics;
 use super::regions::Regions;
+use super::release::FollowedRelease;
 use super::settings::{HealthPolicy, MachineDefaults, PlatformKeys, Storage, Timing};
 use crate::crd::Instance;
 use crate::crypto::Keyring;
@@ -49,6 +50,8 @@ pub struct Context {
     pub backoff: Backoff,
     /// Images allowed to run with the platform's keys.
     pub allowed_images: AllowedImages,
+    /// The fleet release: which image a new machine gets.
+    pub release: FollowedRelease,
     /// Warnings already published about an Instance's annotations.
     pub warnings: Warnings,
     /// Adoptions under way, by app, so that this process claims an app for one

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::naming;
 use super::settings::MachineDefaults;
-use crate::crd::Instance;
+use crate::crd::{FleetReleaseSpec, Instance, annotation};
 use crate::crypto::EncryptionKey;
 use crate::domain::AiProvider;
 use crate::fly::{
@@ -122,6 +122,7 @@ pub fn gateway_token(key: &EncryptionKey, uid: &str) -> SecretString {
 pub fn machine_config(
     instance: &Instance,
     defaults: &MachineDefaults,
+    image: &str,
     volume: Option<&str>,
 ) -> MachineConfig {
     let spec = &instance.spec;
@@ -145,7 +146,7 @@ pub fn machine_config(
         },
     };
     MachineConfig {
-        image: spec.image.clone().unwrap_or_else(|| defaults.image.clone()),
+        image: image.to_owned(),
         env: machine::env(guest.memory_mb),
         guest: Some(guest),
         services: Vec::new(),
@@ -162,6 +163,30 @@ pub fn machine_config(
         mounts: volume.map(machine::mount).into_iter().collect(),
         other: BTreeMap::new(),
     }
+}
+
+/// The image an Instance runs: `spec.image` pins it; else the image the fleet release
+/// gave it (`fasterclaw.io/release-image`); else, under a release, the image its machine
+/// runs (a change waits for the release's turn) or the release's stable image for a
+/// new machine; with no release, the controller's `OPENCLAW_IMAGE`.
+pub fn image<'a>(
+    instance: &'a Instance,
+    release: Option<&'a FleetReleaseSpec>,
+    running: Option<&'a str>,
+    default: &'a str,
+) -> &'a str {
+    if let Some(pinned) = instance.spec.image.as_deref() {
+        return pinned;
+    }
+    let Some(release) = release else {
+        return default;
+    };
+    instance
+        .annotation(annotation::RELEASE_IMAGE)
+        .map(str::trim)
+        .filter(|image| !image.is_empty())
+        .or(running.filter(|image| !image.is_empty()))
+        .unwrap_or(release.stable.as_str())
 }
 
 /// Whether a machine's configuration is what the Instance asks for: the fields the
@@ -309,7 +334,12 @@ mod tests {
             "telegramToken": { "secretKeyRef": { "name": "s", "key": "k" } },
         }))
         .unwrap();
-        let plain = machine_config(&Instance::new("bot", spec.clone()), &defaults, None);
+        let plain = machine_config(
+            &Instance::new("bot", spec.clone()),
+            &defaults,
+            "img:1",
+            None,
+        );
         let guest = plain.guest.clone().unwrap();
         assert_eq!(
             (guest.cpu_kind.as_str(), guest.cpus, guest.memory_mb),
@@ -322,7 +352,7 @@ mod tests {
             cpus: 2,
             memory_mb: 8192,
         });
-        let sized = machine_config(&Instance::new("bot", spec), &defaults, None);
+        let sized = machine_config(&Instance::new("bot", spec), &defaults, "img:1", None);
         let guest = sized.guest.clone().unwrap();
         assert_eq!(
             (guest.cpu_kind.as_str(), guest.cpus, guest.memory_mb),

@@ -67,6 +67,10 @@ pub enum EventReason {
     Recovered,
     /// The controller healed the machine on its own.
     Healed,
+    /// The gateway is healthy on the image the machine moved to.
+    Upgraded,
+    /// The gateway did not become healthy on the image the machine moved to.
+    UpgradeFailed,
     /// A problem the owner must fix.
     Problem(SyncedReason),
 }
@@ -104,6 +108,8 @@ impl EventReason {
             EventReason::Unhealthy(reason) => reason.as_str(),
             EventReason::Recovered => "Recovered",
             EventReason::Healed => "Healed",
+            EventReason::Upgraded => "Upgraded",
+            EventReason::UpgradeFailed => "UpgradeFailed",
             EventReason::Problem(reason) => reason.as_str(),
         }
     }
@@ -118,6 +124,7 @@ impl EventReason {
             | EventReason::StateNotCarried
             | EventReason::RegionFull
             | EventReason::Unhealthy(_)
+            | EventReason::UpgradeFailed
             | EventReason::Problem(_) => EventType::Warning,
             _ => EventType::Normal,
         }
@@ -143,6 +150,7 @@ impl EventReason {
             EventReason::VolumeMoved => "MoveVolume",
             EventReason::VolumeDeleted => "DeleteVolume",
             EventReason::Healed => "Heal",
+            EventReason::Upgraded | EventReason::UpgradeFailed => "Upgrade",
             EventReason::Unhealthy(_) | EventReason::Recovered => "CheckHealth",
             EventReason::Ready
             | EventReason::ReconcileRequestHandled

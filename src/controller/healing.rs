@@ -16,6 +16,7 @@ use super::report;
 use super::world::World;
 use crate::crd::{
     ConditionType, HealKind, HealRecord, HealthReason, InstanceStatus, Phase, SyncedReason,
+    UpgradeResult, UpgradeStatus,
 };
 use crate::fly::{MachineState, WaitState};
 use crate::runtime::channels;
@@ -77,6 +78,7 @@ impl Reconciler<'_> {
             let config = super::desired::machine_config(
                 self.instance,
                 &self.ctx.machine_defaults,
+                &self.image(&world),
                 world.volume.as_ref().map(|v| v.id.as_str()),
             );
             let steps = [Step::Stop, Step::Wait(WaitState::Stopped)];
@@ -212,6 +214,32 @@ impl Reconciler<'_> {
             let seconds = (Utc::now().timestamp() - since).max(0);
             self.ctx.metrics.recovered(seconds as f64);
         }
+    }
+}
+
+impl Reconciler<'_> {
+    /// Tells a judged change of image: an Event and the metric.
+    pub(super) async fn count_upgrade(&self, judged: &UpgradeStatus) {
+        let (reason, result, text) = match judged.result {
+            UpgradeResult::Upgraded => (
+                EventReason::Upgraded,
+                "upgraded",
+                format!("the gateway is healthy on {}", judged.to),
+            ),
+            UpgradeResult::Failed => (
+                EventReason::UpgradeFailed,
+                "failed",
+                format!(
+                    "the gateway did not become healthy on {} ({}); the snapshot taken before is {}",
+                    judged.to,
+                    judged.message.as_deref().unwrap_or("unhealthy"),
+                    judged.snapshot.as_deref().unwrap_or("none")
+                ),
+            ),
+            UpgradeResult::Upgrading => return,
+        };
+        self.ctx.metrics.upgrade(result);
+        self.publish(Note::new(reason, text)).await;
     }
 }
 

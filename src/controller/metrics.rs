@@ -35,6 +35,9 @@ pub struct Metrics {
     health_of: Mutex<HashMap<String, &'static str>>,
     heals: Family<Labels, Counter>,
     recovery: Histogram,
+    upgrades: Family<Labels, Counter>,
+    release: Family<Labels, Gauge>,
+    halts: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -112,6 +115,24 @@ impl Default for Metrics {
             "Instances this replica reconciled, by the reason of their Healthy condition",
             by_health.clone(),
         );
+        let upgrades = Family::<Labels, Counter>::default();
+        registry.register(
+            "upgrades",
+            "Changes of a machine's image judged, by result: upgraded (healthy on the new image) or failed",
+            upgrades.clone(),
+        );
+        let release = Family::<Labels, Gauge>::default();
+        registry.register(
+            "release_instances",
+            "Instances of the fleet release, by state: upgraded, upgrading, waiting, failed, on_candidate, pinned",
+            release.clone(),
+        );
+        let halts = Counter::default();
+        registry.register(
+            "release_halts",
+            "Rollouts that halted by themselves after more failures than their budget",
+            halts.clone(),
+        );
         let heals = Family::<Labels, Counter>::default();
         registry.register(
             "heals",
@@ -130,6 +151,9 @@ impl Default for Metrics {
             health_of: Mutex::new(HashMap::new()),
             heals,
             recovery,
+            upgrades,
+            release,
+            halts,
             reconciles,
             errors,
             duration,
@@ -249,6 +273,27 @@ impl Metrics {
                 .get_or_create(&vec![("reason".to_owned(), before.to_owned())])
                 .dec();
         }
+    }
+
+    /// A change of image was judged: `upgraded` or `failed`.
+    pub fn upgrade(&self, result: &str) {
+        self.upgrades
+            .get_or_create(&vec![("result".to_owned(), result.to_owned())])
+            .inc();
+    }
+
+    /// The fleet release's counts, by state.
+    pub fn release_counts(&self, counts: &[(&str, u32)]) {
+        for (state, count) in counts {
+            self.release
+                .get_or_create(&vec![("state".to_owned(), (*state).to_owned())])
+                .set(i64::from(*count));
+        }
+    }
+
+    /// A rollout halted by itself.
+    pub fn release_halted(&self) {
+        self.halts.inc();
     }
 
     /// A heal of `kind` was carried out.

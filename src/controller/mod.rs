@@ -27,11 +27,14 @@ mod pairing;
 mod plan;
 mod reconcile;
 mod regions;
+mod release;
 mod report;
+mod rollout;
 mod server;
 pub mod settings;
 mod storage;
 mod token;
+mod upgrade;
 mod world;
 mod write;
 
@@ -129,6 +132,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), StartError> {
         metrics: metrics.clone(),
         backoff: Default::default(),
         allowed_images,
+        release: release::FollowedRelease::new(&args.fleet_release),
         warnings: Default::default(),
         adoptions: Default::default(),
         carried: Default::default(),
@@ -253,6 +257,14 @@ async fn controller(
         .default_backoff()
         .touched_objects();
     let config = ControllerConfig::default().concurrency(args.max_concurrent_reconciles);
+    release::read_once(&ctx).await;
+    // Ends with this function: when leadership is lost, the rollout stops too.
+    let _rollout = release::spawn(
+        ctx.clone(),
+        reader.clone(),
+        args.rollout_interval,
+        shutdown.clone(),
+    );
     Controller::for_stream(stream, reader)
         .with_config(config)
         .watches_stream(secret_changes, move |secret| {

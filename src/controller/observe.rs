@@ -22,6 +22,7 @@ impl Reconciler<'_> {
         let mut world = World {
             storage: StorageRecord::from_status(&self.previous),
             observed: true,
+            upgrade: self.previous.upgrade.clone(),
             ..World::default()
         };
         let adopt = self.instance.spec.adopt.as_ref();

@@ -20,6 +20,7 @@ use super::naming;
 use super::outcome::{Halt, Outcome, Problem};
 use super::plan::{self, AppState, Observation, Target};
 use super::report::{self, ReportInput};
+use super::upgrade;
 use super::world::World;
 use super::write::{self, Patched};
 use super::{backoff, cleanup, token};
@@ -163,7 +164,20 @@ impl<'a> Reconciler<'a> {
         let retry_requested = instance.annotation(annotation::RETRY_REQUESTED_AT);
         let retried = retry_requested.is_some()
             && retry_requested != previous.last_handled_retry_at.as_deref();
-        let restarted = retried || instance.metadata.generation != previous.observed_generation;
+        // The fleet release gave it an image it has not moved to yet: a new start, as a
+        // spec change would be (a FAILED Instance goes; its crash loop is forgotten).
+        let release_moved = instance
+            .annotation(annotation::RELEASE_IMAGE)
+            .map(str::trim)
+            .is_some_and(|image| {
+                !image.is_empty()
+                    && instance.spec.image.is_none()
+                    && previous.image.as_deref() != Some(image)
+                    && previous.upgrade.as_ref().is_none_or(|u| u.to != image)
+            });
+        let restarted = retried
+            || release_moved
+            || instance.metadata.generation != previous.observed_generation;
         Ok(Self {
             instance,
             api,
@@ -176,6 +190,24 @@ impl<'a> Reconciler<'a> {
             retried,
             restarted,
         })
+    }
+
+    /// The image the machine should run ([`desired::image`]), given what runs now.
+    pub(super) fn image(&self, world: &World) -> String {
+        let release = self.ctx.release.current();
+        let running = world
+            .machine
+            .as_ref()
+            .map(|m| m.config.image.as_str())
+            .filter(|image| !image.is_empty())
+            .or(self.previous.image.as_deref());
+        desired::image(
+            self.instance,
+            release.as_ref().map(|r| &r.spec),
+            running,
+            &self.ctx.machine_defaults.image,
+        )
+        .to_owned()
     }
 
     pub(super) fn power(&self) -> PowerState {
@@ -270,9 +302,11 @@ impl<'a> Reconciler<'a> {
             world.replan = false;
             world.still_moving = false;
             let volume = world.volume.as_ref().map(|v| v.id.clone());
+            let image = self.image(&world);
             let config = desired::machine_config(
                 self.instance,
                 &self.ctx.machine_defaults,
+                &image,
                 volume.as_deref(),
             );
             let steps = plan::plan(
@@ -433,6 +467,21 @@ impl<'a> Reconciler<'a> {
         secrets: Option<&DesiredSecrets>,
     ) -> Result<(), Error> {
         let health = self.verdict(world);
+        let running = world
+            .machine
+            .as_ref()
+            .map(|m| m.config.image.as_str())
+            .filter(|image| !image.is_empty())
+            .or(self.previous.image.as_deref());
+        let upgrade = upgrade::judge(world.upgrade.clone(), running, &health);
+        if let Some(judged) = &upgrade
+            && world
+                .upgrade
+                .as_ref()
+                .is_some_and(|u| u.result != judged.result)
+        {
+            self.count_upgrade(judged).await;
+        }
         let status = report::status(&ReportInput {
             previous: &self.previous,
             generation: self.instance.metadata.generation,
@@ -456,6 +505,7 @@ impl<'a> Reconciler<'a> {
             health: &health,
             exits: &world.exits,
             heal: world.heal.as_ref(),
+            upgrade: upgrade.as_ref(),
         });
         self.count_health(&status);
         let (notes, first_ready) = decide::announcements(

@@ -11,7 +11,7 @@ use super::outcome::{Outcome, Problem};
 use super::world::StorageRecord;
 use crate::crd::{
     ConditionType, HealRecord, HealthReason, InstanceStatus, PairingStatus, Phase, PowerState,
-    ProvisioningStep, ProvisioningStepName, ReadyReason, StepState,
+    ProvisioningStep, ProvisioningStepName, ReadyReason, StepState, UpgradeStatus,
 };
 use crate::domain::Timestamp;
 use crate::fly::{Machine, MachineState};
@@ -58,6 +58,8 @@ pub struct ReportInput<'a> {
     pub exits: &'a ExitBook,
     /// The heal carried out in this reconcile, if any.
     pub heal: Option<&'a HealRecord>,
+    /// The last change of the machine's image, judged by this reconcile.
+    pub upgrade: Option<&'a UpgradeStatus>,
 }
 
 impl ReportInput<'_> {
@@ -400,6 +402,13 @@ pub fn status(input: &ReportInput<'_>) -> InstanceStatus {
         restarts: input.exits.restarts,
         recent_exits: input.exits.recent.clone(),
         last_heal: input.heal.cloned().or_else(|| previous.last_heal.clone()),
+        image: input
+            .machine
+            .map(|m| m.config.image.as_str())
+            .filter(|image| !image.is_empty())
+            .map(str::to_owned)
+            .or_else(|| previous.image.clone()),
+        upgrade: input.upgrade.cloned().or_else(|| previous.upgrade.clone()),
     }
 }
 
@@ -493,6 +502,7 @@ mod tests {
             health: &NOT_RUNNING,
             exits: &NO_EXITS,
             heal: None,
+            upgrade: None,
         }
     }
 

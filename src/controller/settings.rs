@@ -148,6 +148,17 @@ pub struct ControllerArgs {
     #[arg(long, env = "HEALTH_RECHECK_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
     pub health_recheck_interval: Duration,
 
+    /// The cluster-scoped FleetRelease the controller follows: its stable image, and its
+    /// candidate on a share of the Instances. Without it, every Instance runs
+    /// OPENCLAW_IMAGE (or its own spec.image).
+    #[arg(long, env = "FLEET_RELEASE", default_value = "fleet")]
+    pub fleet_release: String,
+
+    /// How often the rollout looks at the release and its Instances (it gives the next
+    /// Instances their new image, counts, and halts).
+    #[arg(long, env = "ROLLOUT_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub rollout_interval: Duration,
+
     /// How long one reconcile waits for a machine to reach its state before looking
     /// again later (Fly allows 1 to 60 seconds).
     #[arg(long, env = "MACHINE_WAIT", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -347,6 +358,9 @@ impl ControllerArgs {
                 self.machine_memory_mb
             ));
         }
+        if self.fleet_release.trim().is_empty() {
+            return bad("FLEET_RELEASE is empty: name the FleetRelease to follow".to_owned());
+        }
         if self.openclaw_image.trim().is_empty() {
             return bad("OPENCLAW_IMAGE is empty".to_owned());
         }
@@ -393,6 +407,7 @@ impl ControllerArgs {
             ("TRANSITION_TIMEOUT", self.transition_timeout),
             ("CRASH_LOOP_WINDOW", self.crash_loop_window),
             ("HEALTH_RECHECK_INTERVAL", self.health_recheck_interval),
+            ("ROLLOUT_INTERVAL", self.rollout_interval),
             ("ERROR_BACKOFF_BASE", self.error_backoff_base),
             ("LEASE_DURATION", self.lease_duration),
         ] {
@@ -438,6 +453,7 @@ impl ControllerArgs {
                 self.health_recheck_interval,
                 LONGEST_WAIT,
             ),
+            ("ROLLOUT_INTERVAL", self.rollout_interval, LONGEST_WAIT),
         ] {
             if value > most {
                 return bad(format!(

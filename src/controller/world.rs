@@ -3,7 +3,7 @@
 use super::health::ExitBook;
 use crate::crd::{
     HealRecord, InstanceStatus, PairingStatus, Phase, ProvisioningStepName, RestoreStatus,
-    RetainedVolume, SnapshotStatus, VolumeStatus,
+    RetainedVolume, SnapshotStatus, UpgradeStatus, VolumeStatus,
 };
 use crate::fly::{Machine, MachineState, Volume};
 use crate::runtime::channels::ChannelTrouble;
@@ -39,6 +39,8 @@ pub struct World {
     pub host_failed: bool,
     /// Fly.io was looked at in this reconcile (else the world is what the status says).
     pub observed: bool,
+    /// The last change of the machine's image.
+    pub upgrade: Option<UpgradeStatus>,
 }
 
 /// The storage part of an Instance's status.
@@ -104,6 +106,7 @@ impl World {
             heal: None,
             host_failed: false,
             observed: false,
+            upgrade: status.upgrade.clone(),
         }
     }
 }

@@ -128,6 +128,15 @@ pub struct InstanceStatus {
     /// The controller's last heal of the machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_heal: Option<super::HealRecord>,
+
+    /// The image the machine runs, as Fly.io reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+
+    /// The last change of the machine's image: from what, to what, the snapshot taken
+    /// before, and whether the gateway became healthy on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<super::UpgradeStatus>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -54,6 +54,13 @@ pub mod annotation {
     /// shown (`Billing: payment failed`); removed when it starts again. The controller
     /// does not read it.
     pub const BILLING_STOPPED: &str = "fasterclaw.io/billing-stopped";
+    /// The image the fleet release gives the Instance, set by the controller's rollout
+    /// when the Instance's turn comes (or on a rollback); the Instance moves to it at
+    /// its next update. `spec.image` wins over it.
+    pub const RELEASE_IMAGE: &str = "fasterclaw.io/release-image";
+    /// When the rollout set `fasterclaw.io/release-image` (RFC 3339): the health
+    /// deadline counts from it.
+    pub const RELEASE_ASSIGNED_AT: &str = "fasterclaw.io/release-assigned-at";
 }
 
 /// The labels of the Instances the facade and the import create.

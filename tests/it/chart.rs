@@ -529,13 +529,15 @@ fn release_name() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chart_installs_with_its_defaults_and_with_every_option() {
-    let chart_crd =
-        std::fs::read_to_string(root().join("charts/fasterclaw/crds/instance.yaml")).unwrap();
-    let crd = std::fs::read_to_string(root().join("crds/instance.yaml")).unwrap();
-    assert!(
-        chart_crd == crd,
-        "charts/fasterclaw/crds/instance.yaml differs from crds/instance.yaml: copy it"
-    );
+    for file in ["instance.yaml", "fleetrelease.yaml"] {
+        let chart_crd =
+            std::fs::read_to_string(root().join("charts/fasterclaw/crds").join(file)).unwrap();
+        let crd = std::fs::read_to_string(root().join("crds").join(file)).unwrap();
+        assert!(
+            chart_crd == crd,
+            "charts/fasterclaw/crds/{file} differs from crds/{file}: run ./scripts/generate"
+        );
+    }
 
     let cluster = TestCluster::new().await;
     assert!(cluster.sim().is_none(), "{NEEDS_REAL}");

@@ -32,6 +32,21 @@ fn committed_crd_is_what_fasterclaw_crd_prints() {
 }
 
 #[test]
+fn committed_release_crd_is_what_fasterclaw_crd_release_prints() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_fasterclaw"))
+        .args(["crd", "--release"])
+        .output()
+        .expect("the fasterclaw binary runs");
+    assert!(output.status.success(), "fasterclaw crd --release failed");
+    let printed = String::from_utf8(output.stdout).expect("output is UTF-8");
+    assert_eq!(printed, fasterclaw::crd::fleet_release_crd_yaml().unwrap());
+    assert!(
+        committed("crds/fleetrelease.yaml") == printed,
+        "crds/fleetrelease.yaml is stale: run ./scripts/generate and commit the result"
+    );
+}
+
+#[test]
 fn committed_openapi_document_is_what_fasterclaw_openapi_prints() {
     let printed = printed_by("openapi");
     assert_eq!(printed, fasterclaw::api::openapi::document_json());

@@ -7,5 +7,6 @@ mod health;
 mod lifecycle;
 mod oldest;
 mod operations;
+mod release;
 mod resilience;
 mod storage;

@@ -316,11 +316,17 @@ async fn wait_ready(server: &ApiServer, dir: &Path) {
 }
 
 async fn install_crd(server: &ApiServer) {
+    for file in ["crds/instance.yaml", "crds/fleetrelease.yaml"] {
+        install_crd_file(server, file).await;
+    }
+}
+
+async fn install_crd_file(server: &ApiServer, file: &str) {
     let client = server.client().await;
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/instance.yaml");
-    let text = std::fs::read_to_string(&path).expect("crds/instance.yaml is readable");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file} is readable: {e}"));
     let crd: CustomResourceDefinition =
-        yaml_serde::from_str(&text).expect("crds/instance.yaml is a CRD");
+        yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{file} is a CRD: {e}"));
     let name = crd.metadata.name.clone().expect("the CRD has a name");
     let api: Api<CustomResourceDefinition> = Api::all(client);
     api.patch(
@@ -329,7 +335,7 @@ async fn install_crd(server: &ApiServer) {
         &Patch::Apply(&crd),
     )
     .await
-    .unwrap_or_else(|e| panic!("the API server refuses crds/instance.yaml: {e}"));
+    .unwrap_or_else(|e| panic!("the API server refuses {file}: {e}"));
     tokio::time::timeout(
         Duration::from_secs(30),
         await_condition(api, &name, conditions::is_crd_established()),

@@ -1,0 +1,96 @@
+//! An Instance's change of image, as its reconciles make and judge it: started when
+//! the machine is updated to another image (with the snapshot taken before), then
+//! `Upgraded` once the gateway is healthy there, or `Failed` when it crash-loops, runs
+//! out of memory or fails its check. The fleet release reads the verdict.
+
+use chrono::{DateTime, Utc};
+
+use super::health::Verdict;
+use crate::crd::{HealthReason, UpgradeResult, UpgradeStatus};
+
+/// A change from `from` to `to` starting `now`, with the snapshot taken before it.
+pub fn started(
+    from: &str,
+    to: &str,
+    snapshot: Option<String>,
+    now: DateTime<Utc>,
+) -> UpgradeStatus {
+    UpgradeStatus {
+        from: from.to_owned(),
+        to: to.to_owned(),
+        snapshot,
+        started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        result: UpgradeResult::Upgrading,
+        message: None,
+    }
+}
+
+/// The change as this reconcile leaves it, given the image the machine runs and the
+/// gateway's health there. Only a change under way is judged; a judged one stands.
+pub fn judge(
+    record: Option<UpgradeStatus>,
+    running: Option<&str>,
+    health: &Verdict,
+) -> Option<UpgradeStatus> {
+    let mut record = record?;
+    if record.result != UpgradeResult::Upgrading || running != Some(record.to.as_str()) {
+        return Some(record);
+    }
+    // An owner's problem (a revoked token) says the gateway runs: the image is fine.
+    if health.healthy == Some(true) || health.reason.is_owners() {
+        record.result = UpgradeResult::Upgraded;
+    } else if matches!(
+        health.reason,
+        HealthReason::CrashLoop | HealthReason::OutOfMemory | HealthReason::CheckFailing
+    ) {
+        record.result = UpgradeResult::Failed;
+        record.message = Some(format!("{}: {}", health.reason.as_str(), health.message));
+    }
+    Some(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(healthy: Option<bool>, reason: HealthReason) -> Verdict {
+        Verdict {
+            healthy,
+            reason,
+            message: "why".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_change_is_judged_on_the_new_image_only() {
+        let record = started("img:1", "img:2", Some("vs_1".into()), Utc::now());
+        let healthy = verdict(Some(true), HealthReason::Healthy);
+        // Still on the old image: not judged yet.
+        let same = judge(Some(record.clone()), Some("img:1"), &healthy).unwrap();
+        assert_eq!(same.result, UpgradeResult::Upgrading);
+        let starting = verdict(None, HealthReason::Starting);
+        assert_eq!(
+            judge(Some(record.clone()), Some("img:2"), &starting)
+                .unwrap()
+                .result,
+            UpgradeResult::Upgrading
+        );
+        let done = judge(Some(record.clone()), Some("img:2"), &healthy).unwrap();
+        assert_eq!(done.result, UpgradeResult::Upgraded);
+        let crashing = verdict(Some(false), HealthReason::CrashLoop);
+        let failed = judge(Some(record.clone()), Some("img:2"), &crashing).unwrap();
+        assert_eq!(failed.result, UpgradeResult::Failed);
+        assert!(failed.message.unwrap().starts_with("CrashLoop"));
+        // A verdict does not undo a judged change.
+        assert_eq!(
+            judge(Some(done), Some("img:2"), &crashing).unwrap().result,
+            UpgradeResult::Upgraded
+        );
+        let revoked = verdict(Some(false), HealthReason::TelegramTokenRejected);
+        assert_eq!(
+            judge(Some(record), Some("img:2"), &revoked).unwrap().result,
+            UpgradeResult::Upgraded
+        );
+        assert!(judge(None, Some("img:2"), &healthy).is_none());
+    }
+}
