@@ -200,11 +200,11 @@ async fn run() {
         port: 0,
         dir: dir.path().join("stack"),
         crd: root.join("crds/instance.yaml"),
-        runtime: Some(MachineRuntime {
-            node: node.clone(),
-            package: package.clone(),
-            root: dir.path().join("machines"),
-        }),
+        runtime: Some(MachineRuntime::new(
+            node.clone(),
+            package.clone(),
+            dir.path().join("machines"),
+        )),
     };
     let stack = Stack::start(&options).await.expect("the local stack");
 

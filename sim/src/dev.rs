@@ -202,10 +202,9 @@ impl Stack {
         // Machines' files under an absolute root: their processes run in another dir.
         let runtime = match &options.runtime {
             Some(runtime) => Some(MachineRuntime {
-                node: runtime.node.clone(),
-                package: runtime.package.clone(),
                 root: std::path::absolute(&runtime.root)
                     .map_err(|e| format!("{}: {e}", runtime.root.display()))?,
+                ..runtime.clone()
             }),
             None => None,
         };

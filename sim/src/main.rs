@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use fasterclaw_sim::fly::{FaultPlan, FlySim, FlySimConfig, MachineRuntime};
+use fasterclaw_sim::fly::{FaultPlan, FlySim, FlySimConfig, ImageRun, MachineRuntime};
 use fasterclaw_sim::google::{GoogleSim, GoogleSimConfig, GoogleUser};
 use fasterclaw_sim::kube::{KubeFaults, KubeSim, KubeSimConfig};
 use fasterclaw_sim::models::{ModelFaults, ModelSim};
@@ -58,6 +58,15 @@ enum Command {
         /// Where machines' root filesystems, volumes and logs go.
         #[arg(long, requires_all = ["node", "openclaw"])]
         machines_dir: Option<PathBuf>,
+        /// Run machines of IMAGE with the OpenClaw package DIR as their /app, as
+        /// `IMAGE=DIR` (repeatable; needs --node, --openclaw and --machines-dir). Other
+        /// images run --openclaw.
+        #[arg(long, value_name = "IMAGE=DIR", requires_all = ["node", "openclaw", "machines_dir"])]
+        openclaw_image: Vec<String>,
+        /// A broken release: machines of IMAGE exit with code 1 as soon as they start
+        /// (repeatable; with or without machines that run).
+        #[arg(long, value_name = "IMAGE")]
+        broken_image: Vec<String>,
     },
     /// Stand in for Telegram's Bot API (long polling, private chats, a chat page at /chat).
     Telegram {
@@ -201,15 +210,31 @@ async fn main() -> ExitCode {
             node,
             openclaw,
             machines_dir,
+            openclaw_image,
+            broken_image,
         } => {
-            let runtime = match (node, openclaw, machines_dir) {
-                (Some(node), Some(package), Some(root)) => Some(MachineRuntime {
-                    node,
-                    package,
-                    root,
-                }),
+            let mut runtime = match (node, openclaw, machines_dir) {
+                (Some(node), Some(package), Some(root)) => {
+                    Some(MachineRuntime::new(node, package, root))
+                }
                 _ => None,
             };
+            for entry in &openclaw_image {
+                let Some((image, dir)) = entry
+                    .split_once('=')
+                    .filter(|(image, dir)| !image.is_empty() && !dir.is_empty())
+                else {
+                    eprintln!(
+                        "fasterclaw-sim: --openclaw-image must be <image>=<package dir>, not {entry:?}"
+                    );
+                    return ExitCode::FAILURE;
+                };
+                if let Some(runtime) = runtime.as_mut() {
+                    runtime
+                        .images
+                        .insert(image.to_owned(), ImageRun::Package(PathBuf::from(dir)));
+                }
+            }
             let config = FlySimConfig {
                 token,
                 org_slug: org,
@@ -225,6 +250,7 @@ async fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            sim.set_broken_images(broken_image);
             if let Some(faults) = faults {
                 match serde_json::from_str::<FaultPlan>(&faults) {
                     Ok(plan) => sim.set_faults(plan),
@@ -251,11 +277,11 @@ async fn main() -> ExitCode {
             machines_dir,
         } => {
             let runtime = match (node, openclaw) {
-                (Some(node), Some(package)) => Some(MachineRuntime {
+                (Some(node), Some(package)) => Some(MachineRuntime::new(
                     node,
                     package,
-                    root: machines_dir.unwrap_or_else(|| dir.join("machines")),
-                }),
+                    machines_dir.unwrap_or_else(|| dir.join("machines")),
+                )),
                 _ => None,
             };
             let options = fasterclaw_sim::dev::DevOptions {

@@ -15,7 +15,7 @@ use crate::domain::AiProvider;
 use crate::fly::{
     CREATE_REQUEST_TAG, Guest, MachineConfig, MachineFile, MachineInit, RestartPolicy,
 };
-use crate::runtime::{OwnedConfig, machine};
+use crate::runtime::{OwnedConfig, machine, versions};
 
 /// The app secret holding the Telegram bot token.
 pub const TELEGRAM_TOKEN_SECRET: &str = "TELEGRAM_BOT_TOKEN";
@@ -116,7 +116,8 @@ pub fn gateway_token(key: &EncryptionKey, uid: &str) -> SecretString {
 }
 
 /// The machine configuration an Instance asks for: the pinned OpenClaw image (or the
-/// Instance's), the owned part of `openclaw.json` as a file, the start command that
+/// Instance's), the owned part of `openclaw.json` as a file (written for the image's
+/// OpenClaw version, [`versions::dialect_for_image`]), the start command that
 /// merges it, the health check, size, restart policy and the tags that link it to the
 /// Instance, and the volume holding OpenClaw's state when there is one. Never a secret.
 pub fn machine_config(
@@ -145,6 +146,7 @@ pub fn machine_config(
             memory_mb: defaults.memory_mb,
         },
     };
+    let file = owned.to_file_for(versions::dialect_for_image(image));
     MachineConfig {
         image: image.to_owned(),
         env: machine::env(guest.memory_mb),
@@ -156,7 +158,7 @@ pub fn machine_config(
             max_retries: Some(machine::RESTART_RETRIES),
         }),
         auto_destroy: false,
-        files: vec![machine::config_file(&owned.to_file())],
+        files: vec![machine::config_file(&file)],
         init: Some(machine::init()),
         checks: machine::checks(),
         stop_config: Some(machine::stop_config()),

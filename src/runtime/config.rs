@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use super::machine::GATEWAY_PORT;
+use super::versions::{self, ConfigDialect, IdFormat};
 use crate::domain::{AiModel, AiProvider};
 
 /// Who may talk to the assistant in direct messages.
@@ -94,20 +95,57 @@ pub struct OwnedConfig<'a> {
 }
 
 impl OwnedConfig<'_> {
-    /// The document merged into `openclaw.json`. It holds no secret: the gateway token,
-    /// the bot token and the provider key reach the gateway as environment variables
-    /// (app secrets), and the keys that could hold them here are deleted (`null`).
+    /// The document merged into `openclaw.json`, for the pinned (newest supported)
+    /// OpenClaw version: [`OwnedConfig::document_for`] its dialect.
     pub fn document(&self) -> Value {
+        self.document_for(&versions::newest().dialect)
+    }
+
+    /// The document merged into `openclaw.json` by a version of `dialect`. It holds no
+    /// secret: the gateway token, the bot token and the provider key reach the gateway
+    /// as environment variables (app secrets), and the keys that could hold them here
+    /// are deleted (`null`). Keys the dialect lacks are left out (the version's default
+    /// applies); `allowFrom` takes its id format.
+    pub fn document_for(&self, dialect: &ConfigDialect) -> Value {
         let policy = DmPolicy::for_users(self.telegram_user_ids);
         let allow_from = match policy {
             DmPolicy::Allowlist => Value::from(
                 self.telegram_user_ids
                     .iter()
-                    .map(|id| Value::from(id.to_string()))
+                    .map(|id| match dialect.allow_from {
+                        IdFormat::Strings => Value::from(id.to_string()),
+                        IdFormat::Numbers => Value::from(*id),
+                    })
                     .collect::<Vec<_>>(),
             ),
             DmPolicy::Pairing => Value::Null,
         };
+        let mut defaults = json!({
+            "model": { "primary": primary_model(self.model, self.provider) },
+        });
+        if dialect.heartbeat_every {
+            // No recurring heartbeat: every heartbeat is a model turn the platform's
+            // key pays for (every 30 minutes by default), and its alerts are messages
+            // the owner never asked for. The assistant speaks when spoken to.
+            defaults["heartbeat"] = json!({ "every": HEARTBEAT_OFF });
+        }
+        let mut telegram = json!({
+            "enabled": true,
+            "botToken": null,
+            "dmPolicy": policy.as_str(),
+            "allowFrom": allow_from,
+        });
+        if dialect.telegram_group_policy {
+            telegram["groupPolicy"] = json!("allowlist");
+        }
+        if dialect.telegram_api_root {
+            telegram["apiRoot"] = json!(
+                self.endpoints
+                    .telegram_api_root
+                    .as_ref()
+                    .map(|u| u.as_str().trim_end_matches('/'))
+            );
+        }
         let mut document = json!({
             "gateway": {
                 "mode": "local",
@@ -115,21 +153,8 @@ impl OwnedConfig<'_> {
                 "bind": "lan",
                 "auth": { "mode": "token", "token": null, "password": null },
             },
-            "agents": { "defaults": {
-                "model": { "primary": primary_model(self.model, self.provider) },
-                // No recurring heartbeat: every heartbeat is a model turn the platform's
-                // key pays for (every 30 minutes by default), and its alerts are messages
-                // the owner never asked for. The assistant speaks when spoken to.
-                "heartbeat": { "every": HEARTBEAT_OFF },
-            } },
-            "channels": { "telegram": {
-                "enabled": true,
-                "botToken": null,
-                "dmPolicy": policy.as_str(),
-                "allowFrom": allow_from,
-                "groupPolicy": "allowlist",
-                "apiRoot": self.endpoints.telegram_api_root.as_ref().map(|u| u.as_str().trim_end_matches('/')),
-            } },
+            "agents": { "defaults": defaults },
+            "channels": { "telegram": telegram },
         });
         let providers: Map<String, Value> = [
             AiProvider::Anthropic,
@@ -152,10 +177,15 @@ impl OwnedConfig<'_> {
         document
     }
 
-    /// The document as the machine's file holds it.
+    /// The document as the machine's file holds it, for the pinned version.
     pub fn to_file(&self) -> String {
+        self.to_file_for(&versions::newest().dialect)
+    }
+
+    /// The document for `dialect` as the machine's file holds it.
+    pub fn to_file_for(&self, dialect: &ConfigDialect) -> String {
         // A `Value` always serializes.
-        serde_json::to_string_pretty(&self.document()).unwrap_or_default()
+        serde_json::to_string_pretty(&self.document_for(dialect)).unwrap_or_default()
     }
 }
 
@@ -238,5 +268,54 @@ mod tests {
             json!({"baseUrl": "http://127.0.0.1:9001/v1", "api": "openai-completions"})
         );
         assert!(doc["models"]["providers"].get("google").is_none());
+    }
+
+    /// An older version that knew neither the heartbeat switch, the group policy nor a
+    /// custom Bot API root, and took user ids as numbers.
+    const OLDER: ConfigDialect = ConfigDialect {
+        heartbeat_every: false,
+        telegram_group_policy: false,
+        telegram_api_root: false,
+        allow_from: IdFormat::Numbers,
+        provider_apis: &["anthropic-messages", "openai-completions"],
+    };
+
+    #[test]
+    fn a_dialect_leaves_out_what_its_version_lacks_and_writes_ids_its_way() {
+        let endpoints = Endpoints {
+            telegram_api_root: Some(Url::parse("http://127.0.0.1:9000/").unwrap()),
+            anthropic: Some(Url::parse("http://127.0.0.1:9001").unwrap()),
+            ..Endpoints::default()
+        };
+        let sonnet = model("claude-sonnet-5");
+        let owned = OwnedConfig {
+            model: &sonnet,
+            provider: AiProvider::Anthropic,
+            telegram_user_ids: &[424242, 7],
+            endpoints: &endpoints,
+        };
+        let newest = owned.document();
+        assert_eq!(newest, owned.document_for(&versions::newest().dialect));
+        assert_eq!(
+            owned.to_file(),
+            owned.to_file_for(&versions::newest().dialect)
+        );
+
+        let older = owned.document_for(&OLDER);
+        let telegram = &older["channels"]["telegram"];
+        assert_eq!(telegram["allowFrom"], json!([424242, 7]));
+        assert!(telegram.get("groupPolicy").is_none(), "{telegram}");
+        assert!(telegram.get("apiRoot").is_none(), "{telegram}");
+        assert!(older["agents"]["defaults"].get("heartbeat").is_none());
+        assert_eq!(
+            older["agents"]["defaults"]["model"]["primary"],
+            "anthropic/claude-sonnet-5"
+        );
+        // What every version takes is written alike.
+        assert_eq!(older["gateway"], newest["gateway"]);
+        assert_eq!(older["models"], newest["models"]);
+        assert_eq!(telegram["dmPolicy"], "allowlist");
+        assert!(telegram["botToken"].is_null() && telegram.get("botToken").is_some());
+        assert!(!owned.to_file_for(&OLDER).contains("groupPolicy"));
     }
 }

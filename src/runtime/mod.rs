@@ -1,6 +1,7 @@
-//! What every machine runs: the pinned OpenClaw gateway, the part of its
-//! `openclaw.json` the control plane owns, how the machine is started, checked and
-//! stopped, the models on offer, and the pairing codes owners approve.
+//! What every machine runs: the pinned OpenClaw gateway (and the other versions a fleet
+//! release may run side by side), the part of its `openclaw.json` the control plane
+//! owns, how the machine is started, checked and stopped, the models on offer, and the
+//! pairing codes owners approve.
 //!
 //! Nothing here talks to Fly.io or Kubernetes: the controller turns it into machine
 //! configs, the facade into requests, the tests into assertions.
@@ -10,9 +11,11 @@ pub mod config;
 pub mod machine;
 pub mod models;
 pub mod pairing;
+pub mod versions;
 
 pub use config::{DmPolicy, Endpoints, OwnedConfig};
 pub use pairing::{PairingCode, PairingRequest};
+pub use versions::{ConfigDialect, SupportedVersion, Version, supported_versions};
 
 /// The OpenClaw version the product runs and its tests install (`openclaw.version`).
 pub const OPENCLAW_VERSION: &str = include_str!("openclaw.version").trim_ascii();

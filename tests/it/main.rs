@@ -14,6 +14,7 @@ mod import;
 mod kube;
 mod openapi_document;
 mod runtime;
+mod runtime_versions;
 mod standins;
 mod store;
 mod structure;

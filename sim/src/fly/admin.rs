@@ -2,7 +2,9 @@
 //! volumes with their snapshots; the regions' switches), call counts per operation, and
 //! switches for faults, rate limits, transition time and regions (`GET /_sim/regions`,
 //! `PUT /_sim/regions/{region}` with `{"full": bool, "quota": bool}`, see
-//! [`RegionFaults`]).
+//! [`RegionFaults`]), and the broken releases (`GET /_sim/broken-images`,
+//! `PUT /_sim/broken-images` with the list of images whose machines exit at start, see
+//! [`crate::fly::FlySim::set_broken_images`]).
 //! It needs no token; it exists only in the simulator. With a machine runtime, machines
 //! also show their process (`pid`) and host ports (`ports`), and
 //! `/_sim/apps/{app}/machines/{id}/log` gives a machine's output.
@@ -32,6 +34,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_sim/transition", put(set_transition))
         .route("/_sim/regions", get(regions))
         .route("/_sim/regions/{region}", put(set_region))
+        .route(
+            "/_sim/broken-images",
+            get(broken_images).put(set_broken_images),
+        )
         .route("/_sim/apps/{app}/machines/{id}/log", get(machine_log_route))
         .route(
             "/_sim/apps/{app}/machines/{id}/host-failure",
@@ -50,7 +56,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 
 /// The whole state as JSON: apps with their secrets (digests), machines (as the API
 /// shows them, plus the secrets version each booted with) and volumes (as the API shows
-/// them, with their `snapshots`), and the regions' switches.
+/// them, with their `snapshots`), the regions' switches and the broken releases.
 pub fn snapshot(shared: &Shared) -> Value {
     let live = shared.runtime.as_ref().map(|r| r.all_live());
     let world = shared.world();
@@ -106,7 +112,7 @@ pub fn snapshot(shared: &Shared) -> Value {
             })
         })
         .collect();
-    json!({ "apps": apps, "regions": world.regions })
+    json!({ "apps": apps, "regions": world.regions, "broken_images": world.broken_images })
 }
 
 async fn state(State(shared): State<Arc<Shared>>) -> Json<Value> {
@@ -169,6 +175,18 @@ async fn set_region(
     Json(faults): Json<RegionFaults>,
 ) -> StatusCode {
     shared.world().set_region(&region, faults);
+    StatusCode::NO_CONTENT
+}
+
+async fn broken_images(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!(shared.world().broken_images))
+}
+
+async fn set_broken_images(
+    State(shared): State<Arc<Shared>>,
+    Json(images): Json<Vec<String>>,
+) -> StatusCode {
+    shared.world().broken_images = images.into_iter().collect();
     StatusCode::NO_CONTENT
 }
 

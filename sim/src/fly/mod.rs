@@ -2,8 +2,9 @@
 //! official OpenAPI document: apps, app secrets with versions, machines with their
 //! state machine, `wait`, metadata filters, name uniqueness, 401s and 404s as the real
 //! API gives them, volumes with snapshots, forks and mounts (see [`volumes`]), Fly's
-//! rate limits (429), seeded fault injection, and regions out of room or over quota
-//! ([`RegionFaults`]).
+//! rate limits (429), seeded fault injection, regions out of room or over quota
+//! ([`RegionFaults`]), and broken releases (images whose machines exit at start,
+//! [`FlySim::set_broken_images`]).
 //! With a [`MachineRuntime`] configured, started machines run as local processes
 //! emulating containers of the OpenClaw image (see [`runtime`]), with checks and `exec`,
 //! and each volume is a dir that their mounts show.
@@ -12,6 +13,7 @@
 
 mod admin;
 mod api;
+mod broken;
 mod error;
 mod faults;
 mod ids;
@@ -37,7 +39,7 @@ use tokio::task::JoinHandle;
 pub use api::operation_id;
 pub use error::ApiError;
 pub use faults::{Decision, Fault, FaultPlan, FaultRule};
-pub use runtime::MachineRuntime;
+pub use runtime::{ImageRun, MachineRuntime};
 pub use shared::FlySimConfig;
 pub use volumes::{RegionFaults, VolumeState};
 pub use world::MachineState;
@@ -159,6 +161,23 @@ impl FlySim {
     /// Makes `image` one that cannot be pulled: machines of it are refused with 422.
     pub fn mark_image_missing(&self, image: &str) {
         self.shared.world().missing_images.insert(image.to_owned());
+    }
+
+    /// Makes each of `images` a broken release, and no other: a machine of one exits
+    /// with code 1 as soon as it starts (an `exit` event, then what its restart policy
+    /// says), with or without a machine runtime. It applies from a machine's next start.
+    pub fn set_broken_images(&self, images: impl IntoIterator<Item = String>) {
+        self.shared.world().broken_images = images.into_iter().collect();
+    }
+
+    /// Makes `image` a broken release too (see [`FlySim::set_broken_images`]).
+    pub fn break_image(&self, image: &str) {
+        self.shared.world().broken_images.insert(image.to_owned());
+    }
+
+    /// The broken releases.
+    pub fn broken_images(&self) -> std::collections::BTreeSet<String> {
+        self.shared.world().broken_images.clone()
     }
 
     /// Names of the apps that exist.

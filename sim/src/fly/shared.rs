@@ -10,10 +10,11 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::Notify;
 
+use super::broken;
 use super::faults::{Decision, FaultPlan};
 use super::limits::RateLimits;
 use super::runtime::{MachineRuntime, Runtime};
-use super::world::{Transition, World};
+use super::world::{MachineState, Transition, World};
 use crate::sync::lock;
 
 /// How the simulator behaves.
@@ -175,10 +176,48 @@ impl Shared {
             }
             tokio::spawn(async move {
                 tokio::time::sleep(shared.transition()).await;
-                if shared.world().finish(&transition) {
-                    shared.changed.notify_waiters();
+                let broken = {
+                    let mut world = shared.world();
+                    if !world.finish(&transition) {
+                        return;
+                    }
+                    let (app, id) = (&transition.app, &transition.machine);
+                    match world.epoch_of(app, id) {
+                        Some((MachineState::Started, epoch)) => {
+                            let broken = broken::is_broken(&world, app, id, epoch);
+                            broken::set_checks(&mut world, app, id, broken);
+                            broken.then_some(epoch)
+                        }
+                        _ => None,
+                    }
+                };
+                shared.changed.notify_waiters();
+                if let Some(epoch) = broken {
+                    shared
+                        .exit_at_start(&transition.app, &transition.machine, epoch)
+                        .await;
                 }
             });
+        }
+    }
+
+    /// Without a machine runtime: exits and restarts a machine that started at `epoch`
+    /// while its image is broken (see [`broken`]), one transition time apart, until its
+    /// restart policy stops it, the image is mended or anything else moves the machine.
+    async fn exit_at_start(&self, app: &str, id: &str, mut epoch: u64) {
+        for restarts in 0.. {
+            tokio::time::sleep(self.transition()).await;
+            let exited = broken::exit(&mut self.world(), app, id, epoch, restarts);
+            self.changed.notify_waiters();
+            let broken::Exited::Restarting(restarting) = exited else {
+                return;
+            };
+            tokio::time::sleep(self.transition()).await;
+            let Some(started) = broken::restart(&mut self.world(), app, id, restarting) else {
+                return;
+            };
+            self.changed.notify_waiters();
+            epoch = started;
         }
     }
 }

@@ -291,6 +291,9 @@ pub struct World {
     /// Images that cannot be pulled: a machine of one is refused (422), as Fly refuses
     /// an image whose manifest it cannot get.
     pub missing_images: std::collections::BTreeSet<String>,
+    /// Broken releases: a machine of one exits with code 1 as soon as it starts (see
+    /// [`crate::fly::FlySim::set_broken_images`]).
+    pub broken_images: std::collections::BTreeSet<String>,
     /// Regions out of room or over quota (see [`RegionFaults`]).
     pub regions: BTreeMap<String, RegionFaults>,
 }
@@ -339,6 +342,7 @@ impl World {
             apps_created: 0,
             machines_created: 0,
             missing_images: std::collections::BTreeSet::new(),
+            broken_images: std::collections::BTreeSet::new(),
             regions: BTreeMap::new(),
         }
     }
@@ -355,6 +359,11 @@ impl World {
             ));
         }
         Ok(())
+    }
+
+    /// The image of a machine, when it exists.
+    pub fn image_of(&self, app: &str, id: &str) -> Option<&str> {
+        self.apps.get(app)?.machines.get(id)?.config["image"].as_str()
     }
 
     /// The app with this name.

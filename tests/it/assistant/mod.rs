@@ -76,11 +76,11 @@ impl Assistants {
         let fly = FlySimConfig {
             transition: Duration::from_millis(50),
             rate_limits: false,
-            runtime: Some(MachineRuntime {
-                node: openclaw.node.clone(),
-                package: openclaw.package.clone(),
-                root: machines.path().join("machines"),
-            }),
+            runtime: Some(MachineRuntime::new(
+                openclaw.node.clone(),
+                openclaw.package.clone(),
+                machines.path().join("machines"),
+            )),
             ..FlySimConfig::default()
         };
         let stack = Stack::on(TestCluster::new().await, fly).await;

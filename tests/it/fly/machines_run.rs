@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use fasterclaw_sim::fly::{FlySim, FlySimConfig, MachineRuntime, MachineState};
+use fasterclaw_sim::fly::{FlySim, FlySimConfig, ImageRun, MachineRuntime, MachineState};
 use serde_json::{Value, json};
 
 use super::conformance::validate;
@@ -30,14 +30,23 @@ fn b64(text: &str) -> String {
 
 impl Lab {
     async fn start(node: PathBuf, package: PathBuf, dir: tempfile::TempDir) -> Self {
+        Self::start_with(BTreeMap::new(), node, package, dir).await
+    }
+
+    /// A lab whose machines of the given images run as [`ImageRun`] says.
+    async fn start_with(
+        images: BTreeMap<String, ImageRun>,
+        node: PathBuf,
+        package: PathBuf,
+        dir: tempfile::TempDir,
+    ) -> Self {
         fasterclaw::tls::install_crypto_provider();
         let config = FlySimConfig {
             transition: Duration::from_millis(20),
             rate_limits: false,
             runtime: Some(MachineRuntime {
-                node,
-                package,
-                root: dir.path().join("machines"),
+                images,
+                ..MachineRuntime::new(node, package, dir.path().join("machines"))
             }),
             ..FlySimConfig::default()
         };
@@ -60,15 +69,34 @@ impl Lab {
 
     /// A lab with a stand-in `node` (a script echoing its arguments) and package.
     async fn sh() -> Self {
+        Self::sh_with(BTreeMap::new()).await
+    }
+
+    /// [`Lab::sh`] with images run as given; a package named in `images` by a relative
+    /// path is made below the lab's dir, its `openclaw.mjs` naming it.
+    async fn sh_with(images: BTreeMap<String, ImageRun>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let package = dir.path().join("package");
         std::fs::create_dir_all(&package).unwrap();
         std::fs::write(package.join("openclaw.mjs"), "// not OpenClaw\n").unwrap();
+        let images = images
+            .into_iter()
+            .map(|(image, run)| match run {
+                ImageRun::Package(relative) => {
+                    let own = dir.path().join(&relative);
+                    std::fs::create_dir_all(&own).unwrap();
+                    let text = format!("// package {}\n", relative.display());
+                    std::fs::write(own.join("openclaw.mjs"), text).unwrap();
+                    (image, ImageRun::Package(own))
+                }
+                other => (image, other),
+            })
+            .collect();
         let node = dir.path().join("nodejs").join("node");
         std::fs::create_dir_all(node.parent().unwrap()).unwrap();
         std::fs::write(&node, "#!/bin/sh\necho \"stand-in node $*\"\n").unwrap();
         std::fs::set_permissions(&node, std::fs::Permissions::from_mode(0o755)).unwrap();
-        Self::start(node, package, dir).await
+        Self::start_with(images, node, package, dir).await
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -960,4 +988,182 @@ async fn a_config_the_gateway_refuses_exits_78_and_the_machine_stops() {
     );
     assert_eq!(machine["checks"][0]["status"], "critical");
     assert_eq!(machine["checks"][0]["output"], "the machine is not running");
+}
+
+// Images: a package per version, and broken releases.
+
+const PREVIOUS_IMAGE: &str = "ghcr.io/openclaw/openclaw:2026.8.2";
+const BROKEN_IMAGE: &str = "ghcr.io/openclaw/openclaw:2026.9.7";
+
+#[tokio::test]
+async fn each_image_runs_its_own_package_and_a_broken_one_exits_at_start() {
+    let lab = Lab::sh_with(BTreeMap::from([
+        (
+            PREVIOUS_IMAGE.to_owned(),
+            ImageRun::Package(PathBuf::from("openclaw-2026.8.2")),
+        ),
+        (BROKEN_IMAGE.to_owned(), ImageRun::ExitsAtStart),
+    ]))
+    .await;
+    // The working dir, and `/app` as an argument (a path inside a script is not mapped).
+    let shows_its_app = json!({"cmd": ["sh", "-c", "cat openclaw.mjs; cat \"$1\"; sleep 600",
+                                       "sh", "/app/openclaw.mjs"]});
+    let previous = lab
+        .create(json!({"image": PREVIOUS_IMAGE, "init": shows_its_app}))
+        .await;
+    let default = lab
+        .create(json!({"image": "ghcr.io/openclaw/openclaw:2026.9.6", "init": shows_its_app}))
+        .await;
+    for (id, package) in [
+        (&previous, "// package openclaw-2026.8.2"),
+        (&default, "// not OpenClaw"),
+    ] {
+        lab.state_is(id, "started", BOOT).await;
+        lab.until(id, "its package in the log", BOOT, |_| {
+            lab.log(id).matches(package).count() == 2
+        })
+        .await;
+    }
+    assert!(!lab.log(&previous).contains("not OpenClaw"));
+
+    // A broken release: exit 1 at once, restarted as the policy says, then stopped.
+    let broken = lab
+        .create(json!({"image": BROKEN_IMAGE, "init": shows_its_app,
+                       "env": {"OPENCLAW_STATE_DIR": "/data/openclaw"},
+                       "restart": {"policy": "on-failure", "max_retries": 1}}))
+        .await;
+    let machine = lab
+        .until(&broken, "two exits", BOOT, |m| {
+            m["state"] == "stopped" && exit_events(m).len() == 2
+        })
+        .await;
+    for exit in exit_events(&machine) {
+        assert_eq!(exit["request"]["exit_event"]["exit_code"], 1, "{machine:#}");
+        assert_eq!(exit["request"]["exit_event"]["requested_stop"], false);
+    }
+    let log = lab.log(&broken);
+    assert_eq!(log.matches("refuses its configuration").count(), 2, "{log}");
+    assert!(log.contains(BROKEN_IMAGE), "{log}");
+    assert!(log.contains("OpenClaw config is invalid"), "{log}");
+    assert!(!log.contains("package"), "its command never ran: {log}");
+
+    // The simulator's fault does the same to any image, at its next start.
+    lab.sim.break_image(PREVIOUS_IMAGE);
+    let (status, _) = lab.action(&previous, "stop", None).await;
+    assert_eq!(status, 200);
+    lab.state_is(&previous, "stopped", BOOT).await;
+    lab.action(&previous, "start", None).await;
+    let machine = lab
+        .until(&previous, "exits after the break", BOOT, |m| {
+            exit_events(m)
+                .iter()
+                .filter(|e| e["request"]["exit_event"]["exit_code"] == 1)
+                .count()
+                >= 2
+        })
+        .await;
+    assert_eq!(
+        exit_events(&machine)[0]["request"]["exit_event"]["requested_stop"],
+        false
+    );
+    assert!(lab.log(&previous).contains("refuses its configuration"));
+}
+
+#[tokio::test]
+async fn the_real_gateway_of_the_previous_version_boots_from_its_image_with_our_config() {
+    use fasterclaw::domain::AiModel;
+    use fasterclaw::runtime::versions::{self, PREVIOUS_OPENCLAW_VERSION};
+    use fasterclaw::runtime::{Endpoints, OwnedConfig};
+    use fasterclaw_sim::telegram::TelegramSim;
+
+    let (node, package) = openclaw();
+    let previous = crate::support::openclaw::OpenClaw::previous();
+    let entry = versions::supported(&PREVIOUS_OPENCLAW_VERSION.parse().unwrap())
+        .expect("the previous version is supported");
+    let image = entry.image();
+    assert_eq!(image, PREVIOUS_IMAGE);
+    let lab = Lab::start_with(
+        BTreeMap::from([(image.clone(), ImageRun::Package(previous.package))]),
+        node,
+        package,
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let telegram = TelegramSim::start(SocketAddr::from(([127, 0, 0, 1], 0)), false)
+        .await
+        .expect("the Telegram stand-in starts");
+    const BOT_TOKEN: &str = "110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+    telegram.add_bot(BOT_TOKEN, "claw_previous_bot", "Claw");
+    lab.secrets(json!({"OPENCLAW_GATEWAY_TOKEN": GATEWAY_TOKEN,
+                       "ANTHROPIC_API_KEY": "sk-ant-test-not-a-real-key",
+                       "TELEGRAM_BOT_TOKEN": BOT_TOKEN}))
+        .await;
+
+    // The document the controller writes for this image.
+    let model = AiModel::parse("claude-sonnet-5").unwrap();
+    let endpoints = Endpoints {
+        telegram_api_root: Some(telegram.base_url().parse().unwrap()),
+        ..Endpoints::default()
+    };
+    let document = OwnedConfig {
+        model: &model,
+        provider: model.provider(),
+        telegram_user_ids: &[424242],
+        endpoints: &endpoints,
+    }
+    .document_for(versions::dialect_for_image(&image));
+    let mut config = gateway_config(&document, "on-failure", &lab.new_volume("previous").await);
+    config["image"] = json!(image);
+    let id = lab.create(config).await;
+    let machine = lab
+        .until(
+            &id,
+            "the previous gateway's check passing",
+            Duration::from_secs(240),
+            |m| m["checks"][0]["status"] == "passing",
+        )
+        .await;
+    assert!(exit_events(&machine).is_empty(), "{machine:#}");
+    assert!(
+        telegram
+            .wait_for_calls(
+                "claw_previous_bot",
+                "getUpdates",
+                1,
+                Duration::from_secs(200)
+            )
+            .await,
+        "the gateway did not poll Telegram; it called {:?}\n{}",
+        telegram.methods("claw_previous_bot"),
+        lab.log(&id)
+    );
+    let (status, body) = lab
+        .exec(
+            &id,
+            json!({"command": ["node", "/app/openclaw.mjs", "--version"], "timeout": 120}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["stdout"]
+            .as_str()
+            .unwrap()
+            .contains(PREVIOUS_OPENCLAW_VERSION),
+        "{body}"
+    );
+    let (_, body) = lab
+        .exec(
+            &id,
+            json!({"cmd": "cat \"$OPENCLAW_STATE_DIR/openclaw.json\"", "timeout": 60}),
+        )
+        .await;
+    let merged: Value = serde_json::from_str(body["stdout"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        merged["meta"]["lastTouchedVersion"],
+        PREVIOUS_OPENCLAW_VERSION
+    );
+    assert_eq!(
+        merged["channels"]["telegram"]["allowFrom"],
+        json!(["424242"])
+    );
 }

@@ -1,5 +1,6 @@
 //! The Fly client against the Fly simulator, and the simulator against Fly's spec.
 
+mod broken_images;
 mod calls;
 mod concurrency;
 mod conformance;

@@ -705,11 +705,7 @@ async fn running_sim(dir: &Path) -> FlySim {
     let config = FlySimConfig {
         transition: Duration::from_millis(20),
         rate_limits: false,
-        runtime: Some(MachineRuntime {
-            node,
-            package,
-            root: dir.join("machines"),
-        }),
+        runtime: Some(MachineRuntime::new(node, package, dir.join("machines"))),
         ..FlySimConfig::default()
     };
     FlySim::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))

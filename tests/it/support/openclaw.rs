@@ -1,5 +1,6 @@
-//! The real OpenClaw, as `./scripts/test` installs it: the pinned npm package and a
-//! Node.js 24 to run it (`FASTERCLAW_OPENCLAW`, `FASTERCLAW_NODE`).
+//! The real OpenClaw, as `./scripts/test` installs it: the pinned npm package, the
+//! previous supported one, and a Node.js 24 to run them (`FASTERCLAW_OPENCLAW`,
+//! `FASTERCLAW_OPENCLAW_PREVIOUS`, `FASTERCLAW_NODE`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -16,23 +17,34 @@ impl OpenClaw {
     /// The installation the test command prepared; a test without it fails saying how
     /// to run it.
     pub fn installed() -> Self {
+        Self::from_env("FASTERCLAW_OPENCLAW")
+    }
+
+    /// The previous supported version's package (`src/runtime/openclaw.previous.version`,
+    /// `FASTERCLAW_OPENCLAW_PREVIOUS`) with the same Node.js.
+    pub fn previous() -> Self {
+        Self::from_env("FASTERCLAW_OPENCLAW_PREVIOUS")
+    }
+
+    fn from_env(package: &str) -> Self {
         let var = |name: &str| {
             std::env::var_os(name).map(PathBuf::from).unwrap_or_else(|| {
                 panic!(
                     "{name} is not set: these tests run the real OpenClaw. Run ./scripts/test, or \
                      `source scripts/lib/tools.sh; source scripts/lib/openclaw.sh; openclaw_up` \
-                     (it installs Node.js 24 and the pinned openclaw package under target/openclaw \
-                     and exports FASTERCLAW_NODE and FASTERCLAW_OPENCLAW)"
+                     (it installs Node.js 24 and the pinned and previous openclaw packages under \
+                     target/openclaw and exports FASTERCLAW_NODE, FASTERCLAW_OPENCLAW and \
+                     FASTERCLAW_OPENCLAW_PREVIOUS)"
                 )
             })
         };
         let found = Self {
             node: var("FASTERCLAW_NODE"),
-            package: var("FASTERCLAW_OPENCLAW"),
+            package: var(package),
         };
         assert!(
             found.package.join("openclaw.mjs").is_file(),
-            "FASTERCLAW_OPENCLAW={} holds no openclaw.mjs",
+            "{package}={} holds no openclaw.mjs",
             found.package.display()
         );
         found

@@ -193,6 +193,21 @@ pub fn command_line(config: &Value) -> Vec<String> {
     }
 }
 
+/// The command of a broken release's container: it prints the lines of a gateway
+/// refusing its configuration (naming the image) and exits with code 1.
+pub fn broken_release_command(image: &str) -> Vec<String> {
+    [
+        "sh",
+        "-c",
+        "echo \"OpenClaw config is invalid: ${OPENCLAW_STATE_DIR:-$HOME/.openclaw}/openclaw.json\" >&2; \
+         echo \"  x <root>: the gateway of $0 refuses its configuration (a broken release)\" >&2; exit 1",
+        image,
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
+}
+
 /// The internal ports a machine's checks and services name.
 pub fn internal_ports(config: &Value) -> BTreeSet<u16> {
     let mut ports = BTreeSet::new();
@@ -317,8 +332,9 @@ pub fn plan(spec: &Spec<'_>) -> Result<Container, LaunchError> {
         })
         .collect();
     mounts.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
+    let image = spec.config["image"].as_str().unwrap_or_default();
     let layout = Layout {
-        package: spec.runtime.package.clone(),
+        package: spec.runtime.package_for(image).to_path_buf(),
         rootfs: dir.join("rootfs"),
         mounts,
     };
@@ -501,11 +517,11 @@ mod tests {
     use serde_json::json;
 
     fn runtime() -> MachineRuntime {
-        MachineRuntime {
-            node: PathBuf::from("/opt/node/bin/node"),
-            package: PathBuf::from("/pkg/openclaw"),
-            root: PathBuf::from("/machines"),
-        }
+        MachineRuntime::new(
+            PathBuf::from("/opt/node/bin/node"),
+            PathBuf::from("/pkg/openclaw"),
+            PathBuf::from("/machines"),
+        )
     }
 
     fn layout() -> Layout {
@@ -641,5 +657,44 @@ mod tests {
             ..spec
         };
         assert!(matches!(plan(&spec), Err(LaunchError::ReadOnly(p)) if p == "/app/x"));
+    }
+
+    #[test]
+    fn an_image_in_the_map_runs_its_own_package_and_others_the_default() {
+        use super::super::ImageRun;
+        let rt = runtime()
+            .with_image(
+                "ghcr.io/openclaw/openclaw:2026.8.2",
+                ImageRun::Package(PathBuf::from("/pkg/openclaw-2026.8.2")),
+            )
+            .with_image("ghcr.io/openclaw/openclaw:9.9.9", ImageRun::ExitsAtStart);
+        let secrets = BTreeMap::new();
+        let cwd = |image: &str| {
+            let config = json!({ "image": image });
+            plan(&Spec {
+                runtime: &rt,
+                app: "app",
+                machine: "m1",
+                config: &config,
+                secrets: &secrets,
+                ports: BTreeMap::new(),
+            })
+            .unwrap()
+            .cwd
+        };
+        assert_eq!(
+            cwd("ghcr.io/openclaw/openclaw:2026.8.2"),
+            PathBuf::from("/pkg/openclaw-2026.8.2")
+        );
+        assert_eq!(
+            cwd("ghcr.io/openclaw/openclaw:2026.9.6"),
+            PathBuf::from("/pkg/openclaw")
+        );
+        assert_eq!(
+            cwd("ghcr.io/openclaw/openclaw:9.9.9"),
+            PathBuf::from("/pkg/openclaw")
+        );
+        assert!(rt.exits_at_start("ghcr.io/openclaw/openclaw:9.9.9"));
+        assert!(!rt.exits_at_start("ghcr.io/openclaw/openclaw:2026.8.2"));
     }
 }

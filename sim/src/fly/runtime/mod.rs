@@ -1,11 +1,21 @@
 //! Machines that run: with a [`MachineRuntime`] configured, a started machine is a
 //! local process emulating a container of the OpenClaw image
-//! (`ghcr.io/openclaw/openclaw`, whatever the config's `image` says).
+//! (`ghcr.io/openclaw/openclaw`).
+//!
+//! # Images
+//!
+//! The config's `image` picks what runs ([`MachineRuntime::images`], matched exactly):
+//! an OpenClaw package of its own ([`ImageRun::Package`], so a stable and a candidate
+//! version run side by side), or a broken release ([`ImageRun::ExitsAtStart`], also
+//! what the simulator's `broken_images` fault makes of an image): its container prints
+//! the line of a gateway refusing its configuration and exits with code 1 at once, and
+//! the restart policy applies as to any exit. Any other image runs
+//! [`MachineRuntime::package`].
 //!
 //! # The container
 //!
-//! - **Filesystem.** `/app` and below (the image's `WORKDIR`) is the OpenClaw package
-//!   dir, read-only: a `files` entry there fails the launch. A mount's `path` is the
+//! - **Filesystem.** `/app` and below (the image's `WORKDIR`) is the image's OpenClaw
+//!   package dir, read-only: a `files` entry there fails the launch. A mount's `path` is the
 //!   volume dir `<root>/volumes/<volume id>` (see [`disk`]), which persists across
 //!   starts, updates and a new machine on the same volume. Every other path is below
 //!   the machine's own root
@@ -56,23 +66,66 @@ pub mod restart;
 mod supervisor;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use supervisor::Runtime;
 
-/// Where machines run: the Node binary, the OpenClaw package and a dir for the
-/// machines' files.
+/// What runs the machines of one image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageRun {
+    /// This OpenClaw package dir (holds `openclaw.mjs`) is the image's `/app`.
+    Package(PathBuf),
+    /// A broken release: the container exits with code 1 at start, printing a line
+    /// like a gateway refusing its configuration.
+    ExitsAtStart,
+}
+
+/// Where machines run: the Node binary, the OpenClaw package (per image where
+/// [`MachineRuntime::images`] says) and a dir for the machines' files.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MachineRuntime {
     /// The Node.js binary `node` resolves to.
     pub node: PathBuf,
-    /// The OpenClaw package dir (holds `openclaw.mjs`): the image's `/app`.
+    /// The OpenClaw package dir (holds `openclaw.mjs`): the `/app` of every image
+    /// [`MachineRuntime::images`] does not name.
     pub package: PathBuf,
     /// Where root filesystems, volumes and logs go.
     pub root: PathBuf,
+    /// What runs the machines of an image, by the exact reference a machine config's
+    /// `image` gives (`ghcr.io/openclaw/openclaw:2026.8.2`).
+    pub images: BTreeMap<String, ImageRun>,
 }
 
 impl MachineRuntime {
+    /// Machines of every image run `package` with `node`, their files under `root`.
+    pub fn new(node: PathBuf, package: PathBuf, root: PathBuf) -> Self {
+        Self {
+            node,
+            package,
+            root,
+            images: BTreeMap::new(),
+        }
+    }
+
+    /// The same, with machines of `image` run as `run` says.
+    pub fn with_image(mut self, image: impl Into<String>, run: ImageRun) -> Self {
+        self.images.insert(image.into(), run);
+        self
+    }
+
+    /// The package that is `/app` for a machine of `image`.
+    pub fn package_for(&self, image: &str) -> &Path {
+        match self.images.get(image) {
+            Some(ImageRun::Package(package)) => package,
+            _ => &self.package,
+        }
+    }
+
+    /// Whether machines of `image` exit at start ([`ImageRun::ExitsAtStart`]).
+    pub fn exits_at_start(&self, image: &str) -> bool {
+        self.images.get(image) == Some(&ImageRun::ExitsAtStart)
+    }
+
     /// The dir of one machine (its `rootfs/` and `log`).
     pub fn machine_dir(&self, app: &str, machine: &str) -> PathBuf {
         self.root.join(app).join(machine)

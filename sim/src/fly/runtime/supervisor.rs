@@ -263,7 +263,8 @@ impl Runtime {
         shared.changed.notify_waiters();
     }
 
-    /// Starts a machine's process in a fresh container.
+    /// Starts a machine's process in a fresh container (a broken release's: one that
+    /// exits with code 1 at once).
     fn launch(
         self: &Arc<Self>,
         shared: &Arc<Shared>,
@@ -271,7 +272,7 @@ impl Runtime {
         app: &str,
         id: &str,
     ) -> Result<(), LaunchError> {
-        let (config, secrets) = {
+        let (config, secrets, broken) = {
             let world = shared.world();
             let app_state = world.apps.get(app).ok_or(LaunchError::Gone)?;
             let machine = app_state.machines.get(id).ok_or(LaunchError::Gone)?;
@@ -288,7 +289,9 @@ impl Runtime {
                 .iter()
                 .map(|(name, s)| (name.clone(), s.value.clone()))
                 .collect();
-            (machine.config.clone(), secrets)
+            let image = machine.config["image"].as_str().unwrap_or_default();
+            let broken = world.broken_images.contains(image) || self.config.exits_at_start(image);
+            (machine.config.clone(), secrets, broken)
         };
         self.config
             .ensure_bin_dir()
@@ -306,7 +309,11 @@ impl Runtime {
         std::fs::create_dir_all(&dir)
             .map_err(|e| LaunchError::io("creating the machine dir", e))?;
         container::prepare(&container)?;
-        let argv = container::command_line(&config);
+        let argv = if broken {
+            container::broken_release_command(config["image"].as_str().unwrap_or_default())
+        } else {
+            container::command_line(&config)
+        };
         let (program, args) = argv.split_first().ok_or(LaunchError::EmptyCommand)?;
         let resolved = container::resolve_program(program, &container)
             .ok_or_else(|| LaunchError::ProgramNotFound(program.clone()))?;
