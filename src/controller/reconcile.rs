@@ -24,7 +24,7 @@ use super::upgrade;
 use super::world::World;
 use super::write::{self, Patched};
 use super::{backoff, cleanup, token};
-use crate::crd::{Instance, InstanceStatus, PowerState, SyncedReason, annotation};
+use crate::crd::{Instance, InstanceStatus, PowerState, SyncedReason, UpgradeResult, annotation};
 use crate::crypto::KeyId;
 
 /// Reconciles one Instance. The entry point the kube-runtime `Controller` calls. A
@@ -473,12 +473,23 @@ impl<'a> Reconciler<'a> {
             .map(|m| m.config.image.as_str())
             .filter(|image| !image.is_empty())
             .or(self.previous.image.as_deref());
-        let upgrade = upgrade::judge(world.upgrade.clone(), running, &health);
+        // A machine made again on another image (a replacement, a restore) changed image
+        // too: recorded like an update, without a snapshot of its own.
+        let mut record = world.upgrade.clone();
+        if let (Some(before), Some(now)) = (self.previous.image.as_deref(), running)
+            && before != now
+            && record.as_ref().is_none_or(|u| u.to != now)
+        {
+            record = Some(upgrade::started(before, now, None, Utc::now()));
+        }
+        let upgrade = upgrade::judge(record, running, &health);
+        // Told once: when this reconcile judged it.
         if let Some(judged) = &upgrade
+            && judged.result != UpgradeResult::Upgrading
             && world
                 .upgrade
                 .as_ref()
-                .is_some_and(|u| u.result != judged.result)
+                .is_none_or(|u| u.to != judged.to || u.result != judged.result)
         {
             self.count_upgrade(judged).await;
         }

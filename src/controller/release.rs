@@ -19,6 +19,7 @@ use serde_json::json;
 use super::context::Context;
 use super::rollout::{self, Member};
 use crate::crd::{FleetRelease, Instance, ReleasePhase, annotation, field_manager};
+use crate::runtime::versions;
 
 /// The release every reconcile reads.
 #[derive(Debug)]
@@ -182,9 +183,9 @@ async fn pass(
     ]
     .into_iter()
     .flatten()
-    .find(|image| !ctx.allowed_images.allows(image));
+    .find_map(|image| refusal(ctx, image));
     let rollout = match refused {
-        Some(image) => refused_rollout(release, &members, image, now),
+        Some(why) => refused_rollout(release, &members, why, now),
         None => rollout::plan(release, &members, now),
     };
     let mut given = Vec::new();
@@ -251,11 +252,22 @@ async fn pass(
     }
 }
 
-/// A release naming an image the platform's keys may not go to moves nobody.
+/// Why the release may not give `image` to anyone: a repository the platform's keys may
+/// not go to, or an OpenClaw version the controller does not know the configuration of.
+fn refusal(ctx: &Context, image: &str) -> Option<String> {
+    if !ctx.allowed_images.allows(image) {
+        return Some(format!(
+            "{image:?} is not from a repository ALLOWED_IMAGE_REPOSITORIES allows"
+        ));
+    }
+    versions::check_image(image).err().map(|e| e.to_string())
+}
+
+/// A release naming an image it may not give moves nobody.
 fn refused_rollout(
     release: &FleetRelease,
     members: &[Member<'_>],
-    image: &str,
+    why: String,
     now: DateTime<Utc>,
 ) -> rollout::Rollout {
     let mut halted = release.clone();
@@ -263,7 +275,7 @@ fn refused_rollout(
     let mut rollout = rollout::plan(&halted, members, now);
     rollout.status.phase = Some(ReleasePhase::Halted);
     rollout.status.message = Some(format!(
-        "{image:?} is not from a repository ALLOWED_IMAGE_REPOSITORIES allows: no Instance moves until the release names an allowed image"
+        "{why}: no Instance moves until the release names another image"
     ));
     rollout.halted_now = false;
     rollout

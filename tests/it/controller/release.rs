@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use crate::support::stack::{Stack, TOKEN, running};
 
-pub(super) const STABLE: &str = "ghcr.io/openclaw/openclaw:2026.9.6";
-pub(super) const CANDIDATE: &str = "ghcr.io/openclaw/openclaw:2026.9.7";
+pub(super) const STABLE: &str = "ghcr.io/openclaw/openclaw:2026.8.2";
+pub(super) const CANDIDATE: &str = "ghcr.io/openclaw/openclaw:2026.9.6";
 const PINNED: &str = "ghcr.io/openclaw/openclaw:2026.9.5";
 const SOON: Duration = Duration::from_secs(60);
 
@@ -332,4 +332,171 @@ async fn a_candidate_at_half_moves_its_cohorts_a_few_at_a_time_and_pins_stay() {
         "no machine changed"
     );
     drop(controller);
+}
+
+/// The candidate's version with a digest no registry has: the simulator's machines of
+/// it exit at start, as a release whose gateway refuses to start would.
+const BROKEN: &str = "ghcr.io/openclaw/openclaw:2026.9.6@sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_candidate_halts_after_its_budget_and_a_rollback_restores_the_snapshot() {
+    let stack = Stack::new().await;
+    stack.token_secret("bot-telegram", TOKEN).await;
+    let release = Release::create(&stack, json!({ "stable": STABLE })).await;
+    let controller = stack.controller(&[
+        ("FLEET_RELEASE", release.name.as_str()),
+        ("ROLLOUT_INTERVAL", "300ms"),
+        ("RESYNC_INTERVAL", "2s"),
+        ("HEALTH_STARTUP_GRACE", "1s"),
+        ("CRASH_LOOP_EXITS", "3"),
+    ]);
+    let token =
+        json!({ "telegramToken": { "secretKeyRef": { "name": "bot-telegram", "key": "token" } } });
+    let names: Vec<String> = (0..8).map(|i| format!("bot-{i}")).collect();
+    for name in &names {
+        stack.instance(name, token.clone()).await;
+    }
+    for name in &names {
+        stack
+            .until(name, SOON, "RUNNING on the stable image", |i| {
+                running(i) && image_of(i) == Some(STABLE)
+            })
+            .await;
+    }
+    stack.fly.set_broken_images([BROKEN.to_owned()]);
+    release
+        .set(json!({
+            "candidate": BROKEN, "share": 100, "maxUpgrading": 2, "failureBudget": 1,
+            "healthDeadlineSeconds": 120,
+        }))
+        .await;
+    let halted = release
+        .until(Duration::from_secs(150), "Halted", |r| {
+            phase_of(r) == Some(ReleasePhase::Halted)
+        })
+        .await;
+    let status = halted.status.unwrap();
+    // Two failed, more than the budget of one; the first failure freed a slot, so a
+    // third may have been given the candidate before the second failed.
+    assert_eq!(status.failed, 2, "{status:?}");
+    assert_eq!(status.failed_instances.len(), 2);
+    let given_at_halt = status.on_candidate;
+    assert!((2..=3).contains(&given_at_halt), "{status:?}");
+    assert_eq!((status.waiting, status.upgraded), (8 - given_at_halt, 0));
+    assert!(
+        status
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("failure budget of 1"),
+        "{:?}",
+        status.message
+    );
+
+    // Nothing else is touched: the others never get the candidate and keep running the
+    // stable image; those given it fail on it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let instances = all(&stack).await;
+    let given: Vec<&Instance> = instances
+        .iter()
+        .filter(|i| i.annotations().contains_key(annotation::RELEASE_IMAGE))
+        .collect();
+    assert_eq!(
+        given.len() as u32,
+        given_at_halt,
+        "a halted rollout gives no more"
+    );
+    let mut failed: Vec<String> = given.iter().map(|i| i.name_any()).collect();
+    failed.sort();
+    for instance in &instances {
+        if failed.contains(&instance.name_any()) {
+            continue;
+        }
+        assert!(running(instance) && image_of(instance) == Some(STABLE));
+    }
+    let mut given = Vec::new();
+    for name in &failed {
+        let instance = stack
+            .until(name, SOON, "its change judged Failed", |i| {
+                i.status
+                    .as_ref()
+                    .and_then(|s| s.upgrade.as_ref())
+                    .is_some_and(|u| u.to == BROKEN && u.result == UpgradeResult::Failed)
+            })
+            .await;
+        assert!(
+            instance
+                .status
+                .as_ref()
+                .unwrap()
+                .upgrade
+                .as_ref()
+                .unwrap()
+                .snapshot
+                .is_some()
+        );
+        given.push(instance);
+    }
+    let metrics = controller.metrics().await;
+    assert!(
+        metrics.contains("fasterclaw_controller_release_halts_total 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        "fasterclaw_controller_upgrades_total{{result=\"failed\"}} {given_at_halt}"
+    )));
+
+    // The rollback: back on the stable image, on the snapshot taken before the candidate.
+    let before: Vec<(String, String, String)> = given
+        .iter()
+        .map(|i| {
+            let status = i.status.as_ref().unwrap();
+            (
+                i.name_any(),
+                status.upgrade.as_ref().unwrap().snapshot.clone().unwrap(),
+                status.volume.as_ref().unwrap().id.clone(),
+            )
+        })
+        .collect();
+    release.set(json!({ "rollback": true })).await;
+    let rolled = release
+        .until(Duration::from_secs(120), "RolledBack", |r| {
+            phase_of(r) == Some(ReleasePhase::RolledBack)
+        })
+        .await;
+    for (name, snapshot, volume) in &before {
+        let back = stack
+            .until(name, SOON, "RUNNING on the stable image again", |i| {
+                running(i) && image_of(i) == Some(STABLE)
+            })
+            .await;
+        let status = back.status.as_ref().unwrap();
+        let restore = status.restore.as_ref().expect("a restore");
+        assert_eq!(&restore.source, snapshot, "the pre-upgrade snapshot");
+        assert_ne!(
+            &status.volume.as_ref().unwrap().id,
+            volume,
+            "a volume made from it"
+        );
+        assert_eq!(stack.machine_of(&back)["config"]["image"], STABLE);
+    }
+    let mut restored: Vec<String> = rolled
+        .status
+        .unwrap()
+        .restored
+        .iter()
+        .map(|n| n.rsplit('/').next().unwrap_or_default().to_owned())
+        .collect();
+    restored.sort();
+    assert_eq!(restored, failed);
+    let untouched = all(&stack)
+        .await
+        .into_iter()
+        .filter(|i| !failed.contains(&i.name_any()))
+        .filter(|i| i.annotations().contains_key(annotation::RELEASE_IMAGE))
+        .count();
+    assert_eq!(
+        untouched, 0,
+        "the rollback moves only the candidate's Instances"
+    );
 }
