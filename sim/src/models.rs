@@ -125,6 +125,9 @@ const CONTEXT_END: &str = "<<<END_OPENCLAW_INTERNAL_CONTEXT>>>";
 const CONTEXT_MARKER: &str = "\u{27e6}openclaw:ctx\u{27e7}";
 /// What starts the line of runtime facts OpenClaw may append to a user turn.
 const RUNTIME_LINE: &str = "Runtime: agent=";
+/// What starts the user turn of runtime context OpenClaw 2026.8 adds after the user's
+/// (the turn is OpenClaw's, not the user's).
+const RUNTIME_CONTEXT_TURN: &str = "OpenClaw runtime context for the active user request";
 
 /// `text` without OpenClaw's bracketed internal context.
 fn without_internal_context(text: &str) -> String {
@@ -167,9 +170,14 @@ fn content_text(content: &Value) -> Option<String> {
 /// and `<<<END_OPENCLAW_INTERNAL_CONTEXT>>>` (2026.9: in a user turn of its own after
 /// the user's), may put blocks of metadata before the text (a title line ending in
 /// `:` or in `⟦openclaw:ctx⟧` followed by a fenced block) and may prefix it with an envelope in brackets
-/// (`[Telegram Ada id:42 ...] hello`). Text without these is returned as it is,
+/// (`[Telegram Ada id:42 ...] hello`); 2026.8 adds a user turn of runtime context
+/// (`OpenClaw runtime context for the active user request …`) that is not the user's
+/// at all. Text without these is returned as it is,
 /// trimmed; text that is nothing but these gives an empty string.
 pub fn strip_envelope(text: &str) -> String {
+    if text.trim_start().starts_with(RUNTIME_CONTEXT_TURN) {
+        return String::new();
+    }
     let text = without_internal_context(text);
     let mut lines: Vec<&str> = text.lines().collect();
     // Drop leading metadata blocks: a line ending in ':' and a fenced block after it.
@@ -1069,6 +1077,12 @@ mod tests {
             ),
             "and now?"
         );
+        // 2026.8's runtime context turn is OpenClaw's, not the user's.
+        let runtime = json!({"messages": [
+            {"role": "user", "content": "hello, old friend"},
+            {"role": "user", "content": "OpenClaw runtime context for the active user request in this turn. Do not reply to or describe this context."},
+        ]});
+        assert_eq!(user_text(&runtime).as_deref(), Some("hello, old friend"));
         // The context as a user turn of its own after the user's.
         let body = json!({"messages": [
             {"role": "user", "content": [{"type": "text", "text": "what now?"}]},

@@ -191,6 +191,18 @@ pub fn started_at(machine: &Machine) -> Option<DateTime<Utc>> {
         .or_else(|| parse_time(&machine.updated_at))
 }
 
+/// Whether the gateway's check passed on a probe made since the machine last started
+/// and since `since`: a result from before a restart says nothing of the new process.
+pub fn passed_since(machine: &Machine, since: DateTime<Utc>) -> bool {
+    let Some(check) = machine.checks.iter().find(|c| c.name == HEALTH_CHECK) else {
+        return false;
+    };
+    let after = started_at(machine).map_or(since, |start| start.max(since));
+    check.status == "passing"
+        && parse_time(&check.updated_at)
+            .is_some_and(|probed| probed.timestamp() >= after.timestamp())
+}
+
 /// Whether the machine is still within its start-up grace.
 fn in_grace(machine: &Machine, policy: &HealthPolicy, now: DateTime<Utc>) -> bool {
     started_at(machine)
@@ -549,6 +561,7 @@ mod tests {
                     name: name.to_owned(),
                     status: status.to_owned(),
                     output: String::new(),
+                    updated_at: String::new(),
                 });
             }
         }

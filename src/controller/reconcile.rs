@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
@@ -15,7 +15,7 @@ use super::decide::{self, Facts, Gate, Wait};
 use super::desired::{self, DesiredSecrets, SecretInputs};
 use super::error::Error;
 use super::events::{EventReason, Note};
-use super::health::Heal;
+use super::health::{self, Heal};
 use super::naming;
 use super::outcome::{Halt, Outcome, Problem};
 use super::plan::{self, AppState, Observation, Target};
@@ -482,7 +482,12 @@ impl<'a> Reconciler<'a> {
         {
             record = Some(upgrade::started(before, now, None, Utc::now()));
         }
-        let upgrade = upgrade::judge(record, running, &health);
+        let fresh = match (world.machine.as_ref(), record.as_ref()) {
+            (Some(machine), Some(record)) => DateTime::parse_from_rfc3339(&record.started_at)
+                .is_ok_and(|since| health::passed_since(machine, since.with_timezone(&Utc))),
+            _ => false,
+        };
+        let upgrade = upgrade::judge(record, running, &health, fresh);
         // Told once: when this reconcile judged it.
         if let Some(judged) = &upgrade
             && judged.result != UpgradeResult::Upgrading

@@ -301,10 +301,10 @@ async fn give(
     if let Some(snapshot) = restore {
         annotations.insert(annotation::RESTORE.to_owned(), json!(snapshot));
     }
-    let patch = json!({ "metadata": {
-        "annotations": annotations,
-        "resourceVersion": instance.resource_version(),
-    } });
+    // No resourceVersion: the Instance's status changes all the time, and the grant
+    // depends on none of it that a pass could have read stale (the grants not yet seen
+    // are counted by the caller).
+    let patch = json!({ "metadata": { "annotations": annotations } });
     api.patch(
         &instance.name_any(),
         &PatchParams::default(),

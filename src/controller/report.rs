@@ -543,6 +543,7 @@ mod tests {
                         name: name.to_owned(),
                         status: status.to_owned(),
                         output: "connection refused".to_owned(),
+                        updated_at: String::new(),
                     })
                 })
                 .collect();

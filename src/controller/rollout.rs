@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use kube::ResourceExt;
 
 use crate::crd::{
-    ConditionType, FleetRelease, FleetReleaseStatus, ImageCount, Instance, ReleasePhase,
-    RestoreResult, UpgradeResult, UpgradeStatus, annotation, cohort, in_share,
+    ConditionType, FleetRelease, FleetReleaseStatus, ImageCount, Instance, PowerState,
+    ReleasePhase, RestoreResult, UpgradeResult, UpgradeStatus, annotation, cohort, in_share,
 };
 
 /// How many failed Instances the status names.
@@ -46,6 +46,11 @@ pub struct Member<'a> {
     pub upgrade: Option<&'a UpgradeStatus>,
     /// Its last restore brought back a snapshot.
     pub restored_from_snapshot: bool,
+    /// Its spec wants it stopped: its machine takes a new image without starting, so
+    /// there is no gateway to judge until it starts again.
+    pub stopped: bool,
+    /// `fasterclaw.io/paused`: its reconciles write nothing, so it is given nothing.
+    pub paused: bool,
 }
 
 impl<'a> Member<'a> {
@@ -77,6 +82,8 @@ impl<'a> Member<'a> {
             restored_from_snapshot: status.and_then(|s| s.restore.as_ref()).is_some_and(|r| {
                 r.result == RestoreResult::Restored && r.source.starts_with("vs_")
             }),
+            stopped: instance.spec.power_state == PowerState::Stopped,
+            paused: instance.is_paused(),
         }
     }
 
@@ -90,12 +97,14 @@ impl<'a> Member<'a> {
         self.upgrade.filter(|u| u.to == image)
     }
 
-    /// It runs `image`, and if it moved there, its gateway became healthy on it.
+    /// It runs `image`, and if it moved there, its gateway became healthy on it (a
+    /// stopped one is done once its machine has the image).
     fn done_on(&self, image: &str) -> bool {
         self.running == Some(image)
-            && self
-                .upgrade_to(image)
-                .is_none_or(|u| u.result == UpgradeResult::Upgraded)
+            && self.upgrade_to(image).is_none_or(|u| {
+                u.result == UpgradeResult::Upgraded
+                    || (self.stopped && u.result == UpgradeResult::Upgrading)
+            })
     }
 
     /// The release gave it `image` and it did not become healthy there: its reconcile
@@ -106,7 +115,9 @@ impl<'a> Member<'a> {
         }
         self.upgrade_to(image)
             .is_some_and(|u| u.result == UpgradeResult::Failed)
-            || self.assigned_at.is_some_and(|at| now - at > deadline)
+            || (!self.stopped
+                && !self.paused
+                && self.assigned_at.is_some_and(|at| now - at > deadline))
     }
 }
 
@@ -237,7 +248,9 @@ pub fn plan(release: &FleetRelease, members: &[Member<'_>], now: DateTime<Utc>) 
     let mut grants = Vec::new();
     if !halted && !spec.paused {
         let slots = spec.max_upgrading.saturating_sub(status.upgrading) as usize;
-        for &(_, index) in waiting.iter().take(slots) {
+        // A paused Instance's reconciles write nothing: it keeps waiting.
+        let turns = waiting.iter().filter(|(_, index)| !members[*index].paused);
+        for &(_, index) in turns.take(slots) {
             let member = &members[index];
             let image = target(member).to_owned();
             let restore = if rolling_back {
@@ -370,6 +383,8 @@ mod tests {
             healthy: true,
             upgrade: None,
             restored_from_snapshot: false,
+            stopped: false,
+            paused: false,
         }
     }
 
@@ -549,6 +564,44 @@ mod tests {
         assert!(rollout.grants.is_empty());
         assert_eq!(rollout.status.phase, Some(ReleasePhase::Complete));
         assert_eq!(rollout.status.on_candidate, 100);
+    }
+
+    #[test]
+    fn stopped_instances_move_without_a_gateway_to_judge_and_paused_ones_wait() {
+        let uids = uids(3);
+        let now = Utc::now();
+        let moved = UpgradeStatus {
+            from: STABLE.into(),
+            to: CANDIDATE.into(),
+            snapshot: None,
+            started_at: now.to_rfc3339(),
+            result: UpgradeResult::Upgrading,
+            message: None,
+        };
+        let release = release(
+            json!({"stable": STABLE, "candidate": CANDIDATE, "share": 100, "healthDeadlineSeconds": 60}),
+        );
+        let mut members: Vec<Member> = uids.iter().map(|u| on(u, STABLE)).collect();
+        members[0].stopped = true;
+        members[0].assigned = Some(CANDIDATE);
+        members[0].assigned_at = Some(now - chrono::Duration::hours(1));
+        members[0].running = Some(CANDIDATE);
+        members[0].upgrade = Some(&moved);
+        members[1].paused = true;
+        let rollout = plan(&release, &members, now);
+        assert_eq!(
+            rollout.status.failed, 0,
+            "a stopped Instance is not failed by the deadline"
+        );
+        assert_eq!(
+            rollout.status.upgrading, 1,
+            "only the third is given the candidate"
+        );
+        assert_eq!(
+            rollout.grants.iter().map(|g| g.member).collect::<Vec<_>>(),
+            vec![2]
+        );
+        assert_eq!(rollout.status.waiting, 1, "the paused one waits");
     }
 
     #[test]

@@ -25,19 +25,22 @@ pub fn started(
     }
 }
 
-/// The change as this reconcile leaves it, given the image the machine runs and the
-/// gateway's health there. Only a change under way is judged; a judged one stands.
+/// The change as this reconcile leaves it, given the image the machine runs, the
+/// gateway's health there, and whether its check passed on a probe of the new process
+/// (`fresh`: a passing result from before the restart proves nothing). Only a change
+/// under way is judged; a judged one stands.
 pub fn judge(
     record: Option<UpgradeStatus>,
     running: Option<&str>,
     health: &Verdict,
+    fresh: bool,
 ) -> Option<UpgradeStatus> {
     let mut record = record?;
     if record.result != UpgradeResult::Upgrading || running != Some(record.to.as_str()) {
         return Some(record);
     }
     // An owner's problem (a revoked token) says the gateway runs: the image is fine.
-    if health.healthy == Some(true) || health.reason.is_owners() {
+    if fresh && (health.healthy == Some(true) || health.reason.is_owners()) {
         record.result = UpgradeResult::Upgraded;
     } else if matches!(
         health.reason,
@@ -66,31 +69,38 @@ mod tests {
         let record = started("img:1", "img:2", Some("vs_1".into()), Utc::now());
         let healthy = verdict(Some(true), HealthReason::Healthy);
         // Still on the old image: not judged yet.
-        let same = judge(Some(record.clone()), Some("img:1"), &healthy).unwrap();
+        let same = judge(Some(record.clone()), Some("img:1"), &healthy, true).unwrap();
         assert_eq!(same.result, UpgradeResult::Upgrading);
         let starting = verdict(None, HealthReason::Starting);
         assert_eq!(
-            judge(Some(record.clone()), Some("img:2"), &starting)
+            judge(Some(record.clone()), Some("img:2"), &starting, true)
                 .unwrap()
                 .result,
             UpgradeResult::Upgrading
         );
-        let done = judge(Some(record.clone()), Some("img:2"), &healthy).unwrap();
+        // A passing check from before the restart proves nothing.
+        let stale = judge(Some(record.clone()), Some("img:2"), &healthy, false).unwrap();
+        assert_eq!(stale.result, UpgradeResult::Upgrading);
+        let done = judge(Some(record.clone()), Some("img:2"), &healthy, true).unwrap();
         assert_eq!(done.result, UpgradeResult::Upgraded);
         let crashing = verdict(Some(false), HealthReason::CrashLoop);
-        let failed = judge(Some(record.clone()), Some("img:2"), &crashing).unwrap();
+        let failed = judge(Some(record.clone()), Some("img:2"), &crashing, true).unwrap();
         assert_eq!(failed.result, UpgradeResult::Failed);
         assert!(failed.message.unwrap().starts_with("CrashLoop"));
         // A verdict does not undo a judged change.
         assert_eq!(
-            judge(Some(done), Some("img:2"), &crashing).unwrap().result,
+            judge(Some(done), Some("img:2"), &crashing, true)
+                .unwrap()
+                .result,
             UpgradeResult::Upgraded
         );
         let revoked = verdict(Some(false), HealthReason::TelegramTokenRejected);
         assert_eq!(
-            judge(Some(record), Some("img:2"), &revoked).unwrap().result,
+            judge(Some(record), Some("img:2"), &revoked, true)
+                .unwrap()
+                .result,
             UpgradeResult::Upgraded
         );
-        assert!(judge(None, Some("img:2"), &healthy).is_none());
+        assert!(judge(None, Some("img:2"), &healthy, true).is_none());
     }
 }

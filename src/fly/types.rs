@@ -243,6 +243,8 @@ pub struct CheckStatus {
     pub status: String,
     /// What the probe saw.
     pub output: String,
+    /// When the probe last reported (RFC 3339).
+    pub updated_at: String,
 }
 
 /// Something that happened to a machine (`MachineEvent`): a launch, a start, an exit…

@@ -14,7 +14,7 @@ use std::time::Duration;
 use fasterclaw::api::client::ApiClient;
 use fasterclaw::api::contract::{CreateInstanceRequest, InstanceResponse, UpdateInstanceRequest};
 use fasterclaw::crd::Phase;
-use fasterclaw_sim::fly::{FlySimConfig, MachineRuntime};
+use fasterclaw_sim::fly::{FlySimConfig, ImageRun, MachineRuntime};
 use fasterclaw_sim::models::{ModelSim, answer_text};
 use fasterclaw_sim::telegram::{ChatMessage, TelegramSim, User};
 use serde_json::{Value, json};
@@ -25,6 +25,7 @@ use crate::support::openclaw::OpenClaw;
 use crate::support::stack::{ANTHROPIC_KEY, ControllerProcess, FacadeProcess, OPENAI_KEY, Stack};
 
 mod health;
+mod upgrade;
 
 const FIRST_TOKEN: &str = "7200000001:AAHfirst0tokenValue1234567890abcdefgh";
 const SECOND_TOKEN: &str = "7200000002:AAHsecond0tokenValue234567890abcdefg";
@@ -57,6 +58,12 @@ impl Assistants {
 
     /// Started with more of the controller's settings.
     async fn start_with(settings: &[(&str, &str)]) -> Self {
+        Self::start_on(settings, Vec::new()).await
+    }
+
+    /// Started with more of the controller's settings, and images that run another
+    /// package (or exit at start) on the Fly simulator.
+    async fn start_on(settings: &[(&str, &str)], images: Vec<(String, ImageRun)>) -> Self {
         let openclaw = OpenClaw::installed();
         let machines = tempfile::tempdir().expect("a temporary directory");
         let telegram = TelegramSim::start(([127, 0, 0, 1], 0).into(), false)
@@ -76,10 +83,13 @@ impl Assistants {
         let fly = FlySimConfig {
             transition: Duration::from_millis(50),
             rate_limits: false,
-            runtime: Some(MachineRuntime::new(
-                openclaw.node.clone(),
-                openclaw.package.clone(),
-                machines.path().join("machines"),
+            runtime: Some(images.into_iter().fold(
+                MachineRuntime::new(
+                    openclaw.node.clone(),
+                    openclaw.package.clone(),
+                    machines.path().join("machines"),
+                ),
+                |runtime, (image, run)| runtime.with_image(image, run),
             )),
             ..FlySimConfig::default()
         };

@@ -7,6 +7,6 @@ mod health;
 mod lifecycle;
 mod oldest;
 mod operations;
-mod release;
+pub(crate) mod release;
 mod resilience;
 mod storage;

@@ -14,22 +14,26 @@ use serde_json::{Value, json};
 
 use crate::support::stack::{Stack, TOKEN, running};
 
-pub(super) const STABLE: &str = "ghcr.io/openclaw/openclaw:2026.8.2";
-pub(super) const CANDIDATE: &str = "ghcr.io/openclaw/openclaw:2026.9.6";
+pub(crate) const STABLE: &str = "ghcr.io/openclaw/openclaw:2026.8.2";
+pub(crate) const CANDIDATE: &str = "ghcr.io/openclaw/openclaw:2026.9.6";
 const PINNED: &str = "ghcr.io/openclaw/openclaw:2026.9.5";
 const SOON: Duration = Duration::from_secs(60);
 
 /// A release of the test's own name (releases are cluster-wide; the API server is
 /// shared between tests), deleted when dropped.
-pub(super) struct Release {
+pub(crate) struct Release {
     pub api: Api<FleetRelease>,
     pub name: String,
 }
 
 impl Release {
     pub async fn create(stack: &Stack, spec: Value) -> Self {
+        Self::create_named(stack, &format!("fleet-{}", stack.cluster.namespace), spec).await
+    }
+
+    pub async fn create_named(stack: &Stack, name: &str, spec: Value) -> Self {
         let api: Api<FleetRelease> = Api::all(stack.cluster.client.clone());
-        let name = format!("fleet-{}", stack.cluster.namespace);
+        let name = name.to_owned();
         let release: FleetRelease = serde_json::from_value(json!({
             "apiVersion": "fasterclaw.io/v1alpha1",
             "kind": "FleetRelease",
@@ -101,11 +105,11 @@ impl Drop for Release {
     }
 }
 
-pub(super) fn phase_of(release: &FleetRelease) -> Option<ReleasePhase> {
+pub(crate) fn phase_of(release: &FleetRelease) -> Option<ReleasePhase> {
     release.status.as_ref().and_then(|s| s.phase)
 }
 
-pub(super) fn image_of(instance: &Instance) -> Option<&str> {
+pub(crate) fn image_of(instance: &Instance) -> Option<&str> {
     instance.status.as_ref().and_then(|s| s.image.as_deref())
 }
 
@@ -336,7 +340,7 @@ async fn a_candidate_at_half_moves_its_cohorts_a_few_at_a_time_and_pins_stay() {
 
 /// The candidate's version with a digest no registry has: the simulator's machines of
 /// it exit at start, as a release whose gateway refuses to start would.
-const BROKEN: &str = "ghcr.io/openclaw/openclaw:2026.9.6@sha256:0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const BROKEN: &str = "ghcr.io/openclaw/openclaw:2026.9.6@sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_candidate_halts_after_its_budget_and_a_rollback_restores_the_snapshot() {
