@@ -191,16 +191,16 @@ pub fn started_at(machine: &Machine) -> Option<DateTime<Utc>> {
         .or_else(|| parse_time(&machine.updated_at))
 }
 
-/// Whether the gateway's check passed on a probe made since the machine last started
-/// and since `since`: a result from before a restart says nothing of the new process.
+/// Whether the gateway's check passed on a probe made since `since` (a change of the
+/// machine): a result from before it says nothing of the new process. (Fly.io resets
+/// a machine's checks when it starts, so an older result cannot follow a restart.)
 pub fn passed_since(machine: &Machine, since: DateTime<Utc>) -> bool {
     let Some(check) = machine.checks.iter().find(|c| c.name == HEALTH_CHECK) else {
         return false;
     };
-    let after = started_at(machine).map_or(since, |start| start.max(since));
     check.status == "passing"
         && parse_time(&check.updated_at)
-            .is_some_and(|probed| probed.timestamp() >= after.timestamp())
+            .is_some_and(|probed| probed.timestamp() >= since.timestamp())
 }
 
 /// Whether the machine is still within its start-up grace.
@@ -855,5 +855,24 @@ mod tests {
         assert_eq!(next_size(1, 2048), (2, 4096));
         assert_eq!(next_size(1, 256), (1, 512));
         assert_eq!(next_size(2, 4096), (4, 8192));
+    }
+
+    #[test]
+    fn a_passing_check_counts_only_when_probed_since_the_change() {
+        let mut m = machine("started", "passing", "passing", vec![start_event(100)]);
+        let probed = |m: &mut Machine, second: i64| {
+            let at = at(second).to_rfc3339_opts(SecondsFormat::Secs, true);
+            for check in &mut m.checks {
+                check.updated_at = at.clone();
+            }
+        };
+        probed(&mut m, 90);
+        assert!(!passed_since(&m, at(95)), "probed before the change");
+        probed(&mut m, 130);
+        assert!(passed_since(&m, at(95)));
+        m.checks[0].status = "critical".to_owned();
+        assert!(!passed_since(&m, at(95)));
+        m.checks.clear();
+        assert!(!passed_since(&m, at(95)), "no check, no proof");
     }
 }

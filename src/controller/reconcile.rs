@@ -401,7 +401,7 @@ impl<'a> Reconciler<'a> {
         if let Outcome::Problem(problem) = &outcome {
             self.ctx.metrics.error(problem.reason.as_str());
         }
-        self.report(world, &outcome, secrets).await?;
+        let written = self.report(world, &outcome, secrets).await?;
         if let Outcome::Problem(problem) = &outcome
             && problem.reason.passes()
         {
@@ -419,10 +419,17 @@ impl<'a> Reconciler<'a> {
                 self.ctx.timing.health_recheck,
             )));
         }
-        let ready = world.machine.as_ref().is_some_and(|m| {
-            m.state.is_settled_as(self.power())
-                && (self.power() == PowerState::Stopped || report::gateway_trouble(m).is_none())
-        });
+        // A change of image under way is judged as soon as the gateway answers.
+        let judging = written
+            .upgrade
+            .as_ref()
+            .is_some_and(|u| u.result == UpgradeResult::Upgrading)
+            && self.power() == PowerState::Running;
+        let ready = !judging
+            && world.machine.as_ref().is_some_and(|m| {
+                m.state.is_settled_as(self.power())
+                    && (self.power() == PowerState::Stopped || report::gateway_trouble(m).is_none())
+            });
         Ok(
             match decide::wait_after(&outcome, world.still_moving, ready) {
                 Wait::ForChange => Action::await_change(),
@@ -459,13 +466,13 @@ impl<'a> Reconciler<'a> {
         self.ctx.publish(self.instance, note).await;
     }
 
-    /// Computes the status, publishes the Events it calls for, and writes it.
+    /// Computes the status, publishes the Events it calls for, and writes it; returns it.
     pub(super) async fn report(
         &self,
         world: &World,
         outcome: &Outcome,
         secrets: Option<&DesiredSecrets>,
-    ) -> Result<(), Error> {
+    ) -> Result<InstanceStatus, Error> {
         let health = self.verdict(world);
         let running = world
             .machine
@@ -540,7 +547,7 @@ impl<'a> Reconciler<'a> {
             self.publish(note).await;
         }
         write::status(self.api, self.instance, &status).await?;
-        Ok(())
+        Ok(status)
     }
 }
 
