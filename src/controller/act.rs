@@ -344,6 +344,8 @@ impl Reconciler<'_> {
             return Ok(());
         };
         let from = machine.config.image.clone();
+        // Before the call: whatever the new process reports comes after it.
+        let began = chrono::Utc::now();
         let request = UpdateMachine {
             config: desired::updated_config(&machine.config, config),
             current_version: Some(machine.current_version().to_owned()).filter(|v| !v.is_empty()),
@@ -379,12 +381,7 @@ impl Reconciler<'_> {
                 .filter(|v| v.snapshot_before_image.as_deref() == Some(config.image.as_str()))
                 .and_then(|_| world.storage.snapshots.first())
                 .map(|s| s.id.clone());
-            world.upgrade = Some(upgrade::started(
-                &from,
-                &config.image,
-                snapshot,
-                chrono::Utc::now(),
-            ));
+            world.upgrade = Some(upgrade::started(&from, &config.image, snapshot, began));
         }
         Ok(())
     }

@@ -420,11 +420,13 @@ impl<'a> Reconciler<'a> {
             )));
         }
         // A change of image under way is judged as soon as the gateway answers.
-        let judging = written
-            .upgrade
-            .as_ref()
-            .is_some_and(|u| u.result == UpgradeResult::Upgrading)
-            && self.power() == PowerState::Running;
+        // (For a while: a change that never gets judged waits at the resync pace.)
+        let judging = written.upgrade.as_ref().is_some_and(|u| {
+            u.result == UpgradeResult::Upgrading
+                && DateTime::parse_from_rfc3339(&u.started_at).is_ok_and(|at| {
+                    Utc::now() - at.with_timezone(&Utc) < chrono::Duration::minutes(15)
+                })
+        }) && self.power() == PowerState::Running;
         let ready = !judging
             && world.machine.as_ref().is_some_and(|m| {
                 m.state.is_settled_as(self.power())
@@ -487,7 +489,13 @@ impl<'a> Reconciler<'a> {
             && before != now
             && record.as_ref().is_none_or(|u| u.to != now)
         {
-            record = Some(upgrade::started(before, now, None, Utc::now()));
+            // Since the machine's newest start: its checks report after it.
+            let since = world
+                .machine
+                .as_ref()
+                .and_then(health::started_at)
+                .unwrap_or_else(Utc::now);
+            record = Some(upgrade::started(before, now, None, since));
         }
         let fresh = match (world.machine.as_ref(), record.as_ref()) {
             (Some(machine), Some(record)) => DateTime::parse_from_rfc3339(&record.started_at)

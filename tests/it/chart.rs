@@ -287,6 +287,20 @@ fn check_common(release: &Release, watched: Option<&str>) {
                 .ends_with("-controller")),
         "the controller has a {other} too"
     );
+    // The FleetRelease is cluster-scoped: read it and write its status, always with a
+    // ClusterRole of its own, bound to the controller.
+    let fleet = release.named("ClusterRole", "-controller-fleet-release");
+    assert_eq!(
+        rules(fleet),
+        vec![
+            rule(&["fasterclaw.io"], &["fleetreleases"], &["get"]),
+            rule(&["fasterclaw.io"], &["fleetreleases/status"], &["patch"]),
+        ]
+    );
+    assert_eq!(
+        release.named("ClusterRoleBinding", "-controller-fleet-release")["roleRef"]["name"],
+        fleet["metadata"]["name"]
+    );
     assert_eq!(
         rules(controller),
         vec![
@@ -553,6 +567,8 @@ async fn the_chart_installs_with_its_defaults_and_with_every_option() {
     assert_eq!(
         defaults.kinds(),
         [
+            "ClusterRole",
+            "ClusterRoleBinding",
             "Deployment",
             "Deployment",
             "Role",
@@ -615,6 +631,8 @@ async fn the_chart_installs_with_its_defaults_and_with_every_option() {
     assert_eq!(
         everything.kinds(),
         [
+            "ClusterRole",
+            "ClusterRoleBinding",
             "Deployment",
             "Deployment",
             "Ingress",
@@ -684,6 +702,8 @@ async fn the_chart_installs_with_its_defaults_and_with_every_option() {
         cluster_wide.kinds(),
         [
             "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
             "ClusterRoleBinding",
             "Deployment",
             "Deployment",
