@@ -3,6 +3,7 @@
 //! it.
 
 mod builtins;
+mod cluster_scoped;
 mod controller;
 mod crd;
 mod discovery;
