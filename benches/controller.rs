@@ -8,7 +8,9 @@
 
 mod support;
 
-use std::net::{SocketAddr, TcpListener};
+use support::{create_instances, free_addr, peak_rss_mib, setting, token_secret};
+
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -19,24 +21,14 @@ use fasterclaw::crd::Instance;
 use fasterclaw_sim::fly::{FaultPlan, FaultRule, FlySim, FlySimConfig};
 use fasterclaw_sim::kube::{KubeSim, KubeSimConfig};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DynamicObject, ListParams, PostParams};
-use kube::core::ApiResource;
+use kube::api::{Api, ListParams};
 use kube::runtime::watcher;
-use serde_json::json;
 
 const FLY_LATENCY_MS: u64 = 50;
 const BOOT_MS: u64 = 300;
 /// App, secrets, volume, machine, wait: the fewest Fly.io calls that can make an
 /// Instance.
 const CALL_FLOOR: f64 = 5.0;
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     support::main(|runtime| runtime.block_on(run()));
@@ -89,12 +81,6 @@ async fn start_rig() -> Rig {
     }
 }
 
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a port")
-}
-
 fn controller(rig: &Rig, concurrency: u64) -> Child {
     let database_url =
         std::env::var("DATABASE_URL").expect("DATABASE_URL: run ./scripts/bench controller");
@@ -122,38 +108,6 @@ fn controller(rig: &Rig, concurrency: u64) -> Child {
 }
 
 /// Peak resident memory of a process, in MiB.
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-async fn create_instances(rig: &Rig, prefix: &str, count: u64) {
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        rig.client.clone(),
-        "default",
-        &ApiResource::erase::<Instance>(&()),
-    );
-    let names: Vec<String> = (0..count).map(|n| format!("{prefix}-{n}")).collect();
-    futures::stream::iter(names)
-        .for_each_concurrent(32, |name| {
-            let api = api.clone();
-            async move {
-                let object: DynamicObject = serde_json::from_value(json!({
-                    "apiVersion": "fasterclaw.io/v1alpha1", "kind": "Instance", "metadata": { "name": name },
-                    "spec": { "displayName": "Bench", "ownerId": "bench",
-                              "telegramToken": { "secretKeyRef": { "name": "bench-telegram", "key": "token" } } }
-                }))
-                .expect("an Instance");
-                api.create(&PostParams::default(), &object).await.expect("created");
-            }
-        })
-        .await;
-}
-
 async fn count_running(rig: &Rig) -> usize {
     let api: Api<Instance> = Api::namespaced(rig.client.clone(), "default");
     api.list(&ListParams::default())
@@ -178,19 +132,6 @@ async fn converge(rig: &Rig, target: usize, limit: Duration) -> Duration {
     started.elapsed()
 }
 
-async fn token_secret(rig: &Rig) {
-    let secrets: Api<Secret> = Api::namespaced(rig.client.clone(), "default");
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": { "name": "bench-telegram" },
-        "stringData": { "token": "7123456789:AAHk3mZ9xQ2vR7tY1uW4pL8sN6dF0gJ5bC3e" }
-    }))
-    .expect("a Secret");
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("the Secret");
-}
-
 fn fly_calls(fly: &FlySim) -> u64 {
     fly.calls().values().sum()
 }
@@ -203,12 +144,12 @@ async fn run() {
 
     // 1. Converge N new Instances.
     let rig = start_rig().await;
-    token_secret(&rig).await;
+    token_secret(&rig.client).await;
     let mut process = controller(&rig, concurrency);
     tokio::time::sleep(Duration::from_secs(2)).await;
     rig.fly.reset_calls();
     let started = Instant::now();
-    create_instances(&rig, "new", new).await;
+    create_instances(&rig.client, "new", new).await;
     let created_in = started.elapsed();
     converge(&rig, new as usize, Duration::from_secs(3600)).await;
     let wall = started.elapsed();
@@ -248,10 +189,10 @@ async fn run() {
         return;
     }
     let rig = start_rig().await;
-    token_secret(&rig).await;
+    token_secret(&rig.client).await;
     rig.fly.set_faults(FaultPlan::none());
     let mut process = controller(&rig, 32);
-    create_instances(&rig, "settled", settled).await;
+    create_instances(&rig.client, "settled", settled).await;
     converge(&rig, settled as usize, Duration::from_secs(7200)).await;
     rig.fly.set_faults(FaultPlan::everywhere(FaultRule {
         latency_ms: FLY_LATENCY_MS,

@@ -15,8 +15,10 @@
 
 mod support;
 
+use support::{create_instances, free_addr, peak_rss_mib, setting, token_secret};
+
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,10 +31,8 @@ use fasterclaw::fly::{
 use fasterclaw_sim::fly::{FaultPlan, FaultRule, FlySim, FlySimConfig};
 use fasterclaw_sim::kube::KubeSimConfig;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::core::ApiResource;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use serde_json::json;
 
@@ -43,13 +43,6 @@ const CANDIDATE: &str = "ghcr.io/openclaw/openclaw:2026.9.6";
 const RELEASE: &str = "fleet";
 /// Updates measured for the floor; the median is taken.
 const FLOOR_SAMPLES: usize = 7;
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn text_setting(name: &str, default: &str) -> String {
     std::env::var(name)
@@ -91,12 +84,6 @@ async fn start_rig() -> Rig {
     Rig { kube, fly }
 }
 
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a port")
-}
-
 /// The controller's settings that shape a rollout.
 struct Timing {
     rollout_interval: String,
@@ -134,28 +121,6 @@ fn controller(rig: &Rig, timing: &Timing) -> Child {
 }
 
 /// Peak resident memory of a process, in MiB.
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-async fn token_secret(client: &kube::Client) {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": { "name": "bench-telegram" },
-        "stringData": { "token": "7123456789:AAHk3mZ9xQ2vR7tY1uW4pL8sN6dF0gJ5bC3e" }
-    }))
-    .expect("a Secret");
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("the Secret");
-}
-
 async fn create_release(client: &kube::Client) {
     let api: Api<FleetRelease> = Api::all(client.clone());
     let release: FleetRelease = serde_json::from_value(json!({
@@ -167,29 +132,6 @@ async fn create_release(client: &kube::Client) {
     api.create(&PostParams::default(), &release)
         .await
         .expect("the release");
-}
-
-async fn create_instances(client: &kube::Client, count: u64) {
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        "default",
-        &ApiResource::erase::<Instance>(&()),
-    );
-    let names: Vec<String> = (0..count).map(|n| format!("bot-{n}")).collect();
-    futures::stream::iter(names)
-        .for_each_concurrent(32, |name| {
-            let api = api.clone();
-            async move {
-                let object: DynamicObject = serde_json::from_value(json!({
-                    "apiVersion": "fasterclaw.io/v1alpha1", "kind": "Instance", "metadata": { "name": name },
-                    "spec": { "displayName": "Bench", "ownerId": "bench",
-                              "telegramToken": { "secretKeyRef": { "name": "bench-telegram", "key": "token" } } }
-                }))
-                .expect("an Instance");
-                api.create(&PostParams::default(), &object).await.expect("created");
-            }
-        })
-        .await;
 }
 
 fn image_of(instance: &Instance) -> Option<&str> {
@@ -463,7 +405,7 @@ async fn run() {
     create_release(&client).await;
     let mut process = controller(&rig, &timing);
     let settling = Instant::now();
-    create_instances(&client, count).await;
+    create_instances(&client, "bot", count).await;
     settle(&client, count as usize, STABLE, Duration::from_secs(3600)).await;
     let settled_in = settling.elapsed();
 

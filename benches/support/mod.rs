@@ -160,3 +160,72 @@ pub async fn drop_database(url: &str) {
             .await;
     }
 }
+
+/// A numeric setting of a benchmark from the environment, or `default`.
+pub fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A free loopback address.
+pub fn free_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a port")
+}
+
+/// A process's peak resident memory (`VmHWM`), in MiB.
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The Secret `bench-telegram` (namespace `default`) the benchmarks' Instances take
+/// their token from.
+pub async fn token_secret(client: &kube::Client) {
+    use k8s_openapi::api::core::v1::Secret;
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), "default");
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": "bench-telegram" },
+        "stringData": { "token": "7123456789:AAHk3mZ9xQ2vR7tY1uW4pL8sN6dF0gJ5bC3e" }
+    }))
+    .expect("a Secret");
+    secrets
+        .create(&kube::api::PostParams::default(), &secret)
+        .await
+        .expect("the Secret");
+}
+
+/// `count` Instances `<prefix>-<n>` in `default`, 32 created at a time, their token
+/// from [`token_secret`].
+pub async fn create_instances(client: &kube::Client, prefix: &str, count: u64) {
+    use futures::StreamExt;
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        client.clone(),
+        "default",
+        &kube::core::ApiResource::erase::<fasterclaw::crd::Instance>(&()),
+    );
+    let names: Vec<String> = (0..count).map(|n| format!("{prefix}-{n}")).collect();
+    futures::stream::iter(names)
+        .for_each_concurrent(32, |name| {
+            let api = api.clone();
+            async move {
+                let object: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+                    "apiVersion": "fasterclaw.io/v1alpha1", "kind": "Instance", "metadata": { "name": name },
+                    "spec": { "displayName": "Bench", "ownerId": "bench",
+                              "telegramToken": { "secretKeyRef": { "name": "bench-telegram", "key": "token" } } }
+                }))
+                .expect("an Instance");
+                api.create(&kube::api::PostParams::default(), &object)
+                    .await
+                    .expect("created");
+            }
+        })
+        .await;
+}
