@@ -8,10 +8,10 @@ use kube::{Resource, ResourceExt};
 
 use super::backoff::Backoff;
 use super::events::Note;
+use super::followed::FollowedRelease;
 use super::images::AllowedImages;
 use super::metrics::Metrics;
 use super::regions::Regions;
-use super::release::FollowedRelease;
 use super::settings::{HealthPolicy, MachineDefaults, PlatformKeys, Storage, Timing};
 use crate::crd::Instance;
 use crate::crypto::Keyring;

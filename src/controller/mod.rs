@@ -14,6 +14,7 @@ mod decide;
 mod desired;
 mod error;
 mod events;
+mod followed;
 mod healing;
 mod health;
 mod images;
@@ -132,7 +133,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), StartError> {
         metrics: metrics.clone(),
         backoff: Default::default(),
         allowed_images,
-        release: release::FollowedRelease::new(&args.fleet_release),
+        release: followed::FollowedRelease::new(&args.fleet_release),
         warnings: Default::default(),
         adoptions: Default::default(),
         carried: Default::default(),

@@ -5,7 +5,7 @@
 //! the release's status, and tells a halt or a change of phase as an Event.
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -17,43 +17,10 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use super::context::Context;
+use super::followed::FollowedRelease;
 use super::rollout::{self, Member};
 use crate::crd::{FleetRelease, Instance, ReleasePhase, annotation, field_manager};
 use crate::runtime::versions;
-
-/// The release every reconcile reads.
-#[derive(Debug)]
-pub struct FollowedRelease {
-    name: String,
-    current: RwLock<Option<Arc<FleetRelease>>>,
-}
-
-impl FollowedRelease {
-    /// Follows the release `name`; none is known yet.
-    pub fn new(name: &str) -> Self {
-        Self {
-            name: name.trim().to_owned(),
-            current: RwLock::new(None),
-        }
-    }
-
-    /// The release's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The release as last read, if there is one.
-    pub fn current(&self) -> Option<Arc<FleetRelease>> {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn set(&self, release: Option<FleetRelease>) {
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = release.map(Arc::new);
-    }
-}
 
 /// Grants made but not yet seen in the Instances' watch, by uid: the next pass counts
 /// them, so a slow watch never lets more than `maxUpgrading` change at once.

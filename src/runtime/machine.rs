@@ -68,15 +68,24 @@ pub fn provider_key_secret(provider: AiProvider) -> &'static str {
 const ENTRY: &str = "openclaw.mjs";
 
 /// The start command: make sure the state directory on the volume is writable (else
-/// exit [`STATE_UNWRITABLE_EXIT`]), wait for carried state when asked, merge the owned keys into `openclaw.json` (creating
-/// it on the first start), validate the result, then become the gateway. A refused merge or an
-/// invalid result exits [`CONFIG_REFUSED_EXIT`] and leaves the file as it was.
+/// exit [`STATE_UNWRITABLE_EXIT`]), wait for carried state when asked, merge the owned
+/// keys into `openclaw.json` (creating it on the first start), validate the result, then
+/// become the gateway. When the merge into an existing file is refused, the file may
+/// hold a key this version retired (an owner's key a previous version accepted):
+/// `openclaw doctor --non-interactive` applies the version's own safe migrations of such
+/// keys, as the gateway would at boot, and the merge is tried once more. A merge still
+/// refused or an invalid result exits [`CONFIG_REFUSED_EXIT`] without the owned keys
+/// written.
 pub const START_SCRIPT: &str = "set -eu\n\
 mkdir -p \"$OPENCLAW_STATE_DIR\" && touch \"$OPENCLAW_STATE_DIR/.writable\" || \
 { echo \"fasterclaw: the state directory $OPENCLAW_STATE_DIR is not writable by uid $(id -u)\" >&2; exit 73; }\n\
 if [ -e /etc/fasterclaw/import-state ]; then i=0; \
 while [ ! -e \"$OPENCLAW_STATE_DIR/.imported\" ] && [ $i -lt 120 ]; do sleep 1; i=$((i+1)); done; fi\n\
-node openclaw.mjs config patch --file \"$FASTERCLAW_OPENCLAW_CONFIG\" || exit 78\n\
+node openclaw.mjs config patch --file \"$FASTERCLAW_OPENCLAW_CONFIG\" || \
+{ [ -e \"$OPENCLAW_STATE_DIR/openclaw.json\" ] && \
+echo \"fasterclaw: openclaw.json was refused; applying OpenClaw's migrations of retired keys\" >&2 && \
+node openclaw.mjs doctor --non-interactive >&2 && \
+node openclaw.mjs config patch --file \"$FASTERCLAW_OPENCLAW_CONFIG\"; } || exit 78\n\
 node openclaw.mjs config validate || exit 78\n\
 exec node openclaw.mjs gateway --bind lan\n";
 
@@ -243,9 +252,9 @@ mod tests {
         assert!(
             import_state()[2].contains(IMPORTED_MARKER) && START_SCRIPT.contains(IMPORTED_MARKER)
         );
-        assert!(
-            START_SCRIPT.contains("config patch --file \"$FASTERCLAW_OPENCLAW_CONFIG\" || exit 78")
-        );
+        assert!(START_SCRIPT.contains("config patch --file \"$FASTERCLAW_OPENCLAW_CONFIG\" || "));
+        assert!(START_SCRIPT.contains("doctor --non-interactive >&2 && "));
+        assert!(START_SCRIPT.contains("\"$FASTERCLAW_OPENCLAW_CONFIG\"; } || exit 78\n"));
         assert!(START_SCRIPT.ends_with("exec node openclaw.mjs gateway --bind lan\n"));
         let file = config_file("{}");
         assert_eq!(file.raw_value.as_deref(), Some("e30="));

@@ -45,7 +45,11 @@
 //!   file holding it ("gateway.controlUi: Unrecognized key: \"toolTitles\""), although
 //!   the 2026.9.6 gateway itself removes it at boot ("Migrated legacy config keys at
 //!   startup"). The owned document cannot delete such a key (`null`): `config patch`
-//!   refuses to touch a file that does not validate. `openclaw doctor --fix` removes it.
+//!   refuses to touch a file that does not validate. `openclaw doctor --non-interactive`
+//!   applies the same safe migrations without starting the gateway (`--fix` would do
+//!   more: it disables the skills the machine cannot run), so the start command runs it
+//!   when a merge into an existing file is refused, and merges again
+//!   ([`super::machine::START_SCRIPT`]).
 //!   2026.9.6 also adds keys 2026.8.2 lacks (`gateway.portals`,
 //!   `gateway.controlUi.communityInvite`, `.experimental`,
 //!   `gateway.auth.trustedProxy.cloudflareAccessOidc`).

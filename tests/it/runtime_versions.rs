@@ -247,6 +247,87 @@ fn the_previous_version_refuses_what_it_does_not_know() {
     );
 }
 
+/// An owner's key the pinned version retired (`gateway.controlUi.toolTitles`, accepted by
+/// the previous one) does not keep the upgraded machine from starting: the start command
+/// lets the pinned version migrate it away, then merges the owned keys; the owner's other
+/// settings stay.
+#[test]
+fn an_owners_key_the_new_version_retired_is_migrated_not_refused() {
+    let (previous, old) = package(PREVIOUS_OPENCLAW_VERSION);
+    let (pinned, new) = package(OPENCLAW_VERSION);
+    let endpoints = endpoints();
+    let model = AiModel::parse("claude-sonnet-5").unwrap();
+    let owned = OwnedConfig {
+        model: &model,
+        provider: model.provider(),
+        telegram_user_ids: &[424242],
+        endpoints: &endpoints,
+    };
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let state = scratch.path().join("state");
+    std::fs::create_dir_all(&state).expect("the state dir");
+    let log = scratch.path().join("owner.log");
+    std::fs::write(
+        state.join("openclaw.json"),
+        json!({
+            "logging": { "file": log.to_str().expect("a UTF-8 path") },
+            "gateway": { "controlUi": { "toolTitles": true } },
+        })
+        .to_string(),
+    )
+    .expect("the owner's file");
+    let start = |openclaw: &OpenClaw, document: &Value, name: &str| {
+        let file = scratch.path().join(name);
+        std::fs::write(&file, document.to_string()).expect("the owned file");
+        let said = run(
+            openclaw,
+            scratch.path(),
+            &merge_and_validate(),
+            &[
+                ("OPENCLAW_STATE_DIR", state.to_str().expect("a UTF-8 path")),
+                (
+                    "FASTERCLAW_OPENCLAW_CONFIG",
+                    file.to_str().expect("a UTF-8 path"),
+                ),
+            ],
+        );
+        let merged: Value = serde_json::from_str(
+            &std::fs::read_to_string(state.join("openclaw.json")).expect("the merged file"),
+        )
+        .expect("JSON");
+        (said, merged)
+    };
+    let ((passed, said), merged) = start(&old, &owned.document_for(&previous.dialect), "old.json");
+    assert!(passed, "{PREVIOUS_OPENCLAW_VERSION} starts: {said}");
+    assert_eq!(
+        merged["gateway"]["controlUi"]["toolTitles"], true,
+        "{merged:#}"
+    );
+
+    let document = owned.document_for(&pinned.dialect);
+    let ((passed, said), merged) = start(&new, &document, "new.json");
+    assert!(
+        passed,
+        "{OPENCLAW_VERSION} starts on the owner's file: {said}"
+    );
+    assert!(said.contains("applying OpenClaw's migrations"), "{said}");
+    assert!(said.contains("Config valid"), "{said}");
+    assert!(
+        merged["gateway"]["controlUi"].get("toolTitles").is_none(),
+        "{merged:#}"
+    );
+    assert_eq!(
+        merged["logging"]["file"],
+        log.to_str().unwrap(),
+        "{merged:#}"
+    );
+    assert_eq!(
+        merged["channels"]["telegram"]["allowFrom"],
+        document["channels"]["telegram"]["allowFrom"]
+    );
+    assert_eq!(merged["meta"]["lastTouchedVersion"], OPENCLAW_VERSION);
+}
+
 /// The node of a JSON Schema at `path` (object properties only, `*` for a map's values).
 fn schema_at<'a>(schema: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(schema, |node, key| match key {
