@@ -4,6 +4,8 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
+use tokio::sync::Notify;
+
 use crate::crd::FleetRelease;
 
 /// The release every reconcile reads.
@@ -11,6 +13,8 @@ use crate::crd::FleetRelease;
 pub struct FollowedRelease {
     name: String,
     current: RwLock<Option<Arc<FleetRelease>>>,
+    /// Rung when an Instance's change of image is judged: its slot is free.
+    judged: Notify,
 }
 
 impl FollowedRelease {
@@ -19,6 +23,7 @@ impl FollowedRelease {
         Self {
             name: name.trim().to_owned(),
             current: RwLock::new(None),
+            judged: Notify::new(),
         }
     }
 
@@ -38,5 +43,16 @@ impl FollowedRelease {
     /// Keeps `release` as the one every reconcile reads from now on.
     pub(super) fn set(&self, release: Option<FleetRelease>) {
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = release.map(Arc::new);
+    }
+
+    /// Tells the rollout that an Instance's change of image was judged (and its status
+    /// written), so the slot it held can be given now rather than at the next pass.
+    pub fn upgrade_judged(&self) {
+        self.judged.notify_one();
+    }
+
+    /// Waits until an upgrade is judged (at once when one was since the last wait).
+    pub(super) async fn judged(&self) {
+        self.judged.notified().await;
     }
 }

@@ -504,13 +504,14 @@ impl<'a> Reconciler<'a> {
         };
         let upgrade = upgrade::judge(record, running, &health, fresh);
         // Told once: when this reconcile judged it.
-        if let Some(judged) = &upgrade
-            && judged.result != UpgradeResult::Upgrading
-            && world
-                .upgrade
-                .as_ref()
-                .is_none_or(|u| u.to != judged.to || u.result != judged.result)
-        {
+        let judged_now = upgrade.as_ref().filter(|judged| {
+            judged.result != UpgradeResult::Upgrading
+                && world
+                    .upgrade
+                    .as_ref()
+                    .is_none_or(|u| u.to != judged.to || u.result != judged.result)
+        });
+        if let Some(judged) = judged_now {
             self.count_upgrade(judged).await;
         }
         let status = report::status(&ReportInput {
@@ -555,6 +556,9 @@ impl<'a> Reconciler<'a> {
             self.publish(note).await;
         }
         write::status(self.api, self.instance, &status).await?;
+        if judged_now.is_some() {
+            self.ctx.release.upgrade_judged();
+        }
         Ok(status)
     }
 }

@@ -1,5 +1,6 @@
 //! The fleet release the controller follows (`FLEET_RELEASE`): read every
-//! `ROLLOUT_INTERVAL`, shared with every reconcile (which image a new machine gets),
+//! `ROLLOUT_INTERVAL` and whenever an Instance's change of image is judged (its slot is
+//! free), shared with every reconcile (which image a new machine gets),
 //! and rolled out: each pass decides with [`rollout::plan`], gives the next Instances
 //! their image (annotations their reconciles act on: snapshot, update, health), writes
 //! the release's status, and tells a halt or a change of phase as an Event.
@@ -21,6 +22,9 @@ use super::followed::FollowedRelease;
 use super::rollout::{self, Member};
 use crate::crd::{FleetRelease, Instance, ReleasePhase, annotation, field_manager};
 use crate::runtime::versions;
+
+/// How long after an upgrade is judged its pass begins.
+const JUDGED_SETTLE: Duration = Duration::from_millis(250);
 
 /// Grants made but not yet seen in the Instances' watch, by uid: the next pass counts
 /// them, so a slow watch never lets more than `maxUpgrading` change at once.
@@ -113,6 +117,14 @@ async fn run(
         tokio::select! {
             () = shutdown.clone() => return,
             () = tokio::time::sleep(interval) => {}
+            () = ctx.release.judged() => {
+                // The judged status reaches the store through the watch: a moment later,
+                // and the judgements of the same moment are taken together.
+                tokio::select! {
+                    () = shutdown.clone() => return,
+                    () = tokio::time::sleep(JUDGED_SETTLE) => {}
+                }
+            }
         }
     }
 }
