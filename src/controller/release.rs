@@ -23,7 +23,7 @@ use super::rollout::{self, Member};
 use crate::crd::{FleetRelease, Instance, ReleasePhase, annotation, field_manager};
 use crate::runtime::versions;
 
-/// How long after an upgrade is judged its pass begins.
+/// How long after an upgrade is judged its pass begins (at most `ROLLOUT_INTERVAL`).
 const JUDGED_SETTLE: Duration = Duration::from_millis(250);
 
 /// Grants made but not yet seen in the Instances' watch, by uid: the next pass counts
@@ -122,7 +122,7 @@ async fn run(
                 // and the judgements of the same moment are taken together.
                 tokio::select! {
                     () = shutdown.clone() => return,
-                    () = tokio::time::sleep(JUDGED_SETTLE) => {}
+                    () = tokio::time::sleep(JUDGED_SETTLE.min(interval)) => {}
                 }
             }
         }
