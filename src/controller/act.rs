@@ -381,7 +381,14 @@ impl Reconciler<'_> {
                 .filter(|v| v.snapshot_before_image.as_deref() == Some(config.image.as_str()))
                 .and_then(|_| world.storage.snapshots.first())
                 .map(|s| s.id.clone());
-            world.upgrade = Some(upgrade::started(&from, &config.image, snapshot, began));
+            let before = self.verdict_before();
+            world.upgrade = Some(upgrade::started(
+                &from,
+                &config.image,
+                snapshot,
+                began,
+                before.as_ref(),
+            ));
         }
         Ok(())
     }

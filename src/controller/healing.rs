@@ -188,6 +188,11 @@ impl Reconciler<'_> {
         }
     }
 
+    /// The gateway's health as the status last told it.
+    pub(super) fn verdict_before(&self) -> Option<Verdict> {
+        kept_verdict(&self.previous)
+    }
+
     /// The gateway's health as this reconcile leaves it; without a look at Fly.io, as
     /// the status had it.
     pub(super) fn verdict(&self, world: &World) -> Verdict {

@@ -495,7 +495,13 @@ impl<'a> Reconciler<'a> {
                 .as_ref()
                 .and_then(health::started_at)
                 .unwrap_or_else(Utc::now);
-            record = Some(upgrade::started(before, now, None, since));
+            record = Some(upgrade::started(
+                before,
+                now,
+                None,
+                since,
+                self.verdict_before().as_ref(),
+            ));
         }
         let fresh = match (world.machine.as_ref(), record.as_ref()) {
             (Some(machine), Some(record)) => DateTime::parse_from_rfc3339(&record.started_at)

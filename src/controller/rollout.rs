@@ -119,6 +119,13 @@ impl<'a> Member<'a> {
                 && !self.paused
                 && self.assigned_at.is_some_and(|at| now - at > deadline))
     }
+
+    /// Its failure on `image` counts against the budget: its gateway was not already
+    /// failing on the image it left.
+    fn broken_by(&self, image: &str) -> bool {
+        self.upgrade_to(image)
+            .is_none_or(|u| u.healthy_before != Some(false))
+    }
 }
 
 /// An Instance given an image now.
@@ -212,7 +219,7 @@ pub fn plan(release: &FleetRelease, members: &[Member<'_>], now: DateTime<Utc>) 
             if status.failed_instances.len() < FAILED_SHOWN {
                 status.failed_instances.push(member.name.clone());
             }
-            if current == rollout_image {
+            if current == rollout_image && member.broken_by(current) {
                 counted_failures += 1;
             }
         } else if member.assigned == Some(current) && !member.done_on(current) {
@@ -436,6 +443,7 @@ mod tests {
             started_at: now.to_rfc3339(),
             result: UpgradeResult::Upgrading,
             message: None,
+            healthy_before: None,
         };
         let upgraded = UpgradeStatus {
             result: UpgradeResult::Upgraded,
@@ -473,6 +481,7 @@ mod tests {
             started_at: now.to_rfc3339(),
             result: UpgradeResult::Failed,
             message: Some("CrashLoop".into()),
+            healthy_before: None,
         };
         let mut release = release(
             json!({"stable": STABLE, "candidate": CANDIDATE, "share": 100, "maxUpgrading": 5, "failureBudget": 1, "healthDeadlineSeconds": 60}),
@@ -506,6 +515,52 @@ mod tests {
     }
 
     #[test]
+    fn a_gateway_already_failing_before_its_change_does_not_spend_the_budget() {
+        let uids = uids(10);
+        let now = Utc::now();
+        let failing_before = UpgradeStatus {
+            from: STABLE.into(),
+            to: CANDIDATE.into(),
+            snapshot: Some("vs_1".into()),
+            started_at: now.to_rfc3339(),
+            result: UpgradeResult::Failed,
+            message: Some("CrashLoop".into()),
+            healthy_before: Some(false),
+        };
+        let release = release(
+            json!({"stable": STABLE, "candidate": CANDIDATE, "share": 100, "maxUpgrading": 2}),
+        );
+        let mut members: Vec<Member> = uids.iter().map(|u| on(u, STABLE)).collect();
+        members[0].assigned = Some(CANDIDATE);
+        members[0].running = Some(CANDIDATE);
+        members[0].healthy = false;
+        members[0].upgrade = Some(&failing_before);
+        let rollout = plan(&release, &members, now);
+        assert!(!rollout.halted_now, "{:?}", rollout.status.message);
+        assert_eq!(rollout.status.failed, 1);
+        assert_eq!(
+            rollout.status.failed_instances,
+            vec![members[0].name.clone()]
+        );
+        assert_eq!(rollout.grants.len(), 2);
+
+        // The same failure from a gateway healthy before (or of unknown health) halts.
+        for before in [Some(true), None] {
+            let broken = UpgradeStatus {
+                healthy_before: before,
+                ..failing_before.clone()
+            };
+            let mut members = members.clone();
+            members[0].upgrade = Some(&broken);
+            let rollout = plan(&release, &members, now);
+            assert!(
+                rollout.halted_now && rollout.grants.is_empty(),
+                "{before:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_rollback_restores_the_pre_upgrade_snapshot_and_pins_are_never_touched() {
         let uids = uids(6);
         let now = Utc::now();
@@ -516,6 +571,7 @@ mod tests {
             started_at: now.to_rfc3339(),
             result: UpgradeResult::Upgraded,
             message: None,
+            healthy_before: None,
         };
         let release = release(
             json!({"stable": STABLE, "candidate": CANDIDATE, "share": 100, "rollback": true}),
@@ -577,6 +633,7 @@ mod tests {
             started_at: now.to_rfc3339(),
             result: UpgradeResult::Upgrading,
             message: None,
+            healthy_before: None,
         };
         let release = release(
             json!({"stable": STABLE, "candidate": CANDIDATE, "share": 100, "healthDeadlineSeconds": 60}),

@@ -8,12 +8,14 @@ use chrono::{DateTime, Utc};
 use super::health::Verdict;
 use crate::crd::{HealthReason, UpgradeResult, UpgradeStatus};
 
-/// A change from `from` to `to` starting `now`, with the snapshot taken before it.
+/// A change from `from` to `to` starting `now`, with the snapshot taken before it and
+/// the gateway's health on `from` as the status last told it.
 pub fn started(
     from: &str,
     to: &str,
     snapshot: Option<String>,
     now: DateTime<Utc>,
+    before: Option<&Verdict>,
 ) -> UpgradeStatus {
     UpgradeStatus {
         from: from.to_owned(),
@@ -22,7 +24,28 @@ pub fn started(
         started_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         result: UpgradeResult::Upgrading,
         message: None,
+        healthy_before: healthy_before(before),
     }
+}
+
+/// Whether the gateway was healthy on the image it leaves: `Some(false)` only when it
+/// was failing there (a crash loop, out of memory, a failing check), `None` when its
+/// health was not known or was the owner's business.
+fn healthy_before(before: Option<&Verdict>) -> Option<bool> {
+    let before = before?;
+    match before.healthy {
+        Some(true) => Some(true),
+        Some(false) if is_gateway_failure(before.reason) => Some(false),
+        _ => None,
+    }
+}
+
+/// The reasons that say the gateway itself fails.
+fn is_gateway_failure(reason: HealthReason) -> bool {
+    matches!(
+        reason,
+        HealthReason::CrashLoop | HealthReason::OutOfMemory | HealthReason::CheckFailing
+    )
 }
 
 /// The change as this reconcile leaves it, given the image the machine runs, the
@@ -42,10 +65,7 @@ pub fn judge(
     // An owner's problem (a revoked token) says the gateway runs: the image is fine.
     if fresh && (health.healthy == Some(true) || health.reason.is_owners()) {
         record.result = UpgradeResult::Upgraded;
-    } else if matches!(
-        health.reason,
-        HealthReason::CrashLoop | HealthReason::OutOfMemory | HealthReason::CheckFailing
-    ) {
+    } else if is_gateway_failure(health.reason) {
         record.result = UpgradeResult::Failed;
         record.message = Some(format!("{}: {}", health.reason.as_str(), health.message));
     }
@@ -66,7 +86,7 @@ mod tests {
 
     #[test]
     fn a_change_is_judged_on_the_new_image_only() {
-        let record = started("img:1", "img:2", Some("vs_1".into()), Utc::now());
+        let record = started("img:1", "img:2", Some("vs_1".into()), Utc::now(), None);
         let healthy = verdict(Some(true), HealthReason::Healthy);
         // Still on the old image: not judged yet.
         let same = judge(Some(record.clone()), Some("img:1"), &healthy, true).unwrap();
@@ -102,5 +122,35 @@ mod tests {
             UpgradeResult::Upgraded
         );
         assert!(judge(None, Some("img:2"), &healthy, true).is_none());
+    }
+
+    #[test]
+    fn the_health_before_is_kept_only_when_it_is_known_and_the_gateways() {
+        let before = |v: Verdict| started("a", "b", None, Utc::now(), Some(&v)).healthy_before;
+        assert_eq!(
+            before(verdict(Some(true), HealthReason::Healthy)),
+            Some(true)
+        );
+        assert_eq!(
+            before(verdict(Some(false), HealthReason::CrashLoop)),
+            Some(false)
+        );
+        assert_eq!(
+            before(verdict(Some(false), HealthReason::OutOfMemory)),
+            Some(false)
+        );
+        assert_eq!(
+            before(verdict(Some(false), HealthReason::CheckFailing)),
+            Some(false)
+        );
+        assert_eq!(
+            before(verdict(Some(false), HealthReason::TelegramTokenRejected)),
+            None
+        );
+        assert_eq!(before(verdict(None, HealthReason::Starting)), None);
+        assert_eq!(
+            started("a", "b", None, Utc::now(), None).healthy_before,
+            None
+        );
     }
 }

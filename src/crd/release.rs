@@ -215,7 +215,9 @@ pub struct FleetReleaseStatus {
     #[serde(default)]
     pub upgrading: u32,
 
-    /// Instances that did not become healthy on their new image in time.
+    /// Instances that did not become healthy on their new image in time (those whose
+    /// gateway was already failing before their change among them, although the failure
+    /// budget does not count those).
     #[serde(default)]
     pub failed: u32,
 
@@ -265,6 +267,11 @@ pub struct UpgradeStatus {
     /// Why it failed, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Whether the gateway was healthy on `from` when the change began (absent when
+    /// that was not known): a gateway already failing there that fails on `to` too was
+    /// not broken by `to`, so a release's failure budget does not count it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_before: Option<bool>,
 }
 
 /// Where an Instance's change of image stands.
