@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::events::{EventReason, Note};
+use super::health;
 use super::images::AllowedImages;
 use super::naming;
 use super::outcome::{Outcome, Problem};
@@ -254,7 +255,7 @@ fn health_notes(previous: &InstanceStatus, next: &InstanceStatus) -> Option<Note
     match after.status.as_str() {
         "False" => HealthReason::parse(&after.reason)
             .map(|reason| Note::new(EventReason::Unhealthy(reason), after.message.clone())),
-        "True" if before.is_some_and(|b| b.status == "False") => Some(Note::new(
+        "True" if health::recovered_from(previous, next).is_some() => Some(Note::new(
             EventReason::Recovered,
             "the gateway is healthy again",
         )),

@@ -209,15 +209,9 @@ impl Reconciler<'_> {
     pub(super) fn count_health(&self, next: &InstanceStatus) {
         let reason = report::health_reason(next);
         self.ctx.metrics.set_health(&self.uid, reason.as_str());
-        let before = self.previous.condition(ConditionType::Healthy);
-        let after = next.condition(ConditionType::Healthy);
-        if let (Some(before), Some(after)) = (before, after)
-            && before.status == "False"
-            && after.status == "True"
-        {
-            let since = before.last_transition_time.0.as_second();
-            let seconds = (Utc::now().timestamp() - since).max(0);
-            self.ctx.metrics.recovered(seconds as f64);
+        if let Some(since) = health::recovered_from(&self.previous, next) {
+            let seconds = (Utc::now() - since).num_milliseconds().max(0) as f64 / 1000.0;
+            self.ctx.metrics.recovered(seconds);
         }
     }
 }

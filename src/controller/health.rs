@@ -435,6 +435,31 @@ pub fn heal(look: &Look<'_>, verdict: &Verdict) -> Option<Heal> {
     }
 }
 
+/// When the failure the gateway just recovered from began, if `next` is a recovery:
+/// its `Healthy` condition is `True` and was `False` (the failure began when it became
+/// `False`), or was only `Unknown` while a heal of this episode restarted or moved it
+/// (the failure began with the episode: `progressing_since`).
+pub fn recovered_from(previous: &InstanceStatus, next: &InstanceStatus) -> Option<DateTime<Utc>> {
+    let before = previous.condition(ConditionType::Healthy)?;
+    let after = next.condition(ConditionType::Healthy)?;
+    if after.status != "True" {
+        return None;
+    }
+    match before.status.as_str() {
+        "False" => DateTime::from_timestamp(before.last_transition_time.0.as_second(), 0),
+        "Unknown" => {
+            let episode = previous.progressing_since?.0;
+            previous
+                .last_heal
+                .as_ref()
+                .and_then(|h| parse_time(&h.at))
+                .filter(|at| *at >= episode)
+                .map(|_| episode)
+        }
+        _ => None,
+    }
+}
+
 /// The message of a crash loop: how many exits in what time, and their codes.
 fn crash_loop_message(exits: &ExitBook, policy: &HealthPolicy) -> String {
     let code = exits
@@ -874,5 +899,50 @@ mod tests {
         assert!(!passed_since(&m, at(95)));
         m.checks.clear();
         assert!(!passed_since(&m, at(95)), "no check, no proof");
+    }
+
+    #[test]
+    fn a_recovery_is_told_after_false_or_after_a_heal_of_the_episode() {
+        use crate::crd::HealRecord;
+        use crate::domain::Timestamp;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+        let healthy = |status: &str, since: i64| InstanceStatus {
+            conditions: vec![Condition {
+                type_: ConditionType::Healthy.as_str().to_owned(),
+                status: status.to_owned(),
+                reason: "Whatever".to_owned(),
+                message: String::new(),
+                observed_generation: None,
+                last_transition_time: Time(
+                    k8s_openapi::jiff::Timestamp::from_second(at(since).timestamp()).unwrap(),
+                ),
+            }],
+            ..InstanceStatus::default()
+        };
+        let now = healthy("True", 500);
+        // Failing, then healthy: since it failed.
+        assert_eq!(recovered_from(&healthy("False", 100), &now), Some(at(100)));
+        // Restarted by a heal, starting (Unknown), then healthy: since the episode began.
+        let mut restarting = healthy("Unknown", 300);
+        restarting.progressing_since = Some(Timestamp(at(100)));
+        restarting.last_heal = Some(HealRecord {
+            kind: HealKind::Restarted,
+            message: None,
+            at: at(290).to_rfc3339(),
+        });
+        assert_eq!(recovered_from(&restarting, &now), Some(at(100)));
+        // A first start (no heal in the episode) is no recovery, nor a heal of an
+        // earlier one, nor staying healthy, nor not being healthy yet.
+        let mut earlier = restarting.clone();
+        earlier.last_heal.as_mut().unwrap().at = at(50).to_rfc3339();
+        assert_eq!(recovered_from(&earlier, &now), None);
+        restarting.last_heal = None;
+        assert_eq!(recovered_from(&restarting, &now), None);
+        assert_eq!(recovered_from(&healthy("True", 100), &now), None);
+        assert_eq!(
+            recovered_from(&healthy("False", 100), &healthy("Unknown", 500)),
+            None
+        );
     }
 }

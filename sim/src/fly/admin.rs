@@ -5,6 +5,8 @@
 //! [`RegionFaults`]), and the broken releases (`GET /_sim/broken-images`,
 //! `PUT /_sim/broken-images` with the list of images whose machines exit at start, see
 //! [`crate::fly::FlySim::set_broken_images`]).
+//! `POST /_sim/apps/{app}/machines/{id}/host-failure`, `…/oom-kill` and `…/hang` inject
+//! a machine's faults (see [`fail_host`], [`oom_kill`], [`hang`]).
 //! It needs no token; it exists only in the simulator. With a machine runtime, machines
 //! also show their process (`pid`) and host ports (`ports`), and
 //! `/_sim/apps/{app}/machines/{id}/log` gives a machine's output.
@@ -47,6 +49,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/_sim/apps/{app}/machines/{id}/oom-kill",
             post(oom_kill_route),
         )
+        .route("/_sim/apps/{app}/machines/{id}/hang", post(hang_route))
         .route(
             "/_sim/healthz",
             post(|| async { StatusCode::OK }).get(|| async { StatusCode::OK }),
@@ -206,6 +209,36 @@ pub fn fail_host(shared: &Shared, app: &str, id: &str) -> bool {
     }
     shared.changed.notify_waiters();
     true
+}
+
+/// Hangs a machine's gateway: it lives but no longer answers, so its checks are
+/// critical while it is started, through restarts and updates, until the machine is
+/// made again. Only for machines that run nothing (a process answers for itself);
+/// `false` when there is no such machine or machines run as processes.
+pub fn hang(shared: &Shared, app: &str, id: &str) -> bool {
+    if shared.runtime.is_some() {
+        return false;
+    }
+    {
+        let mut world = shared.world();
+        let Ok(machine) = world.app_mut(app).and_then(|a| a.machine_mut(id)) else {
+            return false;
+        };
+        machine.hung = true;
+    }
+    shared.changed.notify_waiters();
+    true
+}
+
+async fn hang_route(
+    State(shared): State<Arc<Shared>>,
+    Path((app, id)): Path<(String, String)>,
+) -> StatusCode {
+    if hang(&shared, &app, &id) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
 }
 
 /// Kills a running machine's process as the OOM killer would; `false` when it runs

@@ -228,6 +228,11 @@ impl FlySim {
         admin::fail_host(&self.shared, app, machine)
     }
 
+    /// Hangs a machine's gateway: its checks are critical while it is started, through restarts and updates, until the machine is made again; `false` without such a machine, or when machines run as processes.
+    pub fn hang(&self, app: &str, machine: &str) -> bool {
+        admin::hang(&self.shared, app, machine)
+    }
+
     /// Kills a machine's process as the OOM killer would: its exit event says `oom_killed`; `false` when it runs nothing.
     pub fn oom_kill(&self, app: &str, machine: &str) -> bool {
         admin::oom_kill(&self.shared, app, machine)

@@ -128,6 +128,10 @@ pub struct Machine {
     pub checks: Vec<Value>,
     /// Whether flyd reaches its host: `ok`, or `unreachable` after a host failure.
     pub host_status: &'static str,
+    /// Its gateway lives but no longer answers (a fault, for machines that run nothing):
+    /// its checks are critical while it is started, through restarts and updates, until
+    /// the machine is made again.
+    pub hung: bool,
 }
 
 impl Machine {
@@ -163,7 +167,9 @@ impl Machine {
         let Some(checks) = self.config.get("checks").and_then(Value::as_object) else {
             return json!([]);
         };
-        let (status, output) = if self.state == MachineState::Started {
+        let (status, output) = if self.state == MachineState::Started && self.hung {
+            ("critical", "simulated: the gateway does not answer")
+        } else if self.state == MachineState::Started {
             ("passing", "simulated: the machine is started")
         } else {
             ("critical", "the machine is not running")
@@ -573,6 +579,7 @@ impl World {
             min_secrets_version,
             checks: Vec::new(),
             host_status: "ok",
+            hung: false,
         };
         let body = machine.to_json();
         app.machines.insert(id.clone(), machine);

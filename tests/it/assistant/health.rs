@@ -392,8 +392,8 @@ async fn the_owners_telegram_problems_are_told_and_not_restarted() {
         reasons.iter().any(|r| r == "TelegramTokenRejected"),
         "{reasons:?}"
     );
-    // (A `Recovered` Event comes only when a reconcile sees it go straight from
-    // unhealthy to healthy; a restart with the new token passes through Starting.)
+    // (No `Recovered` Event here: that follows a heal, or a reconcile seeing the gateway
+    // go straight from unhealthy to healthy; the owner's new token is a new start.)
 
     // A second program polls with the same token: TelegramConflict.
     let url = format!(

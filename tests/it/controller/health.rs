@@ -2,7 +2,9 @@
 //! simulator (machines as records, their checks passing while started): a healthy
 //! Instance is `Healthy`; a machine stopped behind the controller's back is started
 //! again and the heal recorded; a host that fails moves the assistant to a fork of its
-//! volume, the failed machine destroyed by force; a paused Instance is left alone.
+//! volume, the failed machine destroyed by force; a paused Instance is left alone; a
+//! gateway that stops answering is restarted, then made again on its volume, and its
+//! recovery told.
 
 use std::time::Duration;
 
@@ -148,4 +150,96 @@ async fn a_stopped_machine_is_started_again_and_a_failed_host_moves_the_assistan
         metrics.contains("fasterclaw_controller_instances_by_health{reason=\"Healthy\"} 1"),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_that_stops_answering_is_restarted_then_made_again_and_recovers() {
+    let stack = Stack::new().await;
+    stack.token_secret("bot-telegram", TOKEN).await;
+    let controller = stack.controller(&[
+        ("RESYNC_INTERVAL", "1s"),
+        ("TRANSITION_REQUEUE", "1s"),
+        ("HEALTH_STARTUP_GRACE", "2s"),
+        ("HEAL_AFTER", "3s"),
+    ]);
+    stack.instance("bot", json!({})).await;
+    let bot = stack
+        .until("bot", SOON, "RUNNING and Healthy", |i| {
+            running(i) && health(i) == Some(("True".to_owned(), "Healthy".to_owned()))
+        })
+        .await;
+    let (app, machine) = app_and_machine(&bot);
+    let volume = bot
+        .status
+        .as_ref()
+        .and_then(|s| s.volume.clone())
+        .expect("a volume");
+
+    // The gateway hangs (the simulator's admin route): its check fails on this machine
+    // whatever is done to it.
+    let hang = |machine: &str| {
+        reqwest::Client::new()
+            .post(format!(
+                "{}/_sim/apps/{app}/machines/{machine}/hang",
+                stack.fly.base_url()
+            ))
+            .send()
+    };
+    assert_eq!(
+        hang("nosuchmachine").await.expect("the simulator").status(),
+        404
+    );
+    assert_eq!(hang(&machine).await.expect("the simulator").status(), 204);
+    stack
+        .until("bot", SOON, "CheckFailing", |i| {
+            health(i).is_some_and(|(status, reason)| status == "False" && reason == "CheckFailing")
+        })
+        .await;
+    let restarted = stack
+        .until("bot", SOON, "restarted", |i| {
+            i.status
+                .as_ref()
+                .and_then(|s| s.last_heal.as_ref())
+                .is_some_and(|h| h.kind == HealKind::Restarted)
+        })
+        .await;
+    assert_eq!(app_and_machine(&restarted).1, machine, "restarted in place");
+
+    // Still failing after the restart: made again on the same volume, and healthy there.
+    let replaced = stack
+        .until("bot", SOON, "made again and Healthy", |i| {
+            i.status
+                .as_ref()
+                .and_then(|s| s.last_heal.as_ref())
+                .is_some_and(|h| h.kind == HealKind::Replaced)
+                && health(i) == Some(("True".to_owned(), "Healthy".to_owned()))
+                && running(i)
+        })
+        .await;
+    let status = replaced.status.as_ref().expect("a status");
+    assert_ne!(status.fly_machine_id.as_deref(), Some(machine.as_str()));
+    assert_eq!(
+        status.volume.as_ref().map(|v| v.id.as_str()),
+        Some(volume.id.as_str()),
+        "the data stays on its volume"
+    );
+    assert_eq!(
+        status.restarts, 0,
+        "no exit: the gateway hung, it did not crash"
+    );
+    let reasons = stack.event_reasons("bot").await;
+    for reason in ["CheckFailing", "Healed", "Recovered"] {
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "{reason} in {reasons:?}"
+        );
+    }
+    let metrics = controller.metrics().await;
+    for line in [
+        "fasterclaw_controller_heals_total{kind=\"restarted\"} 1",
+        "fasterclaw_controller_heals_total{kind=\"replaced\"} 1",
+        "fasterclaw_controller_recovery_seconds_count 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 }
