@@ -395,6 +395,19 @@ mod tests {
         }
     }
 
+    /// A change from the stable image to the candidate, begun `now`, standing at `result`.
+    fn to_candidate(result: UpgradeResult, now: DateTime<Utc>) -> UpgradeStatus {
+        UpgradeStatus {
+            from: STABLE.into(),
+            to: CANDIDATE.into(),
+            snapshot: Some("vs_1".into()),
+            started_at: now.to_rfc3339(),
+            result,
+            message: (result == UpgradeResult::Failed).then(|| "CrashLoop".into()),
+            healthy_before: None,
+        }
+    }
+
     #[test]
     fn half_the_cohorts_move_a_few_at_a_time_lowest_cohort_first() {
         let uids = uids(200);
@@ -436,19 +449,8 @@ mod tests {
     fn instances_changing_image_hold_their_slots_until_healthy_there() {
         let uids = uids(50);
         let now = Utc::now();
-        let upgrading = UpgradeStatus {
-            from: STABLE.into(),
-            to: CANDIDATE.into(),
-            snapshot: Some("vs_1".into()),
-            started_at: now.to_rfc3339(),
-            result: UpgradeResult::Upgrading,
-            message: None,
-            healthy_before: None,
-        };
-        let upgraded = UpgradeStatus {
-            result: UpgradeResult::Upgraded,
-            ..upgrading.clone()
-        };
+        let upgrading = to_candidate(UpgradeResult::Upgrading, now);
+        let upgraded = to_candidate(UpgradeResult::Upgraded, now);
         let release = release(
             json!({"stable": STABLE, "candidate": CANDIDATE, "share": 100, "maxUpgrading": 2}),
         );
@@ -474,15 +476,7 @@ mod tests {
     fn failures_beyond_the_budget_halt_and_the_halt_holds() {
         let uids = uids(20);
         let now = Utc::now();
-        let failed = UpgradeStatus {
-            from: STABLE.into(),
-            to: CANDIDATE.into(),
-            snapshot: Some("vs_1".into()),
-            started_at: now.to_rfc3339(),
-            result: UpgradeResult::Failed,
-            message: Some("CrashLoop".into()),
-            healthy_before: None,
-        };
+        let failed = to_candidate(UpgradeResult::Failed, now);
         let mut release = release(
             json!({"stable": STABLE, "candidate": CANDIDATE, "share": 100, "maxUpgrading": 5, "failureBudget": 1, "healthDeadlineSeconds": 60}),
         );
@@ -519,13 +513,8 @@ mod tests {
         let uids = uids(10);
         let now = Utc::now();
         let failing_before = UpgradeStatus {
-            from: STABLE.into(),
-            to: CANDIDATE.into(),
-            snapshot: Some("vs_1".into()),
-            started_at: now.to_rfc3339(),
-            result: UpgradeResult::Failed,
-            message: Some("CrashLoop".into()),
             healthy_before: Some(false),
+            ..to_candidate(UpgradeResult::Failed, now)
         };
         let release = release(
             json!({"stable": STABLE, "candidate": CANDIDATE, "share": 100, "maxUpgrading": 2}),
@@ -565,13 +554,8 @@ mod tests {
         let uids = uids(6);
         let now = Utc::now();
         let upgraded = UpgradeStatus {
-            from: STABLE.into(),
-            to: CANDIDATE.into(),
             snapshot: Some("vs_before".into()),
-            started_at: now.to_rfc3339(),
-            result: UpgradeResult::Upgraded,
-            message: None,
-            healthy_before: None,
+            ..to_candidate(UpgradeResult::Upgraded, now)
         };
         let release = release(
             json!({"stable": STABLE, "candidate": CANDIDATE, "share": 100, "rollback": true}),
@@ -627,13 +611,8 @@ mod tests {
         let uids = uids(3);
         let now = Utc::now();
         let moved = UpgradeStatus {
-            from: STABLE.into(),
-            to: CANDIDATE.into(),
             snapshot: None,
-            started_at: now.to_rfc3339(),
-            result: UpgradeResult::Upgrading,
-            message: None,
-            healthy_before: None,
+            ..to_candidate(UpgradeResult::Upgrading, now)
         };
         let release = release(
             json!({"stable": STABLE, "candidate": CANDIDATE, "share": 100, "healthDeadlineSeconds": 60}),
