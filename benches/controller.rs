@@ -10,16 +10,14 @@ mod support;
 
 use support::{create_instances, free_addr, peak_rss_mib, setting, token_secret};
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use fasterclaw::crd::Instance;
-use fasterclaw_sim::fly::{FaultPlan, FaultRule, FlySim, FlySimConfig};
-use fasterclaw_sim::kube::{KubeSim, KubeSimConfig};
+use fasterclaw_sim::fly::{FaultPlan, FaultRule, FlySim};
+use fasterclaw_sim::kube::KubeSimConfig;
 use futures::StreamExt;
 use kube::api::{Api, ListParams};
 use kube::runtime::watcher;
@@ -35,50 +33,22 @@ fn main() {
 }
 
 struct Rig {
-    /// Kept alive for the run.
-    _kube: KubeSim,
+    kube: support::KubeRig,
     fly: FlySim,
-    client: kube::Client,
-    kubeconfig: tempfile::TempDir,
 }
 
 async fn start_rig() -> Rig {
-    let kube = KubeSim::start(
-        KubeSimConfig {
-            change_log: 200_000,
-            ..KubeSimConfig::default()
-        },
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .expect("the Kubernetes API simulator");
-    kube.install_crds_from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/instance.yaml"))
-        .expect("the CRD");
-    let fly = FlySim::start(
-        FlySimConfig {
-            transition: Duration::from_millis(BOOT_MS),
-            rate_limits: true,
-            ..FlySimConfig::default()
-        },
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .expect("the Fly simulator");
+    let kube = support::kube_rig(KubeSimConfig {
+        change_log: 200_000,
+        ..KubeSimConfig::default()
+    })
+    .await;
+    let fly = support::fly_sim(Duration::from_millis(BOOT_MS)).await;
     fly.set_faults(FaultPlan::everywhere(FaultRule {
         latency_ms: FLY_LATENCY_MS,
         ..FaultRule::default()
     }));
-    let dir = tempfile::tempdir().expect("a directory");
-    kube.write_kubeconfig(&dir.path().join("kubeconfig"))
-        .expect("a kubeconfig");
-    let client = kube::Client::try_from(kube::Config::new(kube.url().parse().expect("a URL")))
-        .expect("a client");
-    Rig {
-        _kube: kube,
-        fly,
-        client,
-        kubeconfig: dir,
-    }
+    Rig { kube, fly }
 }
 
 fn controller(rig: &Rig, concurrency: u64) -> Child {
@@ -87,7 +57,7 @@ fn controller(rig: &Rig, concurrency: u64) -> Child {
     Command::new(env!("CARGO_BIN_EXE_fasterclaw"))
         .arg("controller")
         .env_clear()
-        .env("KUBECONFIG", rig.kubeconfig.path().join("kubeconfig"))
+        .env("KUBECONFIG", &rig.kube.kubeconfig)
         .env("FLY_API_URL", rig.fly.base_url())
         .env("FLY_API_TOKEN", rig.fly.token())
         .env("DATABASE_URL", database_url)
@@ -109,7 +79,7 @@ fn controller(rig: &Rig, concurrency: u64) -> Child {
 
 /// Peak resident memory of a process, in MiB.
 async fn count_running(rig: &Rig) -> usize {
-    let api: Api<Instance> = Api::namespaced(rig.client.clone(), "default");
+    let api: Api<Instance> = Api::namespaced(rig.kube.client.clone(), "default");
     api.list(&ListParams::default())
         .await
         .map(|l| {
@@ -144,12 +114,12 @@ async fn run() {
 
     // 1. Converge N new Instances.
     let rig = start_rig().await;
-    token_secret(&rig.client).await;
+    token_secret(&rig.kube.client).await;
     let mut process = controller(&rig, concurrency);
     tokio::time::sleep(Duration::from_secs(2)).await;
     rig.fly.reset_calls();
     let started = Instant::now();
-    create_instances(&rig.client, "new", new).await;
+    create_instances(&rig.kube.client, "new", new).await;
     let created_in = started.elapsed();
     converge(&rig, new as usize, Duration::from_secs(3600)).await;
     let wall = started.elapsed();
@@ -189,10 +159,10 @@ async fn run() {
         return;
     }
     let rig = start_rig().await;
-    token_secret(&rig.client).await;
+    token_secret(&rig.kube.client).await;
     rig.fly.set_faults(FaultPlan::none());
     let mut process = controller(&rig, 32);
-    create_instances(&rig.client, "settled", settled).await;
+    create_instances(&rig.kube.client, "settled", settled).await;
     converge(&rig, settled as usize, Duration::from_secs(7200)).await;
     rig.fly.set_faults(FaultPlan::everywhere(FaultRule {
         latency_ms: FLY_LATENCY_MS,
@@ -202,7 +172,7 @@ async fn run() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let writes = Arc::new(AtomicU64::new(0));
     let counter = writes.clone();
-    let api: Api<Instance> = Api::namespaced(rig.client.clone(), "default");
+    let api: Api<Instance> = Api::namespaced(rig.kube.client.clone(), "default");
     let watch = tokio::spawn(async move {
         let config = watcher::Config::default();
         let mut stream = watcher(api, config).boxed();

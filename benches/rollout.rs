@@ -18,7 +18,6 @@ mod support;
 use support::{create_instances, free_addr, peak_rss_mib, setting, token_secret};
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -28,7 +27,7 @@ use fasterclaw::crd::{FleetRelease, Instance, ReleasePhase, UpgradeResult, annot
 use fasterclaw::fly::{
     CreateMachine, FlyClient, FlyConfig, MachineConfig, UpdateMachine, WaitState,
 };
-use fasterclaw_sim::fly::{FaultPlan, FaultRule, FlySim, FlySimConfig};
+use fasterclaw_sim::fly::{FaultPlan, FaultRule, FlySim};
 use fasterclaw_sim::kube::KubeSimConfig;
 use futures::StreamExt;
 use kube::ResourceExt;
@@ -71,16 +70,7 @@ async fn start_rig() -> Rig {
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/fleetrelease.yaml"),
         )
         .expect("the FleetRelease CRD");
-    let fly = FlySim::start(
-        FlySimConfig {
-            transition: Duration::from_millis(BOOT_MS),
-            rate_limits: true,
-            ..FlySimConfig::default()
-        },
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .expect("the Fly simulator");
+    let fly = support::fly_sim(Duration::from_millis(BOOT_MS)).await;
     Rig { kube, fly }
 }
 

@@ -111,6 +111,21 @@ pub async fn kube_rig(config: fasterclaw_sim::kube::KubeSimConfig) -> KubeRig {
     }
 }
 
+/// The Fly.io simulator as the benches run it: machines boot in `boot`, Fly.io's rate
+/// limits on.
+pub async fn fly_sim(boot: Duration) -> fasterclaw_sim::fly::FlySim {
+    fasterclaw_sim::fly::FlySim::start(
+        fasterclaw_sim::fly::FlySimConfig {
+            transition: boot,
+            rate_limits: true,
+            ..fasterclaw_sim::fly::FlySimConfig::default()
+        },
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .expect("the Fly simulator")
+}
+
 /// A fresh database `name` on the server of `DATABASE_URL` (an earlier one of that name
 /// is dropped), migrated when `migrated`; its URL and a pool on it.
 pub async fn database(name: &str, migrated: bool) -> (String, sqlx::PgPool) {

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
@@ -15,7 +15,7 @@ use super::decide::{self, Facts, Gate, Wait};
 use super::desired::{self, DesiredSecrets, SecretInputs};
 use super::error::Error;
 use super::events::{EventReason, Note};
-use super::health::{self, Heal};
+use super::health::Heal;
 use super::naming;
 use super::outcome::{Halt, Outcome, Problem};
 use super::plan::{self, AppState, Observation, Target};
@@ -421,12 +421,8 @@ impl<'a> Reconciler<'a> {
         }
         // A change of image under way is judged as soon as the gateway answers.
         // (For a while: a change that never gets judged waits at the resync pace.)
-        let judging = written.upgrade.as_ref().is_some_and(|u| {
-            u.result == UpgradeResult::Upgrading
-                && DateTime::parse_from_rfc3339(&u.started_at).is_ok_and(|at| {
-                    Utc::now() - at.with_timezone(&Utc) < chrono::Duration::minutes(15)
-                })
-        }) && self.power() == PowerState::Running;
+        let judging = upgrade::awaits_verdict(written.upgrade.as_ref(), Utc::now())
+            && self.power() == PowerState::Running;
         let ready = !judging
             && world.machine.as_ref().is_some_and(|m| {
                 m.state.is_settled_as(self.power())
@@ -482,32 +478,14 @@ impl<'a> Reconciler<'a> {
             .map(|m| m.config.image.as_str())
             .filter(|image| !image.is_empty())
             .or(self.previous.image.as_deref());
-        // A machine made again on another image (a replacement, a restore) changed image
-        // too: recorded like an update, without a snapshot of its own.
-        let mut record = world.upgrade.clone();
-        if let (Some(before), Some(now)) = (self.previous.image.as_deref(), running)
-            && before != now
-            && record.as_ref().is_none_or(|u| u.to != now)
-        {
-            // Since the machine's newest start: its checks report after it.
-            let since = world
-                .machine
-                .as_ref()
-                .and_then(health::started_at)
-                .unwrap_or_else(Utc::now);
-            record = Some(upgrade::started(
-                before,
-                now,
-                None,
-                since,
-                self.verdict_before().as_ref(),
-            ));
-        }
-        let fresh = match (world.machine.as_ref(), record.as_ref()) {
-            (Some(machine), Some(record)) => DateTime::parse_from_rfc3339(&record.started_at)
-                .is_ok_and(|since| health::passed_since(machine, since.with_timezone(&Utc))),
-            _ => false,
-        };
+        let record = upgrade::observed(
+            world.upgrade.clone(),
+            self.previous.image.as_deref(),
+            running,
+            world.machine.as_ref(),
+            self.verdict_before().as_ref(),
+        );
+        let fresh = upgrade::proven_since_it_began(world.machine.as_ref(), record.as_ref());
         let upgrade = upgrade::judge(record, running, &health, fresh);
         // Told once: when this reconcile judged it.
         let judged_now = upgrade.as_ref().filter(|judged| {

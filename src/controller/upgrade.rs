@@ -5,8 +5,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::health::Verdict;
+use super::health::{self, Verdict};
 use crate::crd::{HealthReason, UpgradeResult, UpgradeStatus};
+use crate::fly::Machine;
+
+/// How long a change under way is looked at again at the transition pace; after that,
+/// at the resync pace like anything else.
+const LOOKED_AT_SOON_FOR_MINUTES: i64 = 15;
 
 /// A change from `from` to `to` starting `now`, with the snapshot taken before it and
 /// the gateway's health on `from` as the status last told it.
@@ -46,6 +51,48 @@ fn is_gateway_failure(reason: HealthReason) -> bool {
         reason,
         HealthReason::CrashLoop | HealthReason::OutOfMemory | HealthReason::CheckFailing
     )
+}
+
+/// The change the Instance is in, as this reconcile saw it: the one its update began
+/// (`made`), else a machine made again on another image (a replacement, a restore),
+/// recorded like an update without a snapshot of its own, since the machine's newest
+/// start (its checks report after it).
+pub fn observed(
+    made: Option<UpgradeStatus>,
+    image_before: Option<&str>,
+    running: Option<&str>,
+    machine: Option<&Machine>,
+    before: Option<&Verdict>,
+) -> Option<UpgradeStatus> {
+    match (image_before, running) {
+        (Some(from), Some(to)) if from != to && made.as_ref().is_none_or(|u| u.to != to) => {
+            let since = machine
+                .and_then(health::started_at)
+                .unwrap_or_else(Utc::now);
+            Some(started(from, to, None, since, before))
+        }
+        _ => made,
+    }
+}
+
+/// Whether the machine's gateway check passed on a probe made since the change began.
+pub fn proven_since_it_began(machine: Option<&Machine>, record: Option<&UpgradeStatus>) -> bool {
+    match (machine, record) {
+        (Some(machine), Some(record)) => DateTime::parse_from_rfc3339(&record.started_at)
+            .is_ok_and(|since| health::passed_since(machine, since.with_timezone(&Utc))),
+        _ => false,
+    }
+}
+
+/// Whether the change still waits for its verdict and began recently enough to be
+/// looked at again soon.
+pub fn awaits_verdict(record: Option<&UpgradeStatus>, now: DateTime<Utc>) -> bool {
+    record.is_some_and(|u| {
+        u.result == UpgradeResult::Upgrading
+            && DateTime::parse_from_rfc3339(&u.started_at).is_ok_and(|at| {
+                now - at.with_timezone(&Utc) < chrono::Duration::minutes(LOOKED_AT_SOON_FOR_MINUTES)
+            })
+    })
 }
 
 /// The change as this reconcile leaves it, given the image the machine runs, the
@@ -152,5 +199,38 @@ mod tests {
             started("a", "b", None, Utc::now(), None).healthy_before,
             None
         );
+    }
+
+    #[test]
+    fn a_machine_made_again_on_another_image_is_a_change_and_waits_a_while() {
+        let now = Utc::now();
+        let made = started("img:1", "img:2", Some("vs_1".into()), now, None);
+        // The update's own record stands.
+        let kept = observed(Some(made.clone()), Some("img:1"), Some("img:2"), None, None);
+        assert_eq!(kept, Some(made.clone()));
+        // A replacement on another image, without an update: recorded, no snapshot.
+        let replaced = observed(None, Some("img:2"), Some("img:1"), None, None).unwrap();
+        assert_eq!(
+            (replaced.from.as_str(), replaced.to.as_str()),
+            ("img:2", "img:1")
+        );
+        assert_eq!(replaced.snapshot, None);
+        assert_eq!(
+            observed(None, Some("img:1"), Some("img:1"), None, None),
+            None
+        );
+        assert!(!proven_since_it_began(None, Some(&made)));
+
+        assert!(awaits_verdict(Some(&made), now));
+        assert!(!awaits_verdict(
+            Some(&made),
+            now + chrono::Duration::minutes(16)
+        ));
+        let judged = UpgradeStatus {
+            result: UpgradeResult::Upgraded,
+            ..made
+        };
+        assert!(!awaits_verdict(Some(&judged), now));
+        assert!(!awaits_verdict(None, now));
     }
 }

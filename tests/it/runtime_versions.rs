@@ -86,11 +86,22 @@ fn validate(openclaw: &OpenClaw, document: &Value) -> (bool, String, Value) {
     let scratch = tempfile::tempdir().expect("a temporary directory");
     let state = scratch.path().join("state");
     std::fs::create_dir_all(&state).expect("the state dir");
-    let file = scratch.path().join("owned.json");
+    merge_into(openclaw, scratch.path(), &state, document)
+}
+
+/// Runs the start command up to the gateway with `document` as the owned file, on the
+/// state dir `state` as it is: whether it passed, what it said, and the merged file.
+fn merge_into(
+    openclaw: &OpenClaw,
+    scratch: &std::path::Path,
+    state: &std::path::Path,
+    document: &Value,
+) -> (bool, String, Value) {
+    let file = scratch.join("owned.json");
     std::fs::write(&file, document.to_string()).expect("the owned file");
     let (passed, said) = run(
         openclaw,
-        scratch.path(),
+        scratch,
         &merge_and_validate(),
         &[
             ("OPENCLAW_STATE_DIR", state.to_str().expect("a UTF-8 path")),
@@ -276,28 +287,12 @@ fn an_owners_key_the_new_version_retired_is_migrated_not_refused() {
         .to_string(),
     )
     .expect("the owner's file");
-    let start = |openclaw: &OpenClaw, document: &Value, name: &str| {
-        let file = scratch.path().join(name);
-        std::fs::write(&file, document.to_string()).expect("the owned file");
-        let said = run(
-            openclaw,
-            scratch.path(),
-            &merge_and_validate(),
-            &[
-                ("OPENCLAW_STATE_DIR", state.to_str().expect("a UTF-8 path")),
-                (
-                    "FASTERCLAW_OPENCLAW_CONFIG",
-                    file.to_str().expect("a UTF-8 path"),
-                ),
-            ],
-        );
-        let merged: Value = serde_json::from_str(
-            &std::fs::read_to_string(state.join("openclaw.json")).expect("the merged file"),
-        )
-        .expect("JSON");
-        (said, merged)
-    };
-    let ((passed, said), merged) = start(&old, &owned.document_for(&previous.dialect), "old.json");
+    let (passed, said, merged) = merge_into(
+        &old,
+        scratch.path(),
+        &state,
+        &owned.document_for(&previous.dialect),
+    );
     assert!(passed, "{PREVIOUS_OPENCLAW_VERSION} starts: {said}");
     assert_eq!(
         merged["gateway"]["controlUi"]["toolTitles"], true,
@@ -305,7 +300,7 @@ fn an_owners_key_the_new_version_retired_is_migrated_not_refused() {
     );
 
     let document = owned.document_for(&pinned.dialect);
-    let ((passed, said), merged) = start(&new, &document, "new.json");
+    let (passed, said, merged) = merge_into(&new, scratch.path(), &state, &document);
     assert!(
         passed,
         "{OPENCLAW_VERSION} starts on the owner's file: {said}"

@@ -17,7 +17,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodRouter, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -43,18 +43,37 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_sim/apps/{app}/machines/{id}/log", get(machine_log_route))
         .route(
             "/_sim/apps/{app}/machines/{id}/host-failure",
-            post(host_failure_route),
+            fault_route(fail_host, StatusCode::NOT_FOUND),
         )
         .route(
             "/_sim/apps/{app}/machines/{id}/oom-kill",
-            post(oom_kill_route),
+            fault_route(oom_kill, StatusCode::CONFLICT),
         )
-        .route("/_sim/apps/{app}/machines/{id}/hang", post(hang_route))
+        .route(
+            "/_sim/apps/{app}/machines/{id}/hang",
+            fault_route(hang, StatusCode::NOT_FOUND),
+        )
         .route(
             "/_sim/healthz",
             post(|| async { StatusCode::OK }).get(|| async { StatusCode::OK }),
         )
         .with_state(shared)
+}
+
+/// A `POST` injecting a machine's fault: 204 when it took, `refused` when it did not.
+fn fault_route(
+    fault: fn(&Shared, &str, &str) -> bool,
+    refused: StatusCode,
+) -> MethodRouter<Arc<Shared>> {
+    post(
+        move |State(shared): State<Arc<Shared>>, Path((app, id)): Path<(String, String)>| async move {
+            if fault(&shared, &app, &id) {
+                StatusCode::NO_CONTENT
+            } else {
+                refused
+            }
+        },
+    )
 }
 
 /// The whole state as JSON: apps with their secrets (digests), machines (as the API
@@ -230,17 +249,6 @@ pub fn hang(shared: &Shared, app: &str, id: &str) -> bool {
     true
 }
 
-async fn hang_route(
-    State(shared): State<Arc<Shared>>,
-    Path((app, id)): Path<(String, String)>,
-) -> StatusCode {
-    if hang(&shared, &app, &id) {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::NOT_FOUND
-    }
-}
-
 /// Kills a running machine's process as the OOM killer would; `false` when it runs
 /// nothing (or machines do not run as processes).
 pub fn oom_kill(shared: &Shared, app: &str, id: &str) -> bool {
@@ -248,28 +256,6 @@ pub fn oom_kill(shared: &Shared, app: &str, id: &str) -> bool {
         .runtime
         .as_ref()
         .is_some_and(|runtime| runtime.oom_kill(app, id))
-}
-
-async fn host_failure_route(
-    State(shared): State<Arc<Shared>>,
-    Path((app, id)): Path<(String, String)>,
-) -> StatusCode {
-    if fail_host(&shared, &app, &id) {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::NOT_FOUND
-    }
-}
-
-async fn oom_kill_route(
-    State(shared): State<Arc<Shared>>,
-    Path((app, id)): Path<(String, String)>,
-) -> StatusCode {
-    if oom_kill(&shared, &app, &id) {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::CONFLICT
-    }
 }
 
 /// The output of a machine's process so far, or `None` without a runtime or output.

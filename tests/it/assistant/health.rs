@@ -233,16 +233,13 @@ async fn running_means_the_gateway_answers_and_crashes_are_bounded_and_a_failed_
     let view = world.owner.get_instance(&id).await.expect("the instance");
     assert_eq!(view.status, Phase::Failed);
     assert_eq!(view.health.map(|h| h.reason), Some("CrashLoop".to_owned()));
-    let reasons = world
+    world
         .stack
-        .event_reasons(&looped.metadata.name.clone().unwrap_or_default())
+        .assert_events(
+            &looped.metadata.name.clone().unwrap_or_default(),
+            &["OutOfMemory", "CrashLoop", "Healed"],
+        )
         .await;
-    for reason in ["OutOfMemory", "CrashLoop", "Healed"] {
-        assert!(
-            reasons.iter().any(|r| r == reason),
-            "{reason} in {reasons:?}"
-        );
-    }
 
     // A retry starts it over.
     let name = looped.metadata.name.clone().expect("a name");

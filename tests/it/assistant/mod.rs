@@ -204,6 +204,24 @@ impl Assistants {
             .await
     }
 
+    /// The owner writes `text` to the bot of `token`, and the answer is the one `model`
+    /// gives (else the test fails with the tail of `instance`'s machine log).
+    async fn assert_answers(
+        &self,
+        token: &str,
+        model: &str,
+        text: &str,
+        instance: &InstanceResponse,
+    ) {
+        let answer = self.ask(token, &owner(), text).await;
+        assert_eq!(
+            answer.map(|a| a.plain_text()),
+            Some(answer_text(model, text)),
+            "machine log:\n{}",
+            tail(&self.machine_log(instance), 60)
+        );
+    }
+
     async fn restart_with(&self, id: &str, change: Value) {
         self.owner.stop_instance(id).await.expect("stopping");
         self.until(id, Phase::Stopped, Duration::from_secs(90))

@@ -7,10 +7,9 @@
 
 use fasterclaw::crd::{Phase, ReleasePhase, UpgradeResult};
 use fasterclaw_sim::fly::ImageRun;
-use fasterclaw_sim::models::answer_text;
 use serde_json::json;
 
-use super::{Assistants, BOOT, FIRST_TOKEN, OWNER, owner, tail};
+use super::{Assistants, BOOT, FIRST_TOKEN, OWNER};
 use crate::controller::release::{BROKEN, CANDIDATE, Release, STABLE, image_of, phase_of};
 use crate::support::openclaw::OpenClaw;
 
@@ -47,13 +46,14 @@ async fn a_release_moves_a_real_assistant_to_the_new_version_back_on_its_snapsho
     let running = world.until(&id, Phase::Running, BOOT).await;
     let instance = world.only_instance().await;
     assert_eq!(image_of(&instance), Some(STABLE));
-    let answer = world.ask(FIRST_TOKEN, &owner(), "hello, old friend").await;
-    assert_eq!(
-        answer.map(|a| a.plain_text()),
-        Some(answer_text("claude-sonnet-5", "hello, old friend")),
-        "machine log:\n{}",
-        tail(&world.machine_log(&running), 60)
-    );
+    world
+        .assert_answers(
+            FIRST_TOKEN,
+            "claude-sonnet-5",
+            "hello, old friend",
+            &running,
+        )
+        .await;
 
     // The candidate: snapshot, update, healthy on the new version, answering.
     release
@@ -82,11 +82,9 @@ async fn a_release_moves_a_real_assistant_to_the_new_version_back_on_its_snapsho
         .snapshot
         .clone()
         .expect("a snapshot before the upgrade");
-    let answer = world.ask(FIRST_TOKEN, &owner(), "still there?").await;
-    assert_eq!(
-        answer.map(|a| a.plain_text()),
-        Some(answer_text("claude-sonnet-5", "still there?"))
-    );
+    world
+        .assert_answers(FIRST_TOKEN, "claude-sonnet-5", "still there?", &running)
+        .await;
 
     // Rolled back: the older version on the snapshot taken before the upgrade.
     release.set(json!({ "rollback": true })).await;
@@ -102,13 +100,9 @@ async fn a_release_moves_a_real_assistant_to_the_new_version_back_on_its_snapsho
     let restore = status.restore.as_ref().expect("restored");
     assert_eq!(restore.source, before_upgrade);
     assert_eq!(rolled.status.unwrap().restored.len(), 1);
-    let answer = world.ask(FIRST_TOKEN, &owner(), "back again?").await;
-    assert_eq!(
-        answer.map(|a| a.plain_text()),
-        Some(answer_text("claude-sonnet-5", "back again?")),
-        "machine log:\n{}",
-        tail(&world.machine_log(&back), 60)
-    );
+    world
+        .assert_answers(FIRST_TOKEN, "claude-sonnet-5", "back again?", &back)
+        .await;
 
     // A candidate whose gateway exits at start: the Instance fails on it and the
     // rollout halts (a budget of none).

@@ -196,20 +196,19 @@ async fn the_volume_comes_first_grows_is_snapshotted_restored_and_goes_with_the_
         })
         .await;
     assert_eq!(volume_id(&refused), first);
-    let told = stack.event_reasons("bot").await;
-    for reason in [
-        "VolumeCreated",
-        "VolumeExtended",
-        "SnapshotTaken",
-        "Restored",
-        "MachineReplaced",
-        "RestoreRefused",
-    ] {
-        assert!(
-            told.iter().any(|r| r == reason),
-            "no {reason} Event in {told:?}"
-        );
-    }
+    stack
+        .assert_events(
+            "bot",
+            &[
+                "VolumeCreated",
+                "VolumeExtended",
+                "SnapshotTaken",
+                "Restored",
+                "MachineReplaced",
+                "RestoreRefused",
+            ],
+        )
+        .await;
 
     // Deleted: the machine, every volume (kept ones too), then the app.
     stack

@@ -37,6 +37,19 @@ fn release(name: &str, spec: serde_json::Value) -> FleetRelease {
     .expect("a FleetRelease")
 }
 
+/// Creates the release `fleet` with a stable image alone.
+async fn create_fleet(api: &Api<FleetRelease>) -> FleetRelease {
+    api.create(
+        &PostParams::default(),
+        &release(
+            "fleet",
+            json!({ "stable": "ghcr.io/openclaw/openclaw:2026.8.2" }),
+        ),
+    )
+    .await
+    .expect("the release is created")
+}
+
 fn api_error(err: kube::Error) -> kube::core::Status {
     match err {
         kube::Error::Api(status) => *status,
@@ -61,16 +74,7 @@ async fn a_cluster_scoped_resource_is_served_without_a_namespace() {
     assert_eq!(served["kind"], "FleetRelease");
 
     let api: Api<FleetRelease> = Api::all(kube.client.clone());
-    let created = api
-        .create(
-            &PostParams::default(),
-            &release(
-                "fleet",
-                json!({ "stable": "ghcr.io/openclaw/openclaw:2026.8.2" }),
-            ),
-        )
-        .await
-        .unwrap();
+    let created = create_fleet(&api).await;
     assert_eq!(created.metadata.namespace, None);
     assert_eq!(created.metadata.generation, Some(1));
     // The schema's defaults.
@@ -156,16 +160,7 @@ async fn a_cluster_scoped_resource_is_served_without_a_namespace() {
 async fn server_side_apply_of_a_cluster_scoped_status_writes_the_status_alone() {
     let kube = with_releases().await;
     let api: Api<FleetRelease> = Api::all(kube.client.clone());
-    let created = api
-        .create(
-            &PostParams::default(),
-            &release(
-                "fleet",
-                json!({ "stable": "ghcr.io/openclaw/openclaw:2026.8.2" }),
-            ),
-        )
-        .await
-        .unwrap();
+    let created = create_fleet(&api).await;
     let version = created.metadata.resource_version.clone().unwrap();
     let mut watch = api
         .watch(&WatchParams::default(), &version)

@@ -387,6 +387,17 @@ impl Stack {
             .collect()
     }
 
+    /// Fails unless the Events about the Instance `name` include each of `expected`.
+    pub async fn assert_events(&self, name: &str, expected: &[&str]) {
+        let reasons = self.event_reasons(name).await;
+        for reason in expected {
+            assert!(
+                reasons.iter().any(|r| r == reason),
+                "no {reason} Event in {reasons:?}"
+            );
+        }
+    }
+
     /// The Fly.io simulator's view of the machine `instance`'s status names.
     pub fn machine_of(&self, instance: &Instance) -> Value {
         let status = instance.status.as_ref().expect("a status");
